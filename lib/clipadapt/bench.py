@@ -1,0 +1,106 @@
+"""Benchmarks that print a table: ``python -m clipadapt.bench`` (``make bench``).
+
+For each chapter: wall time of its papermill execution under ``tiny`` and the peak memory
+(resident set) of the kernel process, sampled every 50 ms, against the targets. Then the
+shipped tiny CLIP's zero-shot accuracy and retrieval, measured now, against the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from . import book
+
+TARGETS_S = {"01_clip_from_scratch": 150}
+TARGET_PEAK_GB = 4.0
+
+
+class PeakMemory:
+    """Peak resident memory of this process's children (the Jupyter kernel), sampled."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+
+    def _run(self):
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total = max(total, child.memory_info().rss)
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def bench_chapters(notebooks: list[str] | None, profile: str) -> list[dict]:
+    rows = []
+    chosen = [p.stem for p in book.toc_notebooks()]
+    for stem in notebooks or chosen:
+        with tempfile.TemporaryDirectory() as tmp, PeakMemory() as mem:
+            start = time.perf_counter()
+            book.execute(profile, dest=Path(tmp) / "exec", notebooks=[stem], log=lambda *a: None)
+            seconds = time.perf_counter() - start
+        rows.append({"chapter": stem, "seconds": seconds, "target_s": TARGETS_S.get(stem),
+                     "peak_gb": mem.peak / 2**30})
+    return rows
+
+
+def bench_tiny_clip() -> dict:
+    import torch
+
+    from . import models, pretrain
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    model, _, tokenizer = models.load_clip("tiny-clip", pretrained="synthetic")
+    return pretrain.evaluate(model, tokenizer, n_images=1000, n_pairs=200)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--notebook", action="append", help="only this chapter (repeatable)")
+    parser.add_argument("--profile", default="tiny")
+    parser.add_argument("--skip-chapters", action="store_true")
+    args = parser.parse_args(argv)
+    ok = True
+    if not args.skip_chapters:
+        print(f"{'chapter':<28}{'seconds':>9}{'target':>8}{'peak GB':>9}{'target':>8}  ok")
+        for r in bench_chapters(args.notebook, args.profile):
+            good = (r["target_s"] is None or r["seconds"] <= r["target_s"]) and r["peak_gb"] <= TARGET_PEAK_GB
+            ok &= good
+            target = f"{r['target_s']}" if r["target_s"] else "-"
+            print(f"{r['chapter']:<28}{r['seconds']:>9.1f}{target:>8}{r['peak_gb']:>9.2f}{TARGET_PEAK_GB:>8.1f}  "
+                  f"{'yes' if good else 'NO'}")
+        print()
+    result = bench_tiny_clip()
+    print(f"{'tiny CLIP (shipped), held-out':<34}{'measured':>10}{'chance':>8}{'target':>8}  ok")
+    for attr, acc in result["zero_shot"].items():
+        target = 90.0 if attr in ("shape", "colour") else None
+        good = target is None or 100 * acc >= target
+        ok &= good
+        print(f"{'zero-shot ' + attr + ' (%)':<34}{100 * acc:>10.1f}{100 * result['chance'][attr]:>8.1f}"
+              f"{(f'{target:.0f}' if target else '-'):>8}  {'yes' if good else '-' if target is None else 'NO'}")
+    for direction, m in result["retrieval"].items():
+        print(f"{direction.replace('_', ' ') + ' R@1 (%)':<34}{m['R@1']:>10.1f}{100 / 200:>8.1f}{'-':>8}  -")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Execute the chapters with papermill under a profile, then build the book.
+
+``python -m clipadapt.book build`` (what ``make book`` runs):
+
+1. copies the book's sources (``_config.yml``, ``_toc.yml``, ``book/``, ``notebooks/``)
+   into ``_build/exec``, so that the committed notebooks stay free of outputs;
+2. executes every notebook named in ``_toc.yml`` there with papermill, injecting
+   ``profile`` into the cell tagged ``parameters``; a notebook that raises stops the
+   command with the notebook's name, the failing cell and the error;
+3. builds the HTML book from the executed copies with Jupyter Book 1.x (``execute:
+   off``), warnings as errors with ``--strict``, into ``_build/html``.
+
+``python -m clipadapt.book execute`` does step 1-2 only; ``... html`` step 3 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = ("_config.yml", "_toc.yml", "book", "notebooks")
+
+
+class NotebookError(RuntimeError):
+    """A chapter raised while papermill executed it."""
+
+
+@dataclass
+class Executed:
+    notebook: str
+    seconds: float
+
+
+def toc_files(root: Path = ROOT) -> list[str]:
+    """Every file named in ``_toc.yml``, in reading order (without suffix)."""
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key, []):
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(toc)
+    return files
+
+
+def toc_notebooks(root: Path = ROOT) -> list[Path]:
+    """The notebooks of ``_toc.yml``, as paths relative to ``root``."""
+    out = []
+    for f in toc_files(root):
+        path = root / f
+        if path.suffix == "":
+            path = path.with_suffix(".ipynb")
+        if path.suffix == ".ipynb":
+            if not path.exists():
+                raise FileNotFoundError(f"_toc.yml names {f}, but {path} does not exist")
+            out.append(path.relative_to(root))
+    return out
+
+
+def copy_sources(dest: Path, root: Path = ROOT) -> Path:
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for name in SOURCES:
+        src = root / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def execute(profile: str | None = None, dest: Path | None = None, notebooks: list[str] | None = None,
+            root: Path = ROOT, timeout: int = 1800, log=print) -> list[Executed]:
+    """Copy the sources to ``dest`` and execute the chapters there with papermill."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    from . import profiles
+
+    prof = profiles.get(profile)
+    dest = copy_sources(dest or root / "_build" / "exec", root)
+    chosen = toc_notebooks(root)
+    if notebooks:
+        wanted = {Path(n).stem for n in notebooks}
+        unknown = wanted - {p.stem for p in chosen}
+        if unknown:
+            raise ValueError(f"not chapters of _toc.yml: {sorted(unknown)}; chapters are {[p.stem for p in chosen]}")
+        chosen = [p for p in chosen if p.stem in wanted]
+    done = []
+    env_before = os.environ.get(profiles.ENV_VAR)
+    os.environ[profiles.ENV_VAR] = prof.name  # seen by the kernel, for code outside the parameters cell
+    try:
+        for rel in chosen:
+            path = dest / rel
+            log(f"executing {rel} under profile {prof.name!r} ...")
+            start = time.perf_counter()
+            try:
+                pm.execute_notebook(
+                    str(path), str(path), parameters={"profile": prof.name}, cwd=str(path.parent),
+                    kernel_name="python3", progress_bar=False, execution_timeout=timeout,
+                    report_mode=False, log_output=False,
+                )
+            except PapermillExecutionError as err:
+                raise NotebookError(
+                    f"{rel} failed in cell {err.exec_count} (execution count): {err.ename}: {err.evalue}\n"
+                    f"the executed copy with the traceback is {path}"
+                ) from None
+            seconds = time.perf_counter() - start
+            log(f"  {rel} executed in {seconds:.1f} s")
+            done.append(Executed(str(rel), seconds))
+    finally:
+        if env_before is None:
+            os.environ.pop(profiles.ENV_VAR, None)
+        else:
+            os.environ[profiles.ENV_VAR] = env_before
+    return done
+
+
+def build_html(src: Path | None = None, out: Path | None = None, root: Path = ROOT, strict: bool = True) -> Path:
+    """Build the HTML book from the executed copies in ``src`` into ``out/_build/html``."""
+    src = src or root / "_build" / "exec"
+    out = out or root
+    if not (src / "_toc.yml").exists():
+        raise FileNotFoundError(f"{src} holds no executed book; run `python -m clipadapt.book execute` first")
+    cmd = [sys.executable, "-m", "jupyter_book", "build", str(src), "--path-output", str(out), "--builder", "html"]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"jupyter-book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
+    html = out / "_build" / "html"
+    return html
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["build", "execute", "html"])
+    parser.add_argument("--profile", default=None, help="tiny, colab or paper (default: $CLIPADAPT_PROFILE, "
+                        "else colab on a GPU, tiny otherwise)")
+    parser.add_argument("--notebook", action="append", help="execute only this chapter (repeatable)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command in ("build", "execute"):
+            done = execute(args.profile, notebooks=args.notebook)
+            total = sum(d.seconds for d in done)
+            print(f"executed {len(done)} notebooks in {total:.0f} s")
+        if args.command in ("build", "html"):
+            html = build_html()
+            print(f"the book is built: open {html / 'index.html'}")
+    except (NotebookError, RuntimeError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Contrastive losses.
+
+CLIP's objective is a symmetric cross-entropy over the batch's similarity matrix: each
+image must pick out its own caption among all captions of the batch, and each caption its
+own image (chapter 1 derives it). When several captions of a batch are true of the same
+picture -- templated captions repeat -- the identity target punishes the model for being
+right. ``positives`` replaces the identity by any boolean matrix of true pairs, and the
+target of each row spreads evenly over its positives.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def soft_targets(positives: torch.Tensor) -> torch.Tensor:
+    """Rows of a boolean matrix normalised into probability distributions."""
+    if positives.ndim != 2:
+        raise ValueError(f"positives must be a (B, B) matrix, got shape {tuple(positives.shape)}")
+    counts = positives.sum(1, keepdim=True)
+    if (counts == 0).any():
+        rows = (counts.flatten() == 0).nonzero().flatten().tolist()
+        raise ValueError(f"every row of positives needs at least one True entry; rows {rows[:10]} have none")
+    return positives.float() / counts
+
+
+def clip_loss(
+    image_features: torch.Tensor,
+    text_features: torch.Tensor,
+    logit_scale: torch.Tensor | float,
+    positives: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Symmetric InfoNCE between L2-normalised features.
+
+    ``positives[i, j]`` (optional, bool, shape (B, B)) says that caption ``j`` is true of
+    image ``i``; by default only the diagonal is. Returns the mean of the image-to-text and
+    text-to-image cross-entropies.
+    """
+    if image_features.shape != text_features.shape:
+        raise ValueError(
+            f"image and text features must have the same shape, got {tuple(image_features.shape)} "
+            f"and {tuple(text_features.shape)}"
+        )
+    image_features = F.normalize(image_features, dim=-1)
+    text_features = F.normalize(text_features, dim=-1)
+    logits = logit_scale * image_features @ text_features.t()  # (B images, B texts)
+    if positives is None:
+        labels = torch.arange(len(logits), device=logits.device)
+        return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
+    if positives.shape != logits.shape:
+        raise ValueError(f"positives must have shape {tuple(logits.shape)}, got {tuple(positives.shape)}")
+    positives = positives.to(logits.device)
+    i2t = soft_targets(positives)
+    t2i = soft_targets(positives.t())
+    return (F.cross_entropy(logits, i2t) + F.cross_entropy(logits.t(), t2i)) / 2

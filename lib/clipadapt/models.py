@@ -1,0 +1,183 @@
+"""Loading CLIP models, freezing them, and counting what trains.
+
+:func:`load_clip` is the one factory. It builds any open_clip architecture (``ViT-B-32``,
+``ViT-B-16``, ``RN50``, ...) and the tiny configurations kept as JSON in
+``model_configs/`` beside this module, with or without pre-trained weights:
+
+* ``pretrained=None`` -- random initialisation (no download; used to study architectures);
+* ``pretrained="openai"`` and the other open_clip tags -- downloaded by open_clip;
+* ``pretrained="synthetic"`` -- for the tiny configurations, the weights pre-trained on
+  the synthetic image world, shipped with the package (see :mod:`clipadapt.pretrain`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import open_clip
+import torch
+from torch import nn
+
+CONFIG_DIR = Path(__file__).parent / "model_configs"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+TINY_MODELS = tuple(sorted(p.stem for p in CONFIG_DIR.glob("*.json")))
+SYNTHETIC = "synthetic"
+
+open_clip.add_model_config(CONFIG_DIR)
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pre-trained weights could not be loaded (no network, no cache, no file)."""
+
+
+@contextlib.contextmanager
+def _quiet_open_clip():
+    """open_clip warns on the root logger that no weights were loaded when asked for a
+    random model; that is what we asked for, so keep it out of the book."""
+
+    class _Drop(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "No pretrained weights loaded" not in record.getMessage()
+
+    root = logging.getLogger()
+    flt = _Drop()
+    root.addFilter(flt)
+    handlers = list(root.handlers)
+    for h in handlers:
+        h.addFilter(flt)
+    try:
+        yield
+    finally:
+        root.removeFilter(flt)
+        for h in handlers:
+            h.removeFilter(flt)
+
+
+def weights_path(name: str) -> Path:
+    """Where the shipped synthetic-world weights of tiny model ``name`` live."""
+    return WEIGHTS_DIR / f"{name}.safetensors"
+
+
+def available_models() -> list[str]:
+    return sorted(set(open_clip.list_models()) | set(TINY_MODELS))
+
+
+def create(name: str, pretrained: str | None = None, device: str | torch.device = "cpu") -> nn.Module:
+    """Build the open_clip model ``name``; see :func:`load_clip` for ``pretrained``."""
+    if name not in open_clip.list_models():
+        raise ValueError(
+            f"unknown model {name!r}; open_clip architectures and the tiny configs are: "
+            f"{', '.join(TINY_MODELS)}, {', '.join(m for m in open_clip.list_models() if m.startswith(('ViT-B', 'RN50')))}, ..."
+        )
+    if pretrained == SYNTHETIC:
+        if name not in TINY_MODELS:
+            raise ValueError(f"pretrained={SYNTHETIC!r} exists only for the tiny models {TINY_MODELS}, not {name!r}")
+        with _quiet_open_clip():
+            model = open_clip.create_model(name, pretrained=None)
+        from .train import load_checkpoint
+
+        path = weights_path(name)
+        if not path.exists():
+            raise WeightsUnavailableError(
+                f"the synthetic-world weights of {name!r} are missing: expected {path}. "
+                f"Make them with `python -m clipadapt.pretrain` (about two minutes on a CPU)."
+            )
+        load_checkpoint(model, path)
+        return model.to(device).eval()
+    if pretrained is None:
+        with _quiet_open_clip():
+            return open_clip.create_model(name, pretrained=None, device=device).eval()
+    try:
+        with _quiet_open_clip():
+            model = open_clip.create_model(name, pretrained=pretrained, device=device)
+    except Exception as err:  # network, hub or cache failures come in many types
+        raise WeightsUnavailableError(
+            f"could not load the {pretrained!r} weights of {name!r} ({type(err).__name__}: {err}). "
+            f"They are downloaded from the internet on first use; without a connection, use the "
+            f"'tiny' profile, which runs on the tiny CLIP shipped with clipadapt."
+        ) from err
+    return model.eval()
+
+
+def load_clip(name: str, pretrained: str | None = None, device: str | torch.device = "cpu"):
+    """Return ``(model, preprocess, tokenizer)`` for open_clip model ``name``.
+
+    ``preprocess`` is open_clip's evaluation transform (PIL image -> tensor);
+    ``tokenizer`` maps strings to token ids of the model's context length.
+    """
+    model = create(name, pretrained, device)
+    preprocess = open_clip.image_transform(
+        model.visual.image_size,
+        is_train=False,
+        mean=getattr(model.visual, "image_mean", None),
+        std=getattr(model.visual, "image_std", None),
+    )
+    tokenizer = open_clip.get_tokenizer(name)
+    return model, preprocess, tokenizer
+
+
+# -- pixels in, features out ---------------------------------------------------------------
+MEAN = torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
+STD = torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1)
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """CLIP's pixel normalisation of float images in [0, 1], ``(B, 3, H, W)``."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
+    return (images - MEAN.to(images)) / STD.to(images)
+
+
+# -- freezing and counting -----------------------------------------------------------------
+def freeze(module: nn.Module) -> nn.Module:
+    """Stop gradients for every parameter of ``module``; returns it."""
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+def unfreeze(module: nn.Module) -> nn.Module:
+    for p in module.parameters():
+        p.requires_grad_(True)
+    return module
+
+
+@dataclass(frozen=True)
+class ParameterCount:
+    trainable: int
+    total: int
+
+    @property
+    def fraction(self) -> float:
+        return self.trainable / self.total if self.total else 0.0
+
+    def __str__(self) -> str:
+        return f"{self.trainable:,} trainable of {self.total:,} ({100 * self.fraction:.3f}%)"
+
+
+def count_parameters(module: nn.Module) -> ParameterCount:
+    """Trainable and total parameters, each shared tensor counted once."""
+    seen, trainable, total = set(), 0, 0
+    for p in module.parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        total += p.numel()
+        if p.requires_grad:
+            trainable += p.numel()
+    return ParameterCount(trainable, total)
+
+
+def parameter_table(model: nn.Module, depth: int = 1) -> list[tuple[str, int, int]]:
+    """Rows ``(name, trainable, total)`` for the sub-modules ``depth`` levels down, plus
+    the parameters held directly by the modules above them (e.g. ``logit_scale``)."""
+    rows: dict[str, list[int]] = {}
+    for name, p in model.named_parameters():
+        key = ".".join(name.split(".")[:depth])
+        row = rows.setdefault(key, [0, 0])
+        row[1] += p.numel()
+        row[0] += p.numel() if p.requires_grad else 0
+    return [(k, v[0], v[1]) for k, v in rows.items()]

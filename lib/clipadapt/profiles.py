@@ -1,0 +1,124 @@
+"""Run profiles: one name decides the model, the data and the budget of a chapter.
+
+* ``tiny``  -- CPU, synthetic worlds, the tiny CLIP pre-trained on them (what CI runs);
+* ``colab`` -- one GPU, CLIP ViT-B/32 with OpenAI weights, real-data subsets;
+* ``paper`` -- the papers' hyper-parameters on the full datasets.
+
+A notebook's ``parameters`` cell sets ``profile``; ``None`` there means "ask the
+environment": the ``CLIPADAPT_PROFILE`` variable, else ``colab`` when a GPU is found
+and ``tiny`` otherwise (see :func:`resolve`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+ENV_VAR = "CLIPADAPT_PROFILE"
+
+
+@dataclass(frozen=True)
+class PretrainRecipe:
+    """How the tiny CLIP of chapter 1 is pre-trained on the synthetic image world."""
+
+    steps: int = 1200
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup: int = 50
+    seed: int = 0
+    p_two_objects: float = 0.2
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    # the CLIP that the adaptation chapters start from
+    clip_model: str
+    clip_pretrained: str
+    # chapter 1: the tiny CLIP pre-trained from scratch, and how it is evaluated
+    pretrain: PretrainRecipe
+    live_pretrain_steps: int  # how far chapter 1 trains in front of the reader
+    eval_images: int
+    retrieval_pairs: int
+    device: str  # "cpu" or "cuda"
+
+    def replace(self, **changes) -> "Profile":
+        return dataclasses.replace(self, **changes)
+
+
+PROFILES: dict[str, Profile] = {
+    "tiny": Profile(
+        name="tiny",
+        description="CPU; synthetic worlds and the tiny CLIP pre-trained on them (runs in minutes on 2 cores)",
+        clip_model="tiny-clip",
+        clip_pretrained="synthetic",
+        pretrain=PretrainRecipe(),
+        live_pretrain_steps=300,
+        eval_images=1000,
+        retrieval_pairs=200,
+        device="cpu",
+    ),
+    "colab": Profile(
+        name="colab",
+        description="one GPU; CLIP ViT-B/32 with OpenAI weights and real-data subsets",
+        clip_model="ViT-B-32",
+        clip_pretrained="openai",
+        pretrain=PretrainRecipe(steps=3000),
+        live_pretrain_steps=3000,
+        eval_images=5000,
+        retrieval_pairs=300,
+        device="cuda",
+    ),
+    "paper": Profile(
+        name="paper",
+        description="the papers' hyper-parameters on the full datasets (several GPU-hours per method)",
+        clip_model="ViT-B-32",
+        clip_pretrained="openai",
+        pretrain=PretrainRecipe(steps=5000),
+        live_pretrain_steps=5000,
+        eval_images=10000,
+        retrieval_pairs=300,
+        device="cuda",
+    ),
+}
+
+
+class UnknownProfileError(ValueError):
+    pass
+
+
+def default_name() -> str:
+    """The profile used when a notebook does not name one."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return env
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return "colab"
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        pass
+    return "tiny"
+
+
+def get(name: str | Profile | None = None) -> Profile:
+    """Return the profile called ``name`` (``None``: :func:`default_name`)."""
+    if isinstance(name, Profile):
+        return name
+    if name is None or name == "":
+        name = default_name()
+    key = str(name).strip().lower()
+    if key not in PROFILES:
+        choices = ", ".join(sorted(PROFILES))
+        raise UnknownProfileError(
+            f"unknown profile {name!r}; choose one of: {choices} "
+            f"(set it in the notebook's parameters cell or with {ENV_VAR}=...)"
+        )
+    return PROFILES[key]
+
+
+resolve = get

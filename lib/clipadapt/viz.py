@@ -1,0 +1,131 @@
+"""Figures and tables for the chapters (matplotlib), and gluing numbers into the prose."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+
+def glue(name: str, value, display: bool = False):
+    """Make ``value`` available to the book's prose as ``{glue:text}`name```.
+
+    Uses myst-nb's glue where it is installed (the book build); elsewhere (a bare Colab
+    session) it does nothing, and the notebook still runs.
+    """
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:  # pragma: no cover - myst-nb comes with jupyter-book
+        return value
+    _glue(name, value, display=display)
+    return value
+
+
+def show_images(images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 6,
+                size: float = 1.9, fontsize: int = 7, wrap: int = 28):
+    """A grid of float images ``(N, 3, H, W)`` in [0, 1] with optional titles."""
+    import textwrap
+
+    n = len(images)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.15), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i].permute(1, 2, 0).clamp(0, 1).cpu().numpy(), interpolation="nearest")
+            if titles is not None:
+                ax.set_title("\n".join(textwrap.wrap(titles[i], wrap)), fontsize=fontsize)
+    fig.tight_layout()
+    return fig
+
+
+def plot_losses(curves: dict[str, Sequence[float]], floor: float | None = None, smooth: int = 10,
+                ylabel: str = "contrastive loss"):
+    """Loss curves (moving average over ``smooth`` steps), optionally with a floor line."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for label, values in curves.items():
+        v = np.asarray(values, dtype=float)
+        if smooth > 1 and len(v) > smooth:
+            kernel = np.ones(smooth) / smooth
+            v = np.convolve(v, kernel, mode="valid")
+            x = np.arange(smooth - 1, smooth - 1 + len(v))
+        else:
+            x = np.arange(len(v))
+        ax.plot(x, v, label=label)
+    if floor is not None:
+        ax.axhline(floor, color="grey", ls="--", lw=1, label="lowest reachable (entropy of the targets)")
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def bars_against_chance(groups: dict[str, dict[str, float]], chance: dict[str, float], ylabel="accuracy (%)"):
+    """Grouped bars: one group per key of ``chance``, one bar per entry of ``groups``;
+    chance drawn as a short black line over each group."""
+    names = list(chance)
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    width = 0.8 / max(1, len(groups))
+    for j, (label, accs) in enumerate(groups.items()):
+        x = np.arange(len(names)) + (j - (len(groups) - 1) / 2) * width
+        vals = [100 * accs[n] for n in names]
+        bars = ax.bar(x, vals, width, label=label)
+        ax.bar_label(bars, fmt="%.0f", fontsize=8)
+    for i, n in enumerate(names):
+        ax.hlines(100 * chance[n], i - 0.45, i + 0.45, color="black", lw=2, label="chance" if i == 0 else None)
+    ax.set_xticks(np.arange(len(names)), names)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 110)
+    ax.legend(frameon=False, loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def similarity_matrix(sim: torch.Tensor, images: torch.Tensor, captions: Sequence[str], title: str = ""):
+    """Heat map of image-text cosine similarities, with the images along the top and the
+    captions down the side (the CLIP paper's figure, for the tiny CLIP)."""
+    sim = sim.detach().cpu().numpy()
+    n, m = sim.shape
+    fig = plt.figure(figsize=(1.0 * n + 4.5, 0.55 * m + 1.6))
+    grid = fig.add_gridspec(2, 1, height_ratios=[1.2, 0.55 * m], hspace=0.02)
+    top = grid[0].subgridspec(1, n, wspace=0.05)
+    for i in range(n):
+        ax = fig.add_subplot(top[0, i])
+        ax.imshow(images[i].permute(1, 2, 0).clamp(0, 1).cpu().numpy())
+        ax.axis("off")
+    ax = fig.add_subplot(grid[1])
+    im = ax.imshow(sim.T, cmap="viridis", aspect="auto")
+    for i in range(n):
+        for j in range(m):
+            ax.text(i, j, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if sim[i, j] < sim.max() - 0.4 * (sim.max() - sim.min()) else "black")
+    ax.set_yticks(range(m), captions, fontsize=8)
+    ax.set_xticks([])
+    if title:
+        ax.set_xlabel(title)
+    fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01, label="cosine similarity")
+    return fig
+
+
+def table(rows: list[dict], floatfmt: str = "{:.1f}"):
+    """A small pandas-free HTML table for notebooks (rendered in the book as HTML)."""
+    from IPython.display import HTML
+
+    if not rows:
+        return HTML("<p>(empty)</p>")
+    cols = list(rows[0])
+
+    def fmt(v):
+        if isinstance(v, float):
+            return floatfmt.format(v)
+        if isinstance(v, int):
+            return f"{v:,}"
+        return str(v)
+
+    head = "".join(f"<th>{c}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows)
+    return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")

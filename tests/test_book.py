@@ -1,0 +1,61 @@
+"""Every chapter executed by papermill under the tiny profile, then the book built from the
+executed copies with warnings as errors, and the rendered pages checked."""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from clipadapt import book
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.book
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    executed = book.execute("tiny", dest=out / "exec", root=ROOT)
+    html = book.build_html(src=out / "exec", out=out, root=ROOT)
+    return {"exec": out / "exec", "html": html, "executed": executed}
+
+
+def test_every_chapter_executed(built):
+    names = {Path(e.notebook).name for e in built["executed"]}
+    assert names == {p.name for p in book.toc_notebooks(ROOT)}
+
+
+@pytest.mark.parametrize("nb_path", book.toc_notebooks(ROOT), ids=lambda p: p.stem)
+def test_executed_notebook_has_no_errors_and_ran_tiny(built, nb_path):
+    nb = nbformat.read(built["exec"] / nb_path, as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "profile = \"tiny\"" in injected[0].source
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            assert out.output_type != "error", f"cell {i}: {out.get('ename')}: {out.get('evalue')}"
+            if out.output_type == "stream" and out.name == "stderr":
+                assert "Traceback" not in out.text and "Warning" not in out.text, f"cell {i}: {out.text[:500]}"
+
+
+@pytest.mark.parametrize("nb_path", book.toc_notebooks(ROOT), ids=lambda p: p.stem)
+def test_chapter_page_shows_figures_and_no_errors(built, nb_path):
+    page = built["html"] / nb_path.with_suffix(".html")
+    html = page.read_text()
+    images = re.findall(r'<img[^>]+src="([^"]+\.png)"', html)
+    assert len(images) >= 3, f"{page.name} shows {len(images)} figures"
+    for src in images:
+        assert (page.parent / src).resolve().exists(), src
+    assert "Traceback (most recent call last)" not in html
+    assert "output traceback" not in html and "output error" not in html
+    assert "colab.research.google.com" in html  # the launch button
+    assert "No pretrained weights" not in html
+
+
+def test_book_front_and_back_matter(built):
+    html = built["html"]
+    assert (html / "index.html").exists()
+    bib = (html / "book" / "bibliography.html").read_text()
+    for key in ("Learning Transferable Visual Models", "VoP", "TempMe", "Token Merging", "CLIP4Clip",
+                "Visual Prompt Tuning", "LoRA", "Learning to Prompt", "Structured Semantic Prior", "Soft Context Sharing"):
+        assert key in bib, key

@@ -1,0 +1,113 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from clipadapt import train
+
+
+def toy_problem(seed=0):
+    train.seed_everything(seed)
+    model = nn.Linear(4, 1)
+    x = torch.randn(64, 4)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+    loss_fn = lambda b: ((model(b[0]) - b[1]) ** 2).mean()  # noqa: E731
+    return model, loss_fn, [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+
+
+def test_fit_learns_and_repeats():
+    cfg = train.TrainConfig(steps=200, lr=0.05, warmup=10, progress=False)
+    model, loss_fn, batches = toy_problem()
+    h1 = train.fit(model, loss_fn, batches, cfg)
+    assert h1.loss[-1] < 0.01 * h1.loss[0] and h1.steps == 200
+    model2, loss_fn2, batches2 = toy_problem()
+    h2 = train.fit(model2, loss_fn2, batches2, cfg)
+    assert h1.loss == h2.loss  # same seed, same numbers
+
+
+def test_schedule():
+    assert train.lr_factor(0, 100, 10) == pytest.approx(0.1)
+    assert train.lr_factor(9, 100, 10) == pytest.approx(1.0)
+    assert train.lr_factor(10, 100, 10) == pytest.approx(1.0)
+    assert train.lr_factor(100, 100, 10) == pytest.approx(0.0)
+
+
+def test_only_trainable_parameters_move():
+    model, loss_fn, batches = toy_problem()
+    model.bias.requires_grad_(False)
+    bias = model.bias.detach().clone()
+    train.fit(model, loss_fn, batches, train.TrainConfig(steps=5, lr=0.1, progress=False))
+    assert torch.equal(model.bias, bias)
+    model.weight.requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        train.fit(model, loss_fn, batches, train.TrainConfig(steps=5, lr=0.1, progress=False))
+
+
+def test_bad_config_and_divergence():
+    with pytest.raises(ValueError, match="steps"):
+        train.TrainConfig(steps=0, lr=1)
+    with pytest.raises(ValueError, match="warmup"):
+        train.TrainConfig(steps=5, lr=1, warmup=6)
+    model, _, batches = toy_problem()
+    with pytest.raises(FloatingPointError, match="step 0"):
+        train.fit(model, lambda b: model(b[0]).sum() * float("nan"), batches,
+                  train.TrainConfig(steps=3, lr=0.1, progress=False))
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4))
+    path = train.save_checkpoint(tmp_path / "sub" / "m.safetensors", model, {"steps": 3, "note": [1, 2]})
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
+    other = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4))
+    meta = train.load_checkpoint(other, path)
+    assert meta == {"steps": 3, "note": [1, 2]}
+    for a, b in zip(model.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_half_precision_checkpoint_loads_as_float(tmp_path):
+    model = nn.Linear(3, 4)
+    path = train.save_checkpoint(tmp_path / "m.safetensors", model, dtype=torch.float16)
+    other = nn.Linear(3, 4)
+    train.load_checkpoint(other, path)
+    assert other.weight.dtype == torch.float32
+    assert torch.allclose(other.weight, model.weight, atol=1e-3)
+
+
+def test_mismatched_checkpoints_are_clear_errors(tmp_path):
+    path = train.save_checkpoint(tmp_path / "m.safetensors", nn.Linear(3, 4))
+    target = nn.Linear(3, 5)
+    before = target.weight.detach().clone()
+    with pytest.raises(train.CheckpointError, match=r"m.safetensors.*wrong shape.*weight: file \(4, 3\) vs model \(5, 3\)"):
+        train.load_checkpoint(target, path)
+    assert torch.equal(target.weight, before)  # left untouched
+    with pytest.raises(train.CheckpointError, match="keys missing from the file"):
+        train.load_checkpoint(nn.Sequential(nn.Linear(3, 4)), path)
+    with pytest.raises(train.CheckpointError, match="does not exist"):
+        train.load_checkpoint(target, tmp_path / "nope.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(train.CheckpointError, match="bad.safetensors is not a readable"):
+        train.load_checkpoint(target, bad)
+
+
+def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
+    path = train.save_checkpoint(tmp_path / "m.safetensors", nn.Linear(2, 2), {"v": 1})
+    import safetensors.torch
+
+    def broken(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        train.save_checkpoint(path, nn.Linear(2, 2), {"v": 2})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
+    assert train.read_checkpoint(path)[1] == {"v": 1}
+
+
+def test_device_choice(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert train.pick_device("cuda").type == "cpu"
+    assert train.pick_device(None).type == "cpu"
+    assert json.dumps(train.TrainConfig(steps=1, lr=1).__dict__)
