@@ -59,3 +59,24 @@ def test_book_front_and_back_matter(built):
     for key in ("Learning Transferable Visual Models", "VoP", "TempMe", "Token Merging", "CLIP4Clip",
                 "Visual Prompt Tuning", "LoRA", "Learning to Prompt", "Structured Semantic Prior", "Soft Context Sharing"):
         assert key in bib, key
+
+
+def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
+    import nbformat
+
+    root = tmp_path / "src"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "book").mkdir()
+    (root / "book" / "intro.md").write_text("# Intro\n")
+    (root / "_config.yml").write_text("title: t\n")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/bad\n")
+    params = nbformat.v4.new_code_cell("profile = None")
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell("x = 1"),
+                                         nbformat.v4.new_code_cell("raise ValueError('broken on purpose')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "notebooks" / "bad.ipynb")
+    with pytest.raises(book.NotebookError, match=r"notebooks/bad.ipynb failed in cell \d.*ValueError: broken on purpose"):
+        book.execute("tiny", dest=tmp_path / "exec", root=root)
+    # the committed source is untouched: no outputs written into it
+    assert not nbformat.read(root / "notebooks" / "bad.ipynb", as_version=4).cells[1].outputs

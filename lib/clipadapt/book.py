@@ -65,12 +65,12 @@ def toc_notebooks(root: Path = ROOT) -> list[Path]:
     out = []
     for f in toc_files(root):
         path = root / f
-        if path.suffix == "":
-            path = path.with_suffix(".ipynb")
-        if path.suffix == ".ipynb":
-            if not path.exists():
-                raise FileNotFoundError(f"_toc.yml names {f}, but {path} does not exist")
-            out.append(path.relative_to(root))
+        candidates = [path] if path.suffix else [path.with_suffix(".ipynb"), path.with_suffix(".md")]
+        found = [p for p in candidates if p.exists()]
+        if not found:
+            raise FileNotFoundError(f"_toc.yml names {f}, but none of {[str(p) for p in candidates]} exists")
+        if found[0].suffix == ".ipynb":
+            out.append(found[0].relative_to(root))
     return out
 
 
@@ -105,8 +105,11 @@ def execute(profile: str | None = None, dest: Path | None = None, notebooks: lis
             raise ValueError(f"not chapters of _toc.yml: {sorted(unknown)}; chapters are {[p.stem for p in chosen]}")
         chosen = [p for p in chosen if p.stem in wanted]
     done = []
-    env_before = os.environ.get(profiles.ENV_VAR)
+    from .train import STATIC_ENV
+
+    env_before = {k: os.environ.get(k) for k in (profiles.ENV_VAR, STATIC_ENV)}
     os.environ[profiles.ENV_VAR] = prof.name  # seen by the kernel, for code outside the parameters cell
+    os.environ[STATIC_ENV] = "1"  # progress as printed summaries, not widgets frozen at 0%
     try:
         for rel in chosen:
             path = dest / rel
@@ -119,18 +122,21 @@ def execute(profile: str | None = None, dest: Path | None = None, notebooks: lis
                     report_mode=False, log_output=False,
                 )
             except PapermillExecutionError as err:
+                first = (err.source or "").strip().splitlines()[:1]
                 raise NotebookError(
-                    f"{rel} failed in cell {err.exec_count} (execution count): {err.ename}: {err.evalue}\n"
-                    f"the executed copy with the traceback is {path}"
+                    f"{rel} failed in cell {err.cell_index} (execution count {err.exec_count}"
+                    f"{', starting ' + repr(first[0][:60]) if first else ''}): {err.ename}: {err.evalue}\n"
+                    f"the executed copy, with the traceback, is {path}"
                 ) from None
             seconds = time.perf_counter() - start
             log(f"  {rel} executed in {seconds:.1f} s")
             done.append(Executed(str(rel), seconds))
     finally:
-        if env_before is None:
-            os.environ.pop(profiles.ENV_VAR, None)
-        else:
-            os.environ[profiles.ENV_VAR] = env_before
+        for key, value in env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return done
 
 
@@ -140,7 +146,8 @@ def build_html(src: Path | None = None, out: Path | None = None, root: Path = RO
     out = out or root
     if not (src / "_toc.yml").exists():
         raise FileNotFoundError(f"{src} holds no executed book; run `python -m clipadapt.book execute` first")
-    cmd = [sys.executable, "-m", "jupyter_book", "build", str(src), "--path-output", str(out), "--builder", "html"]
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(src), "--path-output", str(out), "--builder", "html"]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     result = subprocess.run(cmd, capture_output=True, text=True)

@@ -181,3 +181,25 @@ def parameter_table(model: nn.Module, depth: int = 1) -> list[tuple[str, int, in
         row[1] += p.numel()
         row[0] += p.numel() if p.requires_grad else 0
     return [(k, v[0], v[1]) for k, v in rows.items()]
+
+
+def clip_parameter_summary(model: nn.Module) -> list[dict]:
+    """Rows ``{"part", "parameters", "trainable"}`` for a CLIP: the image encoder, the text
+    encoder (and its token embedding), the temperature, and the total."""
+    def count(params):
+        params = list(params)
+        return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
+
+    named = dict(model.named_parameters())
+    visual = [p for n, p in named.items() if n.startswith("visual.")]
+    scale = [p for n, p in named.items() if n in ("logit_scale", "logit_bias")]
+    text = [p for n, p in named.items() if not n.startswith("visual.") and n not in ("logit_scale", "logit_bias")]
+    tokens = [p for n, p in named.items() if n.startswith("token_embedding")]
+    rows = []
+    for part, params in (("image encoder", visual), ("text encoder", text),
+                         ("text encoder: token embedding (included above)", tokens), ("temperature", scale)):
+        n, t = count(params)
+        rows.append({"part": part, "parameters": n, "trainable": t})
+    n, t = count(named.values())
+    rows.append({"part": "total", "parameters": n, "trainable": t})
+    return rows

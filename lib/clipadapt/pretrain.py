@@ -83,6 +83,8 @@ def pretrain(profile: str | profiles.Profile | None = None, device: str | None =
     from .train import pick_device
 
     dev = pick_device(device or prof.device)
+    with torch.no_grad():
+        model.visual.positional_embedding.mul_(recipe.pos_embed_scale)
     model = model.to(dev)
     world = worlds.ImageWorld(model.visual.image_size[0], p_two_objects=recipe.p_two_objects)
     loss_fn = contrastive_step(model, tokenizer, world, recipe.batch_size, recipe.seed)
@@ -100,8 +102,16 @@ def loss_fn_batches():
 
 @torch.no_grad()
 def evaluate(model, tokenizer, n_images: int = 1000, n_pairs: int = 200, seed: int = 0) -> dict:
-    """Zero-shot accuracy per attribute on held-out single-object pictures, and image-text
-    retrieval on ``n_pairs`` pictures whose full captions are all different."""
+    """Measure a CLIP on held-out pictures of the image world:
+
+    * ``zero_shot``: accuracy per attribute on ``n_images`` single-object pictures, with the
+      ensembled prompts of :data:`worlds.ZERO_SHOT_PROMPTS` (``chance`` beside it);
+    * ``retrieval``: image-text retrieval among ``n_pairs`` single-object pictures whose
+      four attributes are all different, each with its full caption;
+    * ``retrieval_two``: the same among ``n_pairs`` two-object pictures;
+    * ``binding``: how often a two-object picture scores its caption above the same caption
+      with the two objects' colours swapped (chance 0.5).
+    """
     model.eval()
     size = model.visual.image_size[0]
     world = worlds.ImageWorld(size)
@@ -112,11 +122,42 @@ def evaluate(model, tokenizer, n_images: int = 1000, n_pairs: int = 200, seed: i
         cls = class_features(model, tokenizer, worlds.prompts_for(attr))
         result["zero_shot"][attr] = metrics.zero_shot_accuracy(img, cls, scenes.attribute(attr))
         result["chance"][attr] = 1 / len(worlds.VALUES[attr])
-    scenes = distinct_scenes(world, n_pairs, worlds.generator(seed, "test", "retrieval"))
+    g = worlds.generator(seed, "test", "retrieval")
+    scenes = distinct_scenes(world, n_pairs, g)
     img = encode_images(model, world.render(scenes))
-    txt = encode_texts(model, tokenizer, world.captions(scenes, worlds.generator(seed), full=True).texts)
+    txt = encode_texts(model, tokenizer, world.captions(scenes, g, full=True).texts)
     result["retrieval"] = metrics.image_text_retrieval(img, txt)
+    two = worlds.ImageWorld(size, p_two_objects=1.0)
+    g = worlds.generator(seed, "test", "two objects")
+    scenes = two.sample(n_pairs, g)
+    img = encode_images(model, two.render(scenes))
+    txt = encode_texts(model, tokenizer, two.captions(scenes, g, full=True).texts)
+    result["retrieval_two"] = metrics.image_text_retrieval(img, txt)
+    result["binding"] = binding_accuracy(model, tokenizer, two, scenes)
     return result
+
+
+def swap_colours(scenes: worlds.Scenes) -> worlds.Scenes:
+    """The same scenes with the colours of their first two objects exchanged (the pixels
+    are not touched: only what a caption written from them would say)."""
+    attrs = scenes.attrs.clone()
+    attrs[:, 0, 1], attrs[:, 1, 1] = scenes.attrs[:, 1, 1], scenes.attrs[:, 0, 1]
+    return dataclasses.replace(scenes, attrs=attrs)
+
+
+@torch.no_grad()
+def binding_accuracy(model, tokenizer, world: worlds.ImageWorld, scenes: worlds.Scenes) -> float:
+    """Fraction of two-object pictures (with two different colours) whose full caption
+    scores above the caption with the colours swapped between the objects. A model that
+    sees a bag of attributes, not which object has which, scores 0.5."""
+    keep = scenes.attrs[:, 0, 1] != scenes.attrs[:, 1, 1]
+    if (scenes.n_objects < 2).any() or not keep.any():
+        raise ValueError("binding_accuracy needs two-object scenes with two different colours")
+    img = encode_images(model, world.render(scenes))
+    right = encode_texts(model, tokenizer, world.captions(scenes, worlds.generator(0), full=True).texts)
+    swapped = encode_texts(model, tokenizer, world.captions(swap_colours(scenes), worlds.generator(0), full=True).texts)
+    wins = (img * right).sum(1) > (img * swapped).sum(1)
+    return wins[keep].float().mean().item()
 
 
 def distinct_scenes(world: worlds.ImageWorld, n: int, g: torch.Generator) -> worlds.Scenes:

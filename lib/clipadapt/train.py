@@ -151,15 +151,24 @@ def fit(
             bar.update(1)
             if step % 10 == 0 or step == run - 1:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
+    history.seconds = time.perf_counter() - start
     if bar is not None:
         bar.close()
-    history.seconds = time.perf_counter() - start
+    elif config.progress:
+        print(f"{config.description}: {run} steps in {history.seconds:.0f} s "
+              f"({run / history.seconds:.1f} steps/s), last loss {history.loss[-1]:.3f}")
     model.eval()
     return history
 
 
+STATIC_ENV = "CLIPADAPT_STATIC_OUTPUT"
+
+
 def _progress(total: int, desc: str, enabled: bool):
-    if not enabled:
+    """A progress bar; none when the notebook is executed for the static book (set by
+    :mod:`clipadapt.book`), where a widget would be frozen at its first frame -- :func:`fit`
+    prints a one-line summary there instead."""
+    if not enabled or os.environ.get(STATIC_ENV):
         return None
     from tqdm.auto import tqdm
 
@@ -197,6 +206,9 @@ def save_checkpoint(
     os.close(fd)
     try:
         save_file(out, tmp, metadata=meta)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

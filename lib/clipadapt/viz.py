@@ -24,7 +24,7 @@ def glue(name: str, value, display: bool = False):
 
 
 def show_images(images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 6,
-                size: float = 1.9, fontsize: int = 7, wrap: int = 28):
+                size: float = 2.1, fontsize: int = 9, wrap: int = 24):
     """A grid of float images ``(N, 3, H, W)`` in [0, 1] with optional titles."""
     import textwrap
 
@@ -68,7 +68,7 @@ def bars_against_chance(groups: dict[str, dict[str, float]], chance: dict[str, f
     """Grouped bars: one group per key of ``chance``, one bar per entry of ``groups``;
     chance drawn as a short black line over each group."""
     names = list(chance)
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = plt.subplots(figsize=(8, 3.6))
     width = 0.8 / max(1, len(groups))
     for j, (label, accs) in enumerate(groups.items()):
         x = np.arange(len(names)) + (j - (len(groups) - 1) / 2) * width
@@ -79,8 +79,8 @@ def bars_against_chance(groups: dict[str, dict[str, float]], chance: dict[str, f
         ax.hlines(100 * chance[n], i - 0.45, i + 0.45, color="black", lw=2, label="chance" if i == 0 else None)
     ax.set_xticks(np.arange(len(names)), names)
     ax.set_ylabel(ylabel)
-    ax.set_ylim(0, 110)
-    ax.legend(frameon=False, loc="lower right", fontsize=8)
+    ax.set_ylim(0, 112)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -90,8 +90,9 @@ def similarity_matrix(sim: torch.Tensor, images: torch.Tensor, captions: Sequenc
     captions down the side (the CLIP paper's figure, for the tiny CLIP)."""
     sim = sim.detach().cpu().numpy()
     n, m = sim.shape
-    fig = plt.figure(figsize=(1.0 * n + 4.5, 0.55 * m + 1.6))
-    grid = fig.add_gridspec(2, 1, height_ratios=[1.2, 0.55 * m], hspace=0.02)
+    longest = max(len(c) for c in captions)
+    fig = plt.figure(figsize=(1.3 * n + 0.075 * longest + 1.5, 0.5 * m + 1.9))
+    grid = fig.add_gridspec(2, 1, height_ratios=[1.3, 0.5 * m], hspace=0.03)
     top = grid[0].subgridspec(1, n, wspace=0.05)
     for i in range(n):
         ax = fig.add_subplot(top[0, i])
@@ -101,9 +102,9 @@ def similarity_matrix(sim: torch.Tensor, images: torch.Tensor, captions: Sequenc
     im = ax.imshow(sim.T, cmap="viridis", aspect="auto")
     for i in range(n):
         for j in range(m):
-            ax.text(i, j, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=7,
+            ax.text(i, j, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=10,
                     color="white" if sim[i, j] < sim.max() - 0.4 * (sim.max() - sim.min()) else "black")
-    ax.set_yticks(range(m), captions, fontsize=8)
+    ax.set_yticks(range(m), captions, fontsize=10)
     ax.set_xticks([])
     if title:
         ax.set_xlabel(title)
@@ -126,6 +127,11 @@ def table(rows: list[dict], floatfmt: str = "{:.1f}"):
             return f"{v:,}"
         return str(v)
 
-    head = "".join(f"<th>{c}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows)
-    return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    cell = "padding:2px 10px;border-bottom:1px solid #ddd;"
+    num = cell + "text-align:right;"
+    head = "".join(f'<th style="{cell}text-align:left;">{c}</th>' for c in cols)
+    body = "".join(
+        "<tr>" + "".join(f'<td style="{num if isinstance(r.get(c), (int, float)) else cell}">{fmt(r.get(c, ""))}</td>'
+                         for c in cols) + "</tr>" for r in rows)
+    return HTML(f'<table style="border-collapse:collapse;margin:0.5em 0;"><thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table>")

@@ -1,0 +1,1 @@
+"""Data: synthetic worlds (``worlds``), and later the real-format loaders."""
