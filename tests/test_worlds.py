@@ -16,10 +16,10 @@ def test_deterministic_from_seed():
 
 def test_images_shape_range_and_colour():
     w = worlds.ImageWorld(64)
-    s = w.sample(30, worlds.generator(0), colour=worlds.COLOURS.index("red"), size=1, position=4)
+    s = w.sample(30, worlds.generator(0), shape=0, colour=worlds.COLOURS.index("red"), size=1, position=4)
     img = w.render(s)
     assert img.shape == (30, 3, 64, 64) and img.min() >= 0 and img.max() <= 1
-    centre = img[:, :, 28:36, 28:36].mean((2, 3))  # a large object in the centre covers this
+    centre = img[:, :, 28:36, 28:36].mean((2, 3))  # a large circle in the centre covers this
     assert (centre[:, 0] > 0.7).all() and (centre[:, 1] < 0.35).all()
 
 
