@@ -80,3 +80,28 @@ def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
         book.execute("tiny", dest=tmp_path / "exec", root=root)
     # the committed source is untouched: no outputs written into it
     assert not nbformat.read(root / "notebooks" / "bad.ipynb", as_version=4).cells[1].outputs
+
+
+CHROMIUM = next((c for c in ("chromium", "chromium-browser", "google-chrome") if __import__("shutil").which(c)), None)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium here (Debian package 'chromium')")
+def test_chapter_pages_render_in_a_browser(built, tmp_path):
+    """A headless Chromium screenshot of each chapter: the page must paint, not stay blank."""
+    import subprocess
+
+    import numpy as np
+    from PIL import Image
+
+    for nb_path in book.toc_notebooks(ROOT):
+        page = built["html"] / nb_path.with_suffix(".html")
+        shot = tmp_path / f"{nb_path.stem}.png"
+        subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+                        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1300,6000",
+                        f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+        pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+        assert pixels.shape == (6000, 1300)
+        # text, code and figures: many rows of the page differ from the background
+        busy_rows = (pixels.std(axis=1) > 10).mean()
+        assert busy_rows > 0.3, f"{page.name}: only {busy_rows:.0%} of the screenshot's rows hold anything"

@@ -107,3 +107,10 @@ def test_errors_name_the_way_out(monkeypatch, tmp_path):
 def test_normalize_rejects_wrong_shape():
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         models.normalize(torch.zeros(3, 8, 8))
+
+
+@pytest.mark.parametrize("name, total", [("ViT-B-16", 149_620_737), ("RN50", 102_007_137)])
+def test_other_open_clip_architectures_load(name, total):
+    model, preprocess, tokenizer = models.load_clip(name)
+    assert models.count_parameters(model).total == total
+    assert tokenizer(["a photo of a cat."]).shape == (1, 77)

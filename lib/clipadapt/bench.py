@@ -96,9 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         good = target is None or 100 * acc >= target
         ok &= good
         print(f"{'zero-shot ' + attr + ' (%)':<34}{100 * acc:>10.1f}{100 * result['chance'][attr]:>8.1f}"
-              f"{(f'{target:.0f}' if target else '-'):>8}  {'yes' if good else '-' if target is None else 'NO'}")
-    for direction, m in result["retrieval"].items():
-        print(f"{direction.replace('_', ' ') + ' R@1 (%)':<34}{m['R@1']:>10.1f}{100 / 200:>8.1f}{'-':>8}  -")
+              f"{(f'{target:.0f}' if target else '-'):>8}  {'-' if target is None else 'yes' if good else 'NO'}")
+    for key, kind in (("retrieval", "one object"), ("retrieval_two", "two objects")):
+        for direction, m in result[key].items():
+            label = f"{kind}, {direction.replace('_', ' ')} R@1 (%)"
+            print(f"{label:<34}{m['R@1']:>10.1f}{100 / 200:>8.1f}{'-':>8}  -")
+    print(f"{'binding, right over swapped (%)':<34}{100 * result['binding']:>10.1f}{50.0:>8.1f}{'-':>8}  -")
     return 0 if ok else 1
 
 

@@ -90,9 +90,12 @@ def similarity_matrix(sim: torch.Tensor, images: torch.Tensor, captions: Sequenc
     captions down the side (the CLIP paper's figure, for the tiny CLIP)."""
     sim = sim.detach().cpu().numpy()
     n, m = sim.shape
-    longest = max(len(c) for c in captions)
-    fig = plt.figure(figsize=(1.3 * n + 0.075 * longest + 1.5, 0.5 * m + 1.9))
-    grid = fig.add_gridspec(2, 1, height_ratios=[1.3, 0.5 * m], hspace=0.03)
+    captions = [c.replace(" and ", "\nand ") for c in captions]  # two-object captions on two lines
+    lines = max(c.count("\n") + 1 for c in captions)
+    longest = max(len(line) for c in captions for line in c.split("\n"))
+    row = 0.32 * lines + 0.2
+    fig = plt.figure(figsize=(1.3 * n + 0.09 * longest + 1.5, row * m + 1.9))
+    grid = fig.add_gridspec(2, 1, height_ratios=[1.3, row * m], hspace=0.03)
     top = grid[0].subgridspec(1, n, wspace=0.05)
     for i in range(n):
         ax = fig.add_subplot(top[0, i])
