@@ -1,0 +1,91 @@
+"""CoOp: learned context vectors in place of a prompt's words (Zhou et al., IJCV 2022).
+
+The prompt of class ``c`` is built in token-embedding space as
+``[SOT] [V]_1 ... [V]_M [class words] . [EOT]`` (class token at the ``"end"``), or with the
+class words in the ``"middle"`` of the context or at its ``"front"``. The context is
+shared by all classes (``class_specific=False``) or one per class, initialised from the
+embeddings of words (``init="a photo of a"``, which fixes ``M`` to their number) or from
+N(0, 0.02^2). Only the context trains; CLIP stays frozen.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .. import models, prompting
+
+POSITIONS = ("end", "middle", "front")
+
+
+class CoOp(nn.Module):
+    def __init__(self, clip: nn.Module, tokenizer, classnames: list[str], n_ctx: int = 16,
+                 init: str | None = None, class_specific: bool = False, class_position: str = "end"):
+        super().__init__()
+        if class_position not in POSITIONS:
+            raise ValueError(f"class_position must be one of {POSITIONS}, got {class_position!r}")
+        if not classnames:
+            raise ValueError("CoOp needs at least one class name")
+        self.clip = models.freeze(clip)
+        self.class_position = class_position
+        self.classnames = list(classnames)
+        embed = clip.token_embedding
+        width = embed.weight.shape[1]
+        if init:
+            init_ids = tokenizer([init])[0]
+            n_init = int(prompting.eot_index(init_ids[None])[0]) - 1  # words between SOT and EOT
+            n_ctx = n_init
+            with torch.no_grad():
+                vectors = embed(init_ids[1:1 + n_ctx].to(embed.weight.device)).float()
+            shape = (len(classnames), n_ctx, width) if class_specific else (n_ctx, width)
+            ctx = vectors.expand(shape).clone()
+        else:
+            if n_ctx < 1:
+                raise ValueError(f"n_ctx must be at least 1, got {n_ctx}")
+            shape = (len(classnames), n_ctx, width) if class_specific else (n_ctx, width)
+            ctx = torch.empty(shape).normal_(std=0.02)
+        self.n_ctx = n_ctx
+        self.ctx = nn.Parameter(ctx.to(embed.weight.device))
+        # placeholders "X X ... X {name}." give the frozen prefix and suffix embeddings
+        placeholder = " ".join(["X"] * n_ctx)
+        ids = tokenizer([f"{placeholder} {name}." for name in classnames]).to(embed.weight.device)
+        name_lens = [int(prompting.eot_index(tokenizer([f"{name}."]))[0]) - 2 for name in classnames]
+        need = max(1 + n_ctx + n + 2 for n in name_lens)  # SOT, context, name, ".", EOT
+        if need > ids.shape[1]:
+            raise ValueError(f"a prompt of {n_ctx} context tokens and the longest class name needs {need} tokens, "
+                             f"more than the context length {ids.shape[1]}")
+        with torch.no_grad():
+            emb = embed(ids)
+        self.register_buffer("ids", ids, persistent=False)
+        self.register_buffer("prefix", emb[:, :1].clone(), persistent=False)  # SOT
+        self.register_buffer("suffix", emb[:, 1 + n_ctx:].clone(), persistent=False)  # name . EOT pad
+        self.name_lens = name_lens
+
+    def prompt_embeddings(self) -> torch.Tensor:
+        """The token embeddings of the class prompts ``(n_cls, L, width)``."""
+        n_cls = len(self.classnames)
+        ctx = self.ctx if self.ctx.ndim == 3 else self.ctx.unsqueeze(0).expand(n_cls, -1, -1)
+        ctx = ctx.to(self.prefix.dtype)
+        if self.class_position == "end":
+            return torch.cat([self.prefix, ctx, self.suffix], dim=1)
+        rows = []
+        half = self.n_ctx // 2
+        for i, n in enumerate(self.name_lens):
+            name, rest = self.suffix[i:i + 1, :n], self.suffix[i:i + 1, n:]
+            if self.class_position == "middle":
+                rows.append(torch.cat([self.prefix[i:i + 1], ctx[i:i + 1, :half], name, ctx[i:i + 1, half:], rest], 1))
+            else:  # front
+                rows.append(torch.cat([self.prefix[i:i + 1], name, ctx[i:i + 1], rest], 1))
+        return torch.cat(rows)
+
+    def text_features(self) -> torch.Tensor:
+        """Features of the class prompts ``(n_cls, embed_dim)`` (not normalised)."""
+        return prompting.encode_text_embeddings(self.clip, self.prompt_embeddings(), prompting.eot_index(self.ids))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Class logits of (normalised) images: CLIP's scaled cosine similarities."""
+        with torch.no_grad():
+            img = self.clip.encode_image(images)
+        img = nn.functional.normalize(img, dim=-1)
+        txt = nn.functional.normalize(self.text_features(), dim=-1)
+        return self.clip.logit_scale.exp() * img @ txt.t()

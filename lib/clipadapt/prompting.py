@@ -1,0 +1,138 @@
+"""Learned tokens inside a frozen open_clip model (chapter 2).
+
+Two forward passes, each written out layer by layer so that tokens can be spliced in:
+
+* :func:`encode_text_embeddings` -- the text encoder from *token embeddings* instead of
+  token ids, so that learned context vectors can stand where words stood (CoOp), with
+  optional *deep* prompts: fresh learned tokens inserted right after the start-of-text
+  token before a layer and dropped after it. The causal mask is built for the longer
+  sequence and passed explicitly; the features are read at the end-of-text token.
+* :func:`encode_image_prompted` -- the image encoder of a ViT with deep visual prompts
+  (VPT-deep): learned tokens between the class token and the patch tokens, without
+  positional embedding, inserted before every layer and dropped after it. The first
+  layer's prompts pass through ``ln_pre`` with the patches (as in VoP's and MaPLe's code).
+
+Both reduce exactly to open_clip's own ``encode_text`` / ``encode_image`` when no prompts
+are given (tests check this to float tolerance).
+
+Prompts are given per layer as a sequence (or a tensor of shape ``(layers, P, width)``);
+an entry may be ``None`` (no prompts in that layer), ``(P, width)`` (shared by the batch)
+or ``(B, P, width)`` (one set per example, as VoP's frame-specific prompts need).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+PromptSpec = Sequence[torch.Tensor | None] | torch.Tensor | None
+
+
+def causal_mask(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Additive causal mask (n, n): 0 on and below the diagonal, -inf above."""
+    return torch.full((n, n), float("-inf"), device=device, dtype=dtype).triu(1)
+
+
+def _layer_prompts(prompts: PromptSpec, i: int, batch: int, dtype) -> torch.Tensor | None:
+    if prompts is None or i >= len(prompts):
+        return None
+    p = prompts[i]
+    if p is None or p.shape[-2] == 0:
+        return None
+    if p.ndim == 2:
+        p = p.unsqueeze(0).expand(batch, -1, -1)
+    elif p.ndim != 3 or p.shape[0] != batch:
+        raise ValueError(f"prompts of layer {i} must be (P, width) or (batch={batch}, P, width), got {tuple(p.shape)}")
+    return p.to(dtype)
+
+
+def _check_depth(prompts: PromptSpec, layers: int, where: str) -> None:
+    if prompts is not None and len(prompts) > layers:
+        raise ValueError(f"{len(prompts)} layers of {where} prompts given, but the encoder has {layers} layers")
+
+
+# -- text ----------------------------------------------------------------------------------
+def token_embeddings(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """The frozen word embeddings of token ids ``(B, L) -> (B, L, width)``."""
+    return model.token_embedding(ids)
+
+
+def eot_index(ids: torch.Tensor) -> torch.Tensor:
+    """Position of the end-of-text token (the largest id in CLIP's vocabulary)."""
+    return ids.argmax(dim=-1)
+
+
+def encode_text_embeddings(model: nn.Module, x: torch.Tensor, eot: torch.Tensor,
+                           deep_prompts: PromptSpec = None) -> torch.Tensor:
+    """Text features from token embeddings ``x`` (B, L, width), read at positions ``eot``.
+
+    ``deep_prompts[i]`` are inserted after the start-of-text token before layer ``i`` and
+    dropped after it; positional embeddings are added to the words only.
+    """
+    blocks = model.transformer.resblocks
+    _check_depth(deep_prompts, len(blocks), "text")
+    cast = model.transformer.get_cast_dtype()
+    B, L, _ = x.shape
+    x = x.to(cast) + model.positional_embedding[:L].to(cast)
+    base_mask = model.attn_mask[:L, :L] if model.attn_mask is not None else causal_mask(L, x.device, x.dtype)
+    for i, block in enumerate(blocks):
+        p = _layer_prompts(deep_prompts, i, B, x.dtype)
+        if p is None:
+            x = block(x, attn_mask=base_mask)
+            continue
+        n = p.shape[1]
+        x = torch.cat([x[:, :1], p, x[:, 1:]], dim=1)  # [SOT] [prompts] words...
+        x = block(x, attn_mask=causal_mask(L + n, x.device, x.dtype))
+        x = torch.cat([x[:, :1], x[:, 1 + n:]], dim=1)  # drop the prompts' outputs
+    x = model.ln_final(x)
+    pooled = x[torch.arange(B, device=x.device), eot]
+    proj = model.text_projection
+    return proj(pooled) if isinstance(proj, nn.Linear) else pooled @ proj
+
+
+def encode_text_prompted(model: nn.Module, ids: torch.Tensor, deep_prompts: PromptSpec = None) -> torch.Tensor:
+    """:func:`encode_text_embeddings` on token ids."""
+    return encode_text_embeddings(model, token_embeddings(model, ids), eot_index(ids), deep_prompts)
+
+
+# -- image ---------------------------------------------------------------------------------
+def _patch_tokens(visual: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    x = visual.conv1(images)  # (B, width, grid, grid)
+    x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)  # (B, grid*grid, width)
+    cls = visual.class_embedding.view(1, 1, -1).expand(x.shape[0], -1, -1).to(x.dtype)
+    x = torch.cat([cls, x], dim=1) + visual.positional_embedding.to(x.dtype)
+    return visual.patch_dropout(x)
+
+
+def encode_image_prompted(visual: nn.Module, images: torch.Tensor, deep_prompts: PromptSpec = None) -> torch.Tensor:
+    """Image features of an open_clip ``VisionTransformer`` with deep visual prompts."""
+    if not hasattr(visual, "conv1") or not hasattr(visual, "transformer"):
+        raise TypeError(f"deep visual prompts need a ViT image encoder, not {type(visual).__name__}")
+    blocks = visual.transformer.resblocks
+    _check_depth(deep_prompts, len(blocks), "visual")
+    x = _patch_tokens(visual, images)
+    B = x.shape[0]
+    p0 = _layer_prompts(deep_prompts, 0, B, x.dtype)
+    if p0 is not None:
+        x = torch.cat([x[:, :1], p0, x[:, 1:]], dim=1)  # [CLS] [prompts] [patches]
+    x = visual.ln_pre(x)
+    n = 0 if p0 is None else p0.shape[1]
+    for i, block in enumerate(blocks):
+        if i > 0:
+            p = _layer_prompts(deep_prompts, i, B, x.dtype)
+            x = torch.cat([x[:, :1], x[:, 1 + n:]], dim=1)  # drop the last layer's prompts
+            n = 0 if p is None else p.shape[1]
+            if p is not None:
+                x = torch.cat([x[:, :1], p, x[:, 1:]], dim=1)
+        x = block(x)
+    x = torch.cat([x[:, :1], x[:, 1 + n:]], dim=1)
+    pooled, _ = visual._pool(x)
+    return pooled @ visual.proj if visual.proj is not None else pooled
+
+
+def token_count(visual: nn.Module, prompts_per_layer: int = 0) -> int:
+    """Tokens per layer of a ViT image encoder: class token, prompts and patches."""
+    grid = visual.grid_size
+    return 1 + prompts_per_layer + grid[0] * grid[1]

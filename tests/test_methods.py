@@ -1,0 +1,168 @@
+"""Equivalence with stock open_clip and exact trainable-parameter counts of the Part I
+methods (reference/scpnet_softcpt.md section 0 and reference/vop_tempme.md sections 1.2, 2.2)."""
+
+import open_clip
+import pytest
+import torch
+
+from clipadapt import models, prompting
+from clipadapt.methods import coop, lora, vpt
+
+
+@pytest.fixture(scope="module")
+def b32():
+    model, _, tokenizer = models.load_clip("ViT-B-32")
+    return model, tokenizer
+
+
+@pytest.mark.parametrize("name", ["tiny-clip", "ViT-B-32", "RN50"])
+def test_encoders_without_prompts_are_stock(name):
+    model, _, tok = models.load_clip(name)
+    ids = tok(["a photo of a red circle.", "x"])
+    with torch.no_grad():
+        stock = model.encode_text(ids)
+        assert torch.allclose(prompting.encode_text_prompted(model, ids), stock, atol=1e-5)
+        empty = [torch.zeros(0, model.transformer.width)] * len(model.transformer.resblocks)
+        assert torch.allclose(prompting.encode_text_prompted(model, ids, empty), stock, atol=1e-5)
+        if hasattr(model.visual, "conv1") and name != "RN50":
+            s = model.visual.image_size[0]
+            x = torch.randn(2, 3, s, s)
+            zero = torch.zeros(len(model.visual.transformer.resblocks), 0, model.visual.transformer.width)
+            assert torch.allclose(prompting.encode_image_prompted(model.visual, x, zero), model.encode_image(x), atol=1e-5)
+
+
+def test_rn50_has_no_deep_visual_prompts():
+    model = models.create("RN50")
+    with pytest.raises(TypeError, match="ViT image encoder"):
+        prompting.encode_image_prompted(model.visual, torch.randn(1, 3, 224, 224))
+
+
+def test_deep_prompts_change_the_output_and_are_dropped(tiny_clip):
+    model, _, tok = tiny_clip
+    ids = tok(["a photo of a circle."])
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        p = torch.randn(3, 4, 128)
+        assert not torch.allclose(prompting.encode_text_prompted(model, ids, p), model.encode_text(ids))
+        assert not torch.allclose(prompting.encode_image_prompted(model.visual, x, p), model.encode_image(x))
+        # per-example prompts equal shared ones when they are the same
+        shared = prompting.encode_image_prompted(model.visual, x.expand(2, -1, -1, -1), p)
+        per = prompting.encode_image_prompted(model.visual, x.expand(2, -1, -1, -1), p.unsqueeze(1).expand(-1, 2, -1, -1))
+        assert torch.allclose(shared, per, atol=1e-6)
+    with pytest.raises(ValueError, match="4 layers of visual prompts"):
+        prompting.encode_image_prompted(model.visual, x, torch.zeros(4, 1, 128))
+    with pytest.raises(ValueError, match=r"\(batch=1, P, width\)"):
+        prompting.encode_image_prompted(model.visual, x, [torch.zeros(2, 1, 128)])
+
+
+def test_causal_mask_holds_with_prompts(tiny_clip):
+    # prompts after SOT are seen by every word, but a word never sees the words after it:
+    # changing everything after position 1 leaves the features read at position 1 alone
+    model, _, tok = tiny_clip
+    ids = tok(["a circle."])
+    p = [torch.randn(2, 128)] * 3
+    with torch.no_grad():
+        x = prompting.token_embeddings(model, ids)
+        y = x.clone()
+        y[0, 2:] += 1.0
+        a = prompting.encode_text_embeddings(model, x, torch.tensor([1]), p)
+        b = prompting.encode_text_embeddings(model, y, torch.tensor([1]), p)
+        c = prompting.encode_text_embeddings(model, y, torch.tensor([3]), p)
+        d = prompting.encode_text_embeddings(model, x, torch.tensor([3]), p)
+    assert torch.allclose(a, b, atol=1e-6)
+    assert not torch.allclose(c, d, atol=1e-3)
+
+
+def test_coop_from_words_is_stock_clip(b32):
+    model, tok = b32
+    names = ["cat", "golden retriever", "aeroplane"]
+    m = coop.CoOp(model, tok, names, init="a photo of a")
+    assert m.n_ctx == 4
+    with torch.no_grad():
+        ours = m.text_features()
+        stock = model.encode_text(tok([f"a photo of a {n}." for n in names]))
+    assert torch.allclose(ours, stock, atol=1e-5)
+
+
+@pytest.mark.parametrize("position", ["middle", "front"])
+def test_coop_class_positions(tiny_clip, position):
+    model, _, tok = tiny_clip
+    m = coop.CoOp(model, tok, ["circle", "large square"], n_ctx=4, class_position=position)
+    emb = m.prompt_embeddings()
+    assert emb.shape == (2, 32, 128)
+    words = model.token_embedding(tok(["large square."]))[0, 1:3]
+    start = 1 if position == "front" else 3
+    assert torch.allclose(emb[1, start:start + 2], words)
+
+
+def test_coop_parameter_counts(b32):
+    model, tok = b32
+    names = [f"class {i}" for i in range(10)]
+    shared = coop.CoOp(model, tok, names, n_ctx=16)
+    assert models.count_parameters(shared).trainable == 8_192
+    csc = coop.CoOp(model, tok, names, n_ctx=16, class_specific=True)
+    assert models.count_parameters(csc).trainable == 10 * 8_192
+
+
+def test_coop_trains_only_its_context(tiny_clip):
+    model = models.create("tiny-clip", pretrained="synthetic")
+    m = coop.CoOp(model, tiny_clip[2], ["circle", "square"], n_ctx=4)
+    logits = m(torch.randn(3, 3, 64, 64))
+    logits.sum().backward()
+    assert m.ctx.grad is not None and model.token_embedding.weight.grad is None
+    with pytest.raises(ValueError, match="context length 32"):
+        coop.CoOp(model, tiny_clip[2], ["circle"], n_ctx=40)
+    with pytest.raises(ValueError, match="class_position"):
+        coop.CoOp(model, tiny_clip[2], ["circle"], class_position="left")
+
+
+def test_vpt_counts_and_zero_prompts(b32):
+    model, _ = b32
+    m = vpt.DeepVisualPrompts(model, n_prompts=8)
+    assert models.count_parameters(m).trainable == 73_728
+    zero = vpt.DeepVisualPrompts(model, n_prompts=0)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(zero.encode_image(x), model.encode_image(x), atol=1e-5)
+
+
+def test_lora_counts_on_vit_b32():
+    model = models.create("ViT-B-32")
+    wrappers = lora.add_lora(model, rank=8)
+    assert len(wrappers) == 24
+    visual = sum(p.numel() for w in wrappers[:12] for p in (w.lora_A, w.lora_B))
+    text = sum(p.numel() for w in wrappers[12:] for p in (w.lora_A, w.lora_B))
+    assert (visual, text) == (294_912, 196_608)
+    assert models.count_parameters(model).trainable == 491_520
+
+
+def test_lora_starts_at_stock_and_merges_exactly():
+    model, _, tok = models.load_clip("tiny-clip", pretrained="synthetic")
+    stock = open_clip.create_model("tiny-clip", pretrained=None)
+    stock.load_state_dict(model.state_dict())
+    lora.add_lora(model, rank=4)
+    ids, x = tok(["a red circle."]), torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model.encode_image(x), stock.encode_image(x), atol=1e-5)
+        assert torch.allclose(model.encode_text(ids), stock.encode_text(ids), atol=1e-5)
+        for m in model.modules():
+            if isinstance(m, lora.LoRAAttention):
+                m.lora_B.normal_(std=0.05)
+        before_img, before_txt = model.encode_image(x), model.encode_text(ids)
+        assert not torch.allclose(before_img, stock.encode_image(x), atol=1e-4)
+        assert lora.merge_lora(model) == 6
+        assert torch.allclose(model.encode_image(x), before_img, atol=1e-5)
+        assert torch.allclose(model.encode_text(ids), before_txt, atol=1e-5)
+    with pytest.raises(ValueError, match="already has LoRA"):
+        lora.add_lora(model)
+
+
+def test_lora_gradients_reach_only_the_adapters():
+    model, _, tok = models.load_clip("tiny-clip", pretrained="synthetic")
+    lora.add_lora(model, rank=2, towers=("visual",))
+    model.encode_image(torch.randn(2, 3, 64, 64)).sum().backward()
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert all(p.grad is None for n, p in model.named_parameters() if not p.requires_grad)
+    with pytest.raises(ValueError, match="towers"):
+        lora.add_lora(models.create("tiny-clip"), towers=("audio",))
