@@ -74,7 +74,13 @@ def toc_notebooks(root: Path = ROOT) -> list[Path]:
     return out
 
 
-def copy_sources(dest: Path, root: Path = ROOT) -> Path:
+def copy_sources(dest: Path, root: Path = ROOT, keep: set[str] = frozenset()) -> Path:
+    """Copy the book's sources to ``dest``, replacing what was there, except the executed
+    notebooks named in ``keep`` (relative paths) that ``dest`` already holds."""
+    kept = {}
+    for rel in keep:
+        if (dest / rel).exists():
+            kept[rel] = (dest / rel).read_bytes()
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
@@ -84,6 +90,8 @@ def copy_sources(dest: Path, root: Path = ROOT) -> Path:
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
         else:
             shutil.copy2(src, dest / name)
+    for rel, data in kept.items():
+        (dest / rel).write_bytes(data)
     return dest
 
 
@@ -96,14 +104,17 @@ def execute(profile: str | None = None, dest: Path | None = None, notebooks: lis
     from . import profiles
 
     prof = profiles.get(profile)
-    dest = copy_sources(dest or root / "_build" / "exec", root)
-    chosen = toc_notebooks(root)
+    everything = toc_notebooks(root)
+    chosen = everything
     if notebooks:
         wanted = {Path(n).stem for n in notebooks}
-        unknown = wanted - {p.stem for p in chosen}
+        unknown = wanted - {p.stem for p in everything}
         if unknown:
-            raise ValueError(f"not chapters of _toc.yml: {sorted(unknown)}; chapters are {[p.stem for p in chosen]}")
-        chosen = [p for p in chosen if p.stem in wanted]
+            raise ValueError(f"not chapters of _toc.yml: {sorted(unknown)}; chapters are {[p.stem for p in everything]}")
+        chosen = [p for p in everything if p.stem in wanted]
+    # executing some chapters keeps the executed copies of the others
+    keep = {str(p) for p in everything if p not in chosen}
+    dest = copy_sources(dest or root / "_build" / "exec", root, keep=keep)
     done = []
     from .train import STATIC_ENV
 

@@ -49,6 +49,12 @@ class Profile:
     eval_images: int
     retrieval_pairs: int
     device: str  # "cpu" or "cuda"
+    # chapter 2: few-shot adaptation
+    fewshot_task: str = "outlines"  # a synthetic task of clipadapt.data.fewshot, or a CoOp-format dataset
+    fewshot_shots: tuple[int, ...] = (1, 2, 4, 8, 16)
+    fewshot_epochs: int = 40  # passes over the k-shot training set (at least fewshot_min_steps steps)
+    fewshot_min_steps: int = 40
+    fewshot_test_per_class: int | None = 100  # None: the whole test split
 
     def replace(self, **changes) -> "Profile":
         return dataclasses.replace(self, **changes)
@@ -76,6 +82,10 @@ PROFILES: dict[str, Profile] = {
         eval_images=5000,
         retrieval_pairs=300,
         device="cuda",
+        fewshot_task="eurosat",
+        fewshot_epochs=50,
+        fewshot_min_steps=100,
+        fewshot_test_per_class=200,
     ),
     "paper": Profile(
         name="paper",
@@ -87,6 +97,10 @@ PROFILES: dict[str, Profile] = {
         eval_images=10000,
         retrieval_pairs=300,
         device="cuda",
+        fewshot_task="eurosat",
+        fewshot_epochs=200,
+        fewshot_min_steps=200,
+        fewshot_test_per_class=None,
     ),
 }
 

@@ -18,9 +18,8 @@ def glue(name: str, value, display: bool = False):
     try:
         from myst_nb import glue as _glue
     except ImportError:  # pragma: no cover - myst-nb comes with jupyter-book
-        return value
+        return None
     _glue(name, value, display=display)
-    return value
 
 
 def show_images(images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 6,

@@ -163,14 +163,22 @@ class ImageWorld:
 
     max_objects = 2
 
-    def __init__(self, image_size: int = 64, p_two_objects: float = 0.0, noise: float = 0.03):
+    STYLES = {"fill": ("solid", "outline"), "background": ("dark", "light")}
+
+    def __init__(self, image_size: int = 64, p_two_objects: float = 0.0, noise: float = 0.03,
+                 fill: str = "solid", background: str = "dark"):
         if image_size < 16:
             raise ValueError(f"image_size must be at least 16 pixels, got {image_size}")
         if not 0.0 <= p_two_objects <= 1.0:
             raise ValueError(f"p_two_objects must lie in [0, 1], got {p_two_objects}")
+        if fill not in self.STYLES["fill"] or background not in self.STYLES["background"]:
+            raise ValueError(f"fill must be one of {self.STYLES['fill']} and background one of "
+                             f"{self.STYLES['background']}, got {fill!r} and {background!r}")
         self.image_size = image_size
         self.p_two_objects = p_two_objects
         self.noise = noise
+        self.fill = fill  # "outline": only a band at the edge of each shape is painted
+        self.background = background  # "light": grey levels 0.6-0.9 instead of 0.05-0.35
 
     # -- scenes -----------------------------------------------------------------------
     def sample(self, n: int, g: torch.Generator, **fixed: torch.Tensor | int) -> Scenes:
@@ -212,7 +220,8 @@ class ImageWorld:
             radius[:, k] = radii[:, 0] + (radii[:, 1] - radii[:, 0]) * torch.rand(n, generator=g)
             base = torch.tensor([RGB[c] for c in COLOURS])[attrs[:, k, 1].clamp(min=0)]
             rgb[:, k] = (base + 0.04 * torch.randn(n, 3, generator=g)).clamp(0, 1)
-        background = _uniform(g, 0.05, 0.35, (n,))
+        lo, hi = (0.05, 0.35) if self.background == "dark" else (0.6, 0.9)
+        background = _uniform(g, lo, hi, (n,))
         noise_seed = int(torch.randint(2**31 - 1, (1,), generator=g))
         return Scenes(attrs, centre, radius, rgb, background, noise_seed)
 
@@ -230,7 +239,10 @@ class ImageWorld:
                 r = scenes.radius[idx, k].view(-1, 1, 1).clamp(min=1e-3)
                 dx = (coords.view(1, 1, S) - scenes.centre[idx, k, 0].view(-1, 1, 1)) / r
                 dy = (coords.view(1, S, 1) - scenes.centre[idx, k, 1].view(-1, 1, 1)) / r
-                mask = shape_mask(name, dx, dy).unsqueeze(1)  # (m, 1, S, S)
+                mask = shape_mask(name, dx, dy)
+                if self.fill == "outline":  # the shape minus the same shape shrunk by 35%
+                    mask = mask & ~shape_mask(name, dx / 0.65, dy / 0.65)
+                mask = mask.unsqueeze(1)  # (m, 1, S, S)
                 img[idx] = torch.where(mask, scenes.rgb[idx, k].view(-1, 3, 1, 1), img[idx])
         img = F.avg_pool2d(img, 2)
         if self.noise > 0:

@@ -1,0 +1,116 @@
+import json
+
+import pytest
+import torch
+
+from clipadapt import adapt, models
+from clipadapt.data import fewshot
+
+
+def test_synthetic_task_is_deterministic_nested_and_balanced():
+    task = fewshot.SYNTHETIC_TASKS["outlines"]
+    x4, y4 = task.train_set(4)
+    x16, y16 = task.train_set(16)
+    assert x4.shape == (20, 3, 64, 64) and torch.bincount(y4).tolist() == [4] * 5
+    assert torch.equal(x16[:20], x4) and torch.equal(y16[:20], y4)  # 4 shots are the first of 16
+    again, _ = task.train_set(4)
+    assert torch.equal(again, x4)
+    xt, yt = task.test_set(10)
+    assert len(xt) == 50 and not any(torch.equal(xt[i], x16[j]) for i in range(5) for j in range(5))
+    with pytest.raises(ValueError, match=r"shots must lie in \[1, 16\]"):
+        task.train_set(17)
+
+
+def test_the_tiny_clip_does_not_already_solve_the_task(tiny_clip):
+    model, _, tok = tiny_clip
+    task = fewshot.SYNTHETIC_TASKS["outlines"]
+    r = adapt.adapt("zero-shot", model, tok, task, 1, test=task.test_set(60))
+    assert 0.2 < r.accuracy < 0.6  # above chance, far from solved
+
+
+def test_an_adaptation_beats_zero_shot_clearly_at_16_shots(tiny_clip):
+    model, _, tok = tiny_clip
+    task = fewshot.SYNTHETIC_TASKS["outlines"]
+    test = task.test_set(60)
+    zero = adapt.adapt("zero-shot", model, tok, task, 16, test=test)
+    lora = adapt.adapt("LoRA", model, tok, task, 16, test=test)
+    assert lora.accuracy > zero.accuracy + 0.15
+    assert lora.trainable == 24_576
+
+
+@pytest.mark.parametrize("method", adapt.METHODS)
+def test_every_method_runs_and_leaves_the_base_model_alone(tiny_clip, method):
+    model, _, tok = tiny_clip
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    task = fewshot.SYNTHETIC_TASKS["outlines"]
+    r = adapt.adapt(method, model, tok, task, 1, epochs=1, min_steps=3, test=task.test_set(4))
+    assert 0 <= r.accuracy <= 1 and (r.trainable > 0) == (method != "zero-shot")
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="unknown method 'prefix tuning'"):
+        adapt.adapt("prefix tuning", None, None, None, 1)
+
+
+def write_eurosat(root, classes=("AnnualCrop", "Forest", "River"), per_class=3):
+    from PIL import Image
+
+    images = root / "2750"
+    split = {"train": [], "val": [], "test": []}
+    for label, cls in enumerate(classes):
+        (images / cls).mkdir(parents=True)
+        for i in range(per_class * 2):
+            rel = f"{cls}/{cls}_{i + 1}.jpg"
+            Image.new("RGB", (64, 64), (40 * label, 200 - 50 * label, 30 * i)).save(images / rel)
+            split["train" if i < per_class else "test"].append([rel, label, cls.lower()])
+    (root / "split_zhou_EuroSAT.json").write_text(json.dumps(split))
+    return root
+
+
+def test_coop_format_loader_on_a_fixture(tmp_path, tiny_clip):
+    _, preprocess, _ = tiny_clip
+    root = write_eurosat(tmp_path / "eurosat")
+    task = fewshot.load_coop_dataset(root, "eurosat", preprocess)
+    assert task.classnames == ["annualcrop", "forest", "river"]
+    x, y = task.train_set(2)
+    assert x.shape == (6, 3, 64, 64) and torch.bincount(y).tolist() == [2, 2, 2]
+    x1, y1 = task.train_set(1)
+    assert len(x1) == 3
+    xt, yt = task.test_set()
+    assert len(xt) == 9
+    with pytest.raises(ValueError, match="fewer than 4 shots"):
+        task.train_set(4)
+    assert task.template == "a centered satellite photo of {}."
+
+
+def test_coop_loader_errors_name_the_file_and_the_way_out(tmp_path, tiny_clip):
+    _, preprocess, _ = tiny_clip
+    with pytest.raises(fewshot.DatasetMissingError, match="split_zhou_EuroSAT.json.*'tiny' profile"):
+        fewshot.load_coop_dataset(tmp_path / "nowhere", "eurosat", preprocess)
+    root = write_eurosat(tmp_path / "eurosat")
+    (root / "split_zhou_EuroSAT.json").write_text("{not json")
+    with pytest.raises(ValueError, match="split_zhou_EuroSAT.json is not valid JSON"):
+        fewshot.load_coop_dataset(root, "eurosat", preprocess)
+    (root / "split_zhou_EuroSAT.json").write_text(json.dumps({"train": [["a.jpg", "x", "y"]], "val": [], "test": []}))
+    with pytest.raises(ValueError, match="entry 0 of 'train'"):
+        fewshot.load_coop_dataset(root, "eurosat", preprocess)
+    (root / "split_zhou_EuroSAT.json").write_text(json.dumps({"train": [["River/broken.jpg", 0, "river"]], "val": [], "test": []}))
+    (root / "2750" / "River" / "broken.jpg").write_bytes(b"not an image")
+    task = fewshot.load_coop_dataset(root, "eurosat", preprocess)
+    with pytest.raises(OSError, match="broken.jpg"):
+        task.train_set(1)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        fewshot.load_coop_dataset(root, "imagenet-21k", preprocess)
+
+
+def test_profile_picks_the_task(tiny_clip):
+    assert fewshot.load_task("tiny") is fewshot.SYNTHETIC_TASKS["outlines"]
+    with pytest.raises(fewshot.DatasetMissingError, match="eurosat"):
+        fewshot.load_task("colab", preprocess=tiny_clip[1], data_root="/nonexistent")
+
+
+def test_parameter_counts_of_every_method_on_vit_b32():
+    counts = adapt.trainable_parameters("ViT-B-32", n_classes=10)
+    assert counts == {"zero-shot": 0, "linear probe": 5_130, "CoOp": 8_192, "VPT-deep": 73_728,
+                      "LoRA": 491_520, "full fine-tune": 151_277_312}
