@@ -10,6 +10,14 @@ reachable as ``.base`` and computes attention with ``W + delta W``; :meth:`merge
 On CLIP ViT-B/32 with rank 8 on all 12 image and 12 text layers this trains
 12 * 8 * (768 + 3 * 768) + 12 * 8 * (512 + 3 * 512) = 294,912 + 196,608 = 491,520
 parameters.
+
+Why not peft: ``python -m clipadapt.bench --lora`` compares this module with peft 0.21.2's
+LoRA for ``nn.MultiheadAttention`` (rank 8, image tower, 2 CPU threads, 2026-11-23):
+both start exactly at the stock model, but peft adapts the output projection too
+(442,368 trainable numbers on ViT-B/32's image tower against the 294,912 of LoRA on the
+fused QKV that the references count), its training step was 7% slower (1,046 ms against
+979 ms for 8 pictures), and it brings transformers and accelerate along. Inference was
+within 6% either way. So clipadapt keeps its own ~60 lines, which the chapter also teaches.
 """
 
 from __future__ import annotations
