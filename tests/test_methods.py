@@ -15,7 +15,7 @@ def b32():
     return model, tokenizer
 
 
-@pytest.mark.parametrize("name", ["tiny-clip", "ViT-B-32", "RN50"])
+@pytest.mark.parametrize("name", ["tiny-clip", "ViT-B-32", "ViT-B-16", "RN50"])
 def test_encoders_without_prompts_are_stock(name):
     model, _, tok = models.load_clip(name)
     ids = tok(["a photo of a red circle.", "x"])
