@@ -1,0 +1,126 @@
+"""Video files: writing mp4 (imageio-ffmpeg), reading frames (decord), choosing frames.
+
+Frame sampling follows the two papers of Part II:
+
+* :func:`segment_indices` -- VoP / CLIP4Clip style: cut the video into ``k`` equal
+  segments and take one frame from each, a random one in training and the middle one at
+  test time;
+* :func:`tempme_indices` -- TempMe's rule: first keep one frame per second, then pick
+  ``k`` evenly spaced frames among those.
+
+A video shorter than ``k`` frames repeats its last frame. Unreadable or truncated files
+raise :class:`VideoError` with the file's name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class VideoError(OSError):
+    """A video that cannot be decoded."""
+
+
+def write_mp4(path: str | Path, frames: np.ndarray | torch.Tensor, fps: int = 8, quality: int = 8) -> Path:
+    """Write ``frames`` ``(T, H, W, 3)`` uint8 (or floats in [0, 1]) as an H.264 mp4,
+    atomically: a temporary file in the same folder replaces ``path`` when complete."""
+    import imageio_ffmpeg
+
+    if isinstance(frames, torch.Tensor):
+        frames = frames.detach().cpu().numpy()
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+        raise ValueError(f"frames must be (T, H, W, 3) with T >= 1, got {frames.shape}")
+    if frames.dtype != np.uint8:
+        frames = (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
+    h, w = frames.shape[1:3]
+    if h % 2 or w % 2:
+        raise ValueError(f"H.264 needs even frame sides, got {w}x{h}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".mp4", dir=path.parent)
+    os.close(fd)
+    try:
+        writer = imageio_ffmpeg.write_frames(tmp, (w, h), fps=fps, quality=quality, macro_block_size=1,
+                                             ffmpeg_log_level="error")
+        writer.send(None)
+        for frame in frames:
+            writer.send(np.ascontiguousarray(frame))
+        writer.close()
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def probe(path: str | Path) -> tuple[int, float]:
+    """``(number of frames, frames per second)`` of a video file."""
+    vr = _open(path)
+    return len(vr), float(vr.get_avg_fps())
+
+
+def _open(path: str | Path):
+    import decord
+
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"video {path} does not exist")
+    try:
+        vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+    except Exception as err:  # decord raises its own DECORDError and RuntimeError
+        raise VideoError(f"cannot decode video {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+    if len(vr) == 0:
+        raise VideoError(f"video {path} has no frames")
+    return vr
+
+
+def read_frames(path: str | Path, indices: list[int] | None = None) -> torch.Tensor:
+    """Frames of a video as uint8 ``(T, H, W, 3)``; ``indices`` picks frames (all by default)."""
+    vr = _open(path)
+    n = len(vr)
+    indices = list(range(n)) if indices is None else [int(i) for i in indices]
+    bad = [i for i in indices if not 0 <= i < n]
+    if bad:
+        raise VideoError(f"video {path} has {n} frames; asked for frames {bad[:5]}")
+    try:
+        return torch.from_numpy(vr.get_batch(indices).asnumpy())
+    except Exception as err:
+        raise VideoError(f"cannot decode frames {indices[:5]}... of video {path}: {err}") from err
+
+
+def segment_indices(n_frames: int, k: int = 12, train: bool = False, generator: torch.Generator | None = None) -> list[int]:
+    """One frame from each of ``k`` equal segments: random in training, the middle at test.
+    Fewer than ``k`` frames: all of them, then the last one repeated."""
+    if n_frames < 1 or k < 1:
+        raise ValueError(f"need at least one frame and k >= 1, got n_frames={n_frames}, k={k}")
+    if n_frames < k:
+        return list(range(n_frames)) + [n_frames - 1] * (k - n_frames)
+    edges = np.linspace(0, n_frames, k + 1)
+    out = []
+    for s in range(k):
+        lo, hi = int(np.ceil(edges[s])), max(int(np.ceil(edges[s + 1])) - 1, int(np.ceil(edges[s])))
+        if train:
+            out.append(int(torch.randint(lo, hi + 1, (1,), generator=generator)))
+        else:
+            out.append((lo + hi) // 2)
+    return out
+
+
+def tempme_indices(n_frames: int, fps: float, k: int = 12) -> list[int]:
+    """TempMe's sampling: one frame per second, then ``k`` evenly spaced among those
+    (all of them and the last repeated when fewer than ``k`` remain)."""
+    if n_frames < 1 or fps <= 0 or k < 1:
+        raise ValueError(f"need n_frames >= 1, fps > 0 and k >= 1, got {n_frames}, {fps}, {k}")
+    step = max(1, int(round(fps)))
+    per_second = list(range(0, n_frames, step))
+    if len(per_second) < k:
+        return per_second + [per_second[-1]] * (k - len(per_second))
+    pick = np.linspace(0, len(per_second) - 1, k).round().astype(int)
+    return [per_second[i] for i in pick]

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+import torch
+
+from clipadapt.data import video
+
+
+def coloured_frames(t=10, size=32):
+    frames = np.zeros((t, size, size, 3), dtype=np.uint8)
+    for i in range(t):
+        frames[i, :, :, 0] = min(250, 12 * i)  # red rises frame by frame
+        frames[i, :, :, 2] = 200
+    return frames
+
+
+def test_mp4_round_trip(tmp_path):
+    path = video.write_mp4(tmp_path / "v.mp4", coloured_frames(), fps=8)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]  # no temporary file left
+    n, fps = video.probe(path)
+    assert (n, fps) == (10, 8.0)
+    frames = video.read_frames(path)
+    assert frames.shape == (10, 32, 32, 3) and frames.dtype == torch.uint8
+    red = frames[..., 0].float().mean((1, 2))
+    assert torch.allclose(red, torch.arange(10.0) * 12, atol=8)  # lossy, but the order of frames survives
+    picked = video.read_frames(path, [9, 0])
+    assert picked[0, ..., 0].float().mean() > picked[1, ..., 0].float().mean()
+
+
+def test_float_frames_and_bad_shapes(tmp_path):
+    video.write_mp4(tmp_path / "f.mp4", torch.rand(3, 16, 16, 3))
+    with pytest.raises(ValueError, match=r"\(T, H, W, 3\)"):
+        video.write_mp4(tmp_path / "x.mp4", np.zeros((3, 16, 16)))
+    with pytest.raises(ValueError, match="even frame sides"):
+        video.write_mp4(tmp_path / "y.mp4", np.zeros((3, 15, 16, 3), np.uint8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.mp4"]
+
+
+def test_unreadable_videos_name_the_file(tmp_path):
+    with pytest.raises(video.VideoError, match="nothing.mp4 does not exist"):
+        video.read_frames(tmp_path / "nothing.mp4")
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 1000)
+    with pytest.raises(video.VideoError, match="junk.mp4"):
+        video.read_frames(junk)
+    good = video.write_mp4(tmp_path / "good.mp4", coloured_frames(20))
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 3])
+    with pytest.raises(video.VideoError, match="cut.mp4"):
+        video.read_frames(cut)
+    with pytest.raises(video.VideoError, match="has 20 frames; asked for frames \\[25\\]"):
+        video.read_frames(good, [0, 25])
+
+
+def test_segment_sampling():
+    mid = video.segment_indices(24, 12)
+    assert mid == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22]
+    mid = video.segment_indices(120, 12)
+    assert mid == [4 + 10 * s for s in range(12)]
+    g = torch.Generator().manual_seed(0)
+    train = video.segment_indices(120, 12, train=True, generator=g)
+    assert all(10 * s <= i < 10 * (s + 1) for s, i in enumerate(train))
+    assert train == video.segment_indices(120, 12, train=True, generator=torch.Generator().manual_seed(0))
+    assert video.segment_indices(5, 8) == [0, 1, 2, 3, 4, 4, 4, 4]  # short: repeat the last frame
+    with pytest.raises(ValueError):
+        video.segment_indices(0, 12)
+
+
+def test_tempme_sampling():
+    assert video.tempme_indices(90, 30.0, 12) == [0, 30, 60] + [60] * 9
+    twenty = video.tempme_indices(600, 30.0, 12)  # 20 seconds: 20 frames at 1 fps, 12 evenly spaced
+    assert len(twenty) == 12 and twenty[0] == 0 and twenty[-1] == 570
+    assert all(i % 30 == 0 for i in twenty) and twenty == sorted(twenty)
+    with pytest.raises(ValueError):
+        video.tempme_indices(10, 0.0)
