@@ -54,6 +54,9 @@ def test_ranks_and_recall_by_hand():
     m = metrics.retrieval_metrics(sim, ks=(1, 2))
     assert m["R@1"] == pytest.approx(100 / 3) and m["R@2"] == pytest.approx(200 / 3)
     assert m["MdR"] == 2 and m["MnR"] == 2
+    assert m["R-Sum"] == pytest.approx(100.0)  # R@1 + R@2 here
+    full = metrics.retrieval_metrics(sim)
+    assert full["R-Sum"] == pytest.approx(100 / 3 + 100 + 100)
 
 
 def test_ties_count_against_the_query():

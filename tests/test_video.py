@@ -72,3 +72,9 @@ def test_tempme_sampling():
     assert all(i % 30 == 0 for i in twenty) and twenty == sorted(twenty)
     with pytest.raises(ValueError):
         video.tempme_indices(10, 0.0)
+
+
+def test_decord_size_problem_is_reported_not_returned(tmp_path):
+    path = video.write_mp4(tmp_path / "small.mp4", np.zeros((3, 16, 16, 3), np.uint8))
+    with pytest.raises(video.VideoError, match="small.mp4"):
+        video.read_frames(path)

@@ -44,6 +44,7 @@ def retrieval_metrics(sim: torch.Tensor, ks: tuple[int, ...] = (1, 5, 10)) -> di
     out = {f"R@{k}": 100.0 * (r <= k).float().mean().item() for k in ks}
     out["MdR"] = r.quantile(0.5).item()  # the mean of the two middle ranks when their number is even
     out["MnR"] = r.mean().item()
+    out["R-Sum"] = sum(out[f"R@{k}"] for k in ks)  # R@1 + R@5 + R@10 by default, as in the TempMe paper
     return out
 
 

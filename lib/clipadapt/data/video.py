@@ -90,9 +90,14 @@ def read_frames(path: str | Path, indices: list[int] | None = None) -> torch.Ten
     if bad:
         raise VideoError(f"video {path} has {n} frames; asked for frames {bad[:5]}")
     try:
-        return torch.from_numpy(vr.get_batch(indices).asnumpy())
+        frames = vr.get_batch(indices).asnumpy()
     except Exception as err:
-        raise VideoError(f"cannot decode frames {indices[:5]}... of video {path}: {err}") from err
+        raise VideoError(f"cannot decode frames {indices[:5]}... of video {path}: {str(err).splitlines()[0]}") from err
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        # seen with decord 0.6 on some small frame sizes (16, 24 and 48 pixels wide)
+        raise VideoError(f"decord decoded video {path} into frames of shape {frames.shape[1:]}, not (H, W, 3); "
+                         f"re-encode it at another size (32, 64 and 224 pixels work)")
+    return torch.from_numpy(frames)
 
 
 def segment_indices(n_frames: int, k: int = 12, train: bool = False, generator: torch.Generator | None = None) -> list[int]:
