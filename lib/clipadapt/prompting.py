@@ -35,10 +35,15 @@ def causal_mask(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
     return torch.full((n, n), float("-inf"), device=device, dtype=dtype).triu(1)
 
 
-def _layer_prompts(prompts: PromptSpec, i: int, batch: int, dtype) -> torch.Tensor | None:
-    if prompts is None or i >= len(prompts):
+def _layer_prompts(prompts: PromptSpec, i: int, batch: int, dtype, x: torch.Tensor | None = None) -> torch.Tensor | None:
+    if prompts is None:
         return None
-    p = prompts[i]
+    if callable(prompts):  # prompts computed from the tokens entering the layer (VoP^C)
+        p = prompts(i, x)
+    elif i >= len(prompts):
+        return None
+    else:
+        p = prompts[i]
     if p is None or p.shape[-2] == 0:
         return None
     if p.ndim == 2:
@@ -49,7 +54,7 @@ def _layer_prompts(prompts: PromptSpec, i: int, batch: int, dtype) -> torch.Tens
 
 
 def _check_depth(prompts: PromptSpec, layers: int, where: str) -> None:
-    if prompts is not None and len(prompts) > layers:
+    if prompts is not None and not callable(prompts) and len(prompts) > layers:
         raise ValueError(f"{len(prompts)} layers of {where} prompts given, but the encoder has {layers} layers")
 
 
@@ -106,28 +111,36 @@ def _patch_tokens(visual: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return visual.patch_dropout(x)
 
 
-def encode_image_prompted(visual: nn.Module, images: torch.Tensor, deep_prompts: PromptSpec = None) -> torch.Tensor:
-    """Image features of an open_clip ``VisionTransformer`` with deep visual prompts."""
+def encode_image_prompted(visual: nn.Module, images: torch.Tensor, deep_prompts: PromptSpec = None,
+                          layers: int | None = None, pool: bool = True) -> torch.Tensor:
+    """Image features of an open_clip ``VisionTransformer`` with deep visual prompts.
+
+    ``deep_prompts`` may also be a function ``(layer, tokens) -> prompts`` of the tokens
+    entering the layer (class token first, previous prompts removed). ``layers`` runs only
+    the first blocks and, with ``pool=False``, returns the tokens ``(B, 1 + patches, width)``
+    instead of the pooled, projected feature (VoP^F continues from there).
+    """
     if not hasattr(visual, "conv1") or not hasattr(visual, "transformer"):
         raise TypeError(f"deep visual prompts need a ViT image encoder, not {type(visual).__name__}")
     blocks = visual.transformer.resblocks
-    _check_depth(deep_prompts, len(blocks), "visual")
+    blocks = blocks if layers is None else blocks[:layers]
+    _check_depth(deep_prompts, len(visual.transformer.resblocks), "visual")
     x = _patch_tokens(visual, images)
     B = x.shape[0]
-    p0 = _layer_prompts(deep_prompts, 0, B, x.dtype)
-    if p0 is not None:
-        x = torch.cat([x[:, :1], p0, x[:, 1:]], dim=1)  # [CLS] [prompts] [patches]
-    x = visual.ln_pre(x)
-    n = 0 if p0 is None else p0.shape[1]
+    n = 0
     for i, block in enumerate(blocks):
-        if i > 0:
-            p = _layer_prompts(deep_prompts, i, B, x.dtype)
-            x = torch.cat([x[:, :1], x[:, 1 + n:]], dim=1)  # drop the last layer's prompts
-            n = 0 if p is None else p.shape[1]
-            if p is not None:
-                x = torch.cat([x[:, :1], p, x[:, 1:]], dim=1)
+        p = _layer_prompts(deep_prompts, i, B, x.dtype, x)
+        if p is not None:
+            x = torch.cat([x[:, :1], p, x[:, 1:]], dim=1)  # [CLS] [prompts] [patches]
+        n = 0 if p is None else p.shape[1]
+        if i == 0:
+            x = visual.ln_pre(x)  # the first layer's prompts pass through ln_pre with the patches
         x = block(x)
-    x = torch.cat([x[:, :1], x[:, 1 + n:]], dim=1)
+        x = torch.cat([x[:, :1], x[:, 1 + n:]], dim=1)  # drop the prompts' outputs
+    if len(blocks) == 0:
+        x = visual.ln_pre(x)
+    if not pool:
+        return x
     pooled, _ = visual._pool(x)
     return pooled @ visual.proj if visual.proj is not None else pooled
 

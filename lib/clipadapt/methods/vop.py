@@ -1,0 +1,148 @@
+"""VoP: text-video co-operative prompt tuning (Huang et al., CVPR 2023), every variant.
+
+A frozen image CLIP encodes a video as the mean of its frames' (normalised) features; only
+prompts (and, for some variants, a small prompt generator) train. ``variant`` picks:
+
+=========  ===================================================================================
+``vop``    8 text and 8 visual prompts in every layer of both encoders (deep prompts)
+``P``      visual prompts: 4 shared + 4 specific to the frame's position in the video
+``C``      4 shared + 4 generated per frame from the frames' class tokens by a 1-layer BiLSTM
+           and one linear layer, both shared by all layers (the class tokens are not changed)
+``F``      the first ``ks`` (8) layers attend within each frame (frame-level prompts); the
+           last ones attend over all tokens of the video, with 8 video-level prompts and a
+           learned frame positional embedding added before the first of them
+``F+P``    ``P`` prompts in the first ``ks`` layers, ``F`` above
+``F+C``    ``C`` prompts in the first ``ks`` layers, ``F`` above
+=========  ===================================================================================
+
+Text prompts sit after the start-of-text token (the paper's Eq. 3; the ModelScope release
+splits them 4 before and 4 after the words, see reference notes). Parameter counts on
+CLIP ViT-B/32 with 12 frames: 122,880 (VoP), 528,384 (P), 14,257,152 (C, with a BiLSTM of
+768 hidden units per direction, the hypothesis that reproduces the paper's 11.898%),
+122,880 + 9,216 frame positional embedding (F), 393,216 + 9,216 (F+P), 14,269,440 + 9,216
+(F+C; the paper says 14.1M -- see chapter 4).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import models, prompting
+
+VARIANTS = ("vop", "P", "C", "F", "F+P", "F+C")
+
+
+def _normal(*shape, std=0.02):
+    return nn.Parameter(torch.randn(*shape) * std)
+
+
+class VoP(nn.Module):
+    def __init__(self, clip: nn.Module, variant: str = "vop", frames: int = 12, text_prompts: int = 8,
+                 visual_prompts: int = 8, shared: int = 4, specific: int = 4, ks: int = 8,
+                 lstm_hidden: int | None = None):
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown VoP variant {variant!r}; choose one of {VARIANTS}")
+        self.clip = models.freeze(clip)
+        visual = clip.visual
+        if not hasattr(visual, "conv1"):
+            raise TypeError(f"VoP needs a ViT image encoder, not {type(visual).__name__}")
+        self.variant, self.frames = variant, frames
+        layers_v = len(visual.transformer.resblocks)
+        layers_t = len(clip.transformer.resblocks)
+        wv, wt = visual.transformer.width, clip.transformer.width
+        self.ks = ks if variant.startswith("F") else layers_v
+        if not 0 < self.ks <= layers_v:
+            raise ValueError(f"ks must lie in [1, {layers_v}], got {ks}")
+        frame_layers = self.ks
+        self.text_prompts = _normal(layers_t, text_prompts, wt)
+        kind = variant.replace("F+", "").replace("F", "vop") if variant != "F" else "vop"
+        self.kind = kind
+        if kind == "vop":
+            self.frame_prompts = _normal(frame_layers, visual_prompts, wv)
+        else:
+            self.shared_prompts = _normal(frame_layers, shared, wv)
+        if kind == "P":
+            self.position_prompts = _normal(frame_layers, frames, specific, wv)
+        if kind == "C":
+            hidden = lstm_hidden or wv
+            self.cmm = nn.LSTM(wv, hidden, num_layers=1, batch_first=True, bidirectional=True)
+            self.generator = nn.Linear(2 * hidden, specific * wv)
+            self.generated = specific
+        if self.ks < layers_v:
+            self.video_prompts = _normal(layers_v - self.ks, visual_prompts, wv)
+            self.frame_position = nn.Parameter(torch.zeros(frames, wv))
+
+    # -- prompts of the frame-level layers -------------------------------------------------------
+    def _frame_prompts(self, batch: int):
+        """A function (layer, tokens) -> prompts (B*F, P, width) for the frame-level layers."""
+        F_ = self.frames
+
+        def prompts(i, x):
+            if i >= self.ks:
+                return None
+            if self.kind == "vop":
+                return self.frame_prompts[i]
+            parts = [self.shared_prompts[i].expand(batch * F_, -1, -1)]
+            if self.kind == "P":  # frame j of every video gets the prompts of position j
+                parts.append(self.position_prompts[i].repeat(batch, 1, 1))
+            else:  # "C": generated from the class tokens of the video's frames, entering layer i
+                cls = x[:, 0].reshape(batch, F_, -1)
+                context, _ = self.cmm(cls)  # (B, F, 2 * hidden)
+                generated = self.generator(context).reshape(batch * F_, self.generated, -1)
+                parts.append(generated.to(x.dtype))
+            return torch.cat(parts, dim=1)
+
+        return prompts
+
+    # -- encoders ------------------------------------------------------------------------------
+    def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
+        return prompting.encode_text_prompted(self.clip, ids, self.text_prompts)
+
+    def encode_video(self, video: torch.Tensor) -> torch.Tensor:
+        """Video features ``(B, D)``: the mean of the normalised frame features of ``video``
+        ``(B, F, 3, H, W)``."""
+        return F.normalize(self.frame_features(video), dim=-1).mean(1)
+
+    def frame_features(self, video: torch.Tensor) -> torch.Tensor:
+        """Projected class tokens of every frame ``(B, F, D)``."""
+        B, F_ = video.shape[:2]
+        if F_ != self.frames:
+            raise ValueError(f"this VoP was built for {self.frames} frames, got videos of {F_}")
+        visual = self.clip.visual
+        frames = video.flatten(0, 1)
+        layers = len(visual.transformer.resblocks)
+        if self.ks == layers:
+            feats = prompting.encode_image_prompted(visual, frames, self._frame_prompts(B))
+            return feats.reshape(B, F_, -1)
+        x = prompting.encode_image_prompted(visual, frames, self._frame_prompts(B), layers=self.ks, pool=False)
+        x = x.reshape(B, F_, x.shape[1], -1) + self.frame_position.view(1, F_, 1, -1).to(x.dtype)
+        cls, patches = x[:, :, 0], x[:, :, 1:].flatten(1, 2)  # (B, F, W), (B, F * N, W)
+        for i, block in enumerate(visual.transformer.resblocks[self.ks:]):
+            p = self.video_prompts[i].expand(B, -1, -1).to(x.dtype)
+            tokens = block(torch.cat([cls, p, patches], dim=1))  # [C_1..C_F] [prompts] [all patches]
+            n = p.shape[1]
+            cls, patches = tokens[:, :F_], tokens[:, F_ + n:]
+        pooled = visual.ln_post(cls)
+        return pooled @ visual.proj
+
+    def forward(self, video: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Similarity logits (videos x texts), scaled by CLIP's temperature."""
+        v = F.normalize(self.encode_video(video), dim=-1)
+        t = F.normalize(self.encode_text(ids), dim=-1)
+        return self.clip.logit_scale.exp() * v @ t.t()
+
+    def tokens_per_layer(self) -> list[int]:
+        """Sequence length of every image-encoder layer, per frame (frame-level layers) or
+        per video (video-level layers)."""
+        visual = self.clip.visual
+        n = visual.grid_size[0] * visual.grid_size[1]
+        p = self.frame_prompts.shape[1] if self.kind == "vop" else self.shared_prompts.shape[1] + (
+            self.position_prompts.shape[2] if self.kind == "P" else self.generated)
+        layers = len(visual.transformer.resblocks)
+        out = [1 + p + n] * self.ks
+        if self.ks < layers:
+            out += [self.frames + self.video_prompts.shape[1] + self.frames * n] * (layers - self.ks)
+        return out
