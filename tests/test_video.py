@@ -78,3 +78,33 @@ def test_decord_size_problem_is_reported_not_returned(tmp_path):
     path = video.write_mp4(tmp_path / "small.mp4", np.zeros((3, 16, 16, 3), np.uint8))
     with pytest.raises(video.VideoError, match="small.mp4"):
         video.read_frames(path)
+
+
+def test_preprocess_frames_resizes_crops_and_normalises():
+    frames = torch.zeros(2, 48, 80, 3, dtype=torch.uint8)
+    frames[..., 0] = 255
+    x = video.preprocess_frames(frames, 32)
+    assert x.shape == (2, 3, 32, 32)
+    from clipadapt import models
+
+    red = models.normalize(torch.tensor([1.0, 0, 0]).view(1, 3, 1, 1).expand(1, 3, 32, 32))
+    assert torch.allclose(x[0], red[0], atol=1e-3)
+
+
+def test_dataset_caches_and_survives_a_broken_video(tmp_path, monkeypatch):
+    good = [video.write_mp4(tmp_path / f"v{i}.mp4", coloured_frames(12)) for i in range(2)]
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(good[0].read_bytes()[:200])
+    ds = video.VideoTextDataset([(good[0], "first"), (broken, "broken"), (good[1], "second")], frames=4,
+                                image_size=32)
+    calls = []
+    real = video.read_frames
+    monkeypatch.setattr(video, "read_frames", lambda p, *a: calls.append(p) or real(p, *a))
+    videos, captions, failures = ds.batch([0, 1, 2])
+    assert videos.shape == (2, 4, 3, 32, 32) and captions == ["first", "second"]
+    assert len(failures) == 1 and "broken.mp4" in failures[0][0] + failures[0][1]
+    ds.batch([0, 2])
+    assert calls.count(good[0]) == 1  # decoded once, then cached
+    assert torch.equal(ds.video(0), ds.video(0))  # test-time sampling is fixed
+    with pytest.raises(video.VideoError, match="no video of the batch"):
+        ds.batch([1])

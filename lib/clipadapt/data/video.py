@@ -129,3 +129,68 @@ def tempme_indices(n_frames: int, fps: float, k: int = 12) -> list[int]:
         return per_second + [per_second[-1]] * (k - len(per_second))
     pick = np.linspace(0, len(per_second) - 1, k).round().astype(int)
     return [per_second[i] for i in pick]
+
+
+# -- frames for CLIP -----------------------------------------------------------------------------
+def preprocess_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """CLIP's preprocessing of uint8 frames ``(T, H, W, 3)``: resize the shorter side to
+    ``size`` (bicubic), crop the centre, scale to [0, 1] and normalise -> ``(T, 3, size, size)``."""
+    from .. import models
+
+    x = frames.permute(0, 3, 1, 2).float() / 255.0
+    h, w = x.shape[-2:]
+    if (h, w) != (size, size):
+        scale = size / min(h, w)
+        nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+        x = torch.nn.functional.interpolate(x, size=(nh, nw), mode="bicubic", align_corners=False).clamp(0, 1)
+        top, left = (nh - size) // 2, (nw - size) // 2
+        x = x[:, :, top:top + size, left:left + size]
+    return models.normalize(x)
+
+
+class VideoTextDataset:
+    """Pairs of a video file and a caption. Each video is decoded once, its frames
+    preprocessed for CLIP and cached; every access then samples ``frames`` of them
+    (:func:`segment_indices`: random per segment in training, the middle at test).
+
+    :meth:`batch` skips a video that cannot be decoded, reports it with its file name, and
+    keeps the rest of the batch.
+    """
+
+    def __init__(self, records: list[tuple[str | Path, str]], frames: int = 12, image_size: int = 224,
+                 train: bool = False):
+        if not records:
+            raise ValueError("a VideoTextDataset needs at least one (video, caption) pair")
+        self.records = [(Path(v), c) for v, c in records]
+        self.frames, self.image_size, self.train = frames, image_size, train
+        self._cache: dict[Path, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def decoded(self, path: Path) -> torch.Tensor:
+        if path not in self._cache:
+            self._cache[path] = preprocess_frames(read_frames(path), self.image_size)
+        return self._cache[path]
+
+    def video(self, i: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``frames`` preprocessed frames of pair ``i``, ``(F, 3, size, size)``."""
+        all_frames = self.decoded(self.records[i][0])
+        idx = segment_indices(len(all_frames), self.frames, self.train, generator)
+        return all_frames[idx]
+
+    def batch(self, indices, generator: torch.Generator | None = None):
+        """``(videos (B, F, 3, H, W), captions, failures)`` where ``failures`` lists
+        ``(file, error)`` for videos that could not be decoded (left out of the batch)."""
+        videos, captions, failures = [], [], []
+        for i in indices:
+            path, caption = self.records[int(i)]
+            try:
+                videos.append(self.video(int(i), generator))
+            except VideoError as err:
+                failures.append((str(path), str(err)))
+                continue
+            captions.append(caption)
+        if not videos:
+            raise VideoError(f"no video of the batch could be decoded: {failures[:3]}")
+        return torch.stack(videos), captions, failures
