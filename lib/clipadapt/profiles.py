@@ -55,6 +55,13 @@ class Profile:
     fewshot_epochs: int = 40  # passes over the k-shot training set (at least fewshot_min_steps steps)
     fewshot_min_steps: int = 40
     fewshot_test_per_class: int | None = 100  # None: the whole test split
+    # Part II: text-video retrieval
+    video_data: str = "synthetic"  # "synthetic" (the video world) or "msrvtt"
+    video_frames: int = 8
+    video_train_pairs: int = 60  # synthetic: videos, each with its reversal twin; msrvtt: caption pairs
+    video_test_pairs: int = 30
+    video_steps: int = 60
+    video_batch: int = 16
 
     def replace(self, **changes) -> "Profile":
         return dataclasses.replace(self, **changes)
@@ -86,6 +93,12 @@ PROFILES: dict[str, Profile] = {
         fewshot_epochs=50,
         fewshot_min_steps=100,
         fewshot_test_per_class=200,
+        video_data="msrvtt",
+        video_frames=12,
+        video_train_pairs=20000,
+        video_test_pairs=1000,
+        video_steps=2000,
+        video_batch=32,
     ),
     "paper": Profile(
         name="paper",
@@ -101,6 +114,12 @@ PROFILES: dict[str, Profile] = {
         fewshot_epochs=200,
         fewshot_min_steps=200,
         fewshot_test_per_class=None,
+        video_data="msrvtt",
+        video_frames=12,
+        video_train_pairs=180000,
+        video_test_pairs=1000,
+        video_steps=28000,  # 5 epochs of the 9k split's 180k pairs at batch 32
+        video_batch=32,
     ),
 }
 
