@@ -29,6 +29,7 @@ from torch import nn
 
 from . import models, train
 from .methods import coop, lora, vpt
+from .pretrain import encode_texts
 
 METHODS = ("zero-shot", "linear probe", "CoOp", "VPT-deep", "LoRA", "full fine-tune")
 
@@ -68,9 +69,7 @@ class Result:
 
 def class_text_features(model: nn.Module, tokenizer, classnames: list[str], template: str) -> torch.Tensor:
     """Normalised features of ``template.format(name)`` for every class."""
-    device = next(model.parameters()).device
-    ids = tokenizer([template.format(c) for c in classnames]).to(device)
-    return F.normalize(model.encode_text(ids), dim=-1)
+    return encode_texts(model, tokenizer, [template.format(c) for c in classnames])
 
 
 def _image_features(model, images, batch=256):

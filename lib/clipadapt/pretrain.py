@@ -91,13 +91,8 @@ def pretrain(profile: str | profiles.Profile | None = None, device: str | None =
     config = TrainConfig(steps=recipe.steps, lr=recipe.lr, weight_decay=recipe.weight_decay,
                          warmup=recipe.warmup, grad_clip=1.0, progress=progress, description="pre-training",
                          stop_after=stop_after)
-    history = fit(model, loss_fn, loss_fn_batches(), config, device=dev)
+    history = fit(model, loss_fn, lambda step: step, config, device=dev)  # loss_fn draws its own batch
     return model.eval(), tokenizer, history
-
-
-def loss_fn_batches():
-    """The loss function draws its own batch from the step number."""
-    return lambda step: step
 
 
 @torch.no_grad()

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import losses, metrics, models, train
+from .files import atomic_path
 from .methods import lora
 
 TUNINGS = ("none", "full", "partial", "lora")
@@ -163,9 +164,8 @@ def video_data(profile, folder, data_root=None, seed: int = 0) -> dict:
             if records is None:
                 world = worlds.VideoWorld(size, frames=prof.video_frames, p_appear=0.0)
                 records = worlds.write_videos(world, n, worlds.generator(seed, "videos", split), where)
-                tmp = manifest.with_suffix(".tmp")
-                tmp.write_text(json.dumps({"settings": settings, "records": records}))
-                os.replace(tmp, manifest)
+                with atomic_path(manifest) as tmp:
+                    tmp.write_text(json.dumps({"settings": settings, "records": records}))
             index = {r["video"]: i for i, r in enumerate(records)}
             out[split] = (records, [index[r["twin"]] for r in records])
         train_records, partners = out["train"]

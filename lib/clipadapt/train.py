@@ -12,7 +12,6 @@ import json
 import math
 import os
 import random
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 from torch import nn
+
+from .files import atomic_path
 
 
 def seed_everything(seed: int) -> None:
@@ -201,18 +202,8 @@ def save_checkpoint(
             v = v.to(dtype)
         out[k] = v.contiguous().clone()  # clone: safetensors refuses shared storage
     meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(out, tmp, metadata=meta)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(out, str(tmp), metadata=meta)
     return path
 
 

@@ -14,12 +14,12 @@ raise :class:`VideoError` with the file's name.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..files import atomic_path
 
 
 class VideoError(OSError):
@@ -42,21 +42,13 @@ def write_mp4(path: str | Path, frames: np.ndarray | torch.Tensor, fps: int = 8,
     if h % 2 or w % 2:
         raise ValueError(f"H.264 needs even frame sides, got {w}x{h}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".mp4", dir=path.parent)
-    os.close(fd)
-    try:
-        writer = imageio_ffmpeg.write_frames(tmp, (w, h), fps=fps, quality=quality, macro_block_size=1,
+    with atomic_path(path, suffix=".mp4") as tmp:  # ffmpeg picks the container from the suffix
+        writer = imageio_ffmpeg.write_frames(str(tmp), (w, h), fps=fps, quality=quality, macro_block_size=1,
                                              ffmpeg_log_level="error")
         writer.send(None)
         for frame in frames:
             writer.send(np.ascontiguousarray(frame))
         writer.close()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
