@@ -9,7 +9,7 @@ CONSTRAINTS ?= requirements/ci-constraints.txt
 PROFILE ?=
 PROFILE_ARG := $(if $(PROFILE),--profile $(PROFILE),)
 
-.PHONY: all book test bench venv weights clean distclean
+.PHONY: all book test bench venv weights golden clean distclean
 
 all: book
 
@@ -33,6 +33,11 @@ bench: venv
 # re-make the shipped tiny CLIP (deterministic; about four minutes on 2 CPU cores)
 weights: venv
 	$(PY) -m clipadapt.pretrain
+
+# re-write the stored outputs of every method switched on (tests/golden/methods.safetensors);
+# only after a change that is meant to move them -- review the test failures first
+golden: venv
+	$(PY) tests/golden/cases.py
 
 clean:
 	rm -rf _build .pytest_cache

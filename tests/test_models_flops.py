@@ -58,7 +58,7 @@ def test_synthetic_weights_load_into_stock_open_clip(tiny_clip):
     import open_clip
 
     stock = open_clip.create_model("tiny-clip", pretrained=None)
-    from clipadapt.train import load_checkpoint
+    from clipadapt.checkpoints import load_checkpoint
 
     load_checkpoint(stock, models.weights_path("tiny-clip"))
     ids = tiny_clip[2](["a photo of a circle."])

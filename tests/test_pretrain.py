@@ -5,7 +5,7 @@ import torch
 
 from clipadapt import models, pretrain, profiles
 from clipadapt.data import worlds
-from clipadapt.train import read_checkpoint
+from clipadapt.checkpoints import read_checkpoint
 
 
 def test_shipped_weights_were_made_by_the_current_recipe():

@@ -75,3 +75,18 @@ def test_notebook_conventions(path):
 def test_book_pages_exist():
     for f in book.toc_files(ROOT):
         assert any((ROOT / f).with_suffix(s).exists() for s in (".md", ".ipynb")), f
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parity_checks_are_asserted_not_printed(path):
+    """A printed ``False`` would pass CI: every comparison a chapter makes between its
+    inline code and the library is an ``assert``."""
+    nb = nbformat.read(path, as_version=4)
+    check = re.compile(r"\b(allclose|torch\.equal|array_equal)\(")
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for line in cell.source.splitlines():
+            stripped = line.strip()
+            if check.search(stripped) and not stripped.startswith(("assert ", "#")):
+                pytest.fail(f"{path.name} cell {i}: a comparison outside an assert: {stripped}")

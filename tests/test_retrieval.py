@@ -3,7 +3,7 @@ import copy
 import pytest
 import torch
 
-from clipadapt import models, retrieval
+from clipadapt import losses, models, recipes, retrieval, runner, tasks
 from clipadapt.data import video, worlds
 from clipadapt.methods.vop import VoP
 
@@ -33,27 +33,32 @@ def test_tunings_train_what_they_say():
 
 
 def test_caption_positives():
-    p = retrieval.caption_positives(["a", "b", "a"])
+    p = losses.caption_positives(["a", "b", "a"])
     assert p.tolist() == [[True, False, True], [False, True, False], [True, False, True]]
 
 
 def test_mean_pooling_cannot_tell_a_video_from_its_reversal(tiny_clip, video_data):
     ds, partners, _ = video_data
     model = retrieval.MeanPoolCLIP(copy.deepcopy(tiny_clip[0]), "none")
-    v, _ = retrieval.features(model, ds, tiny_clip[2])
+    v, _ = tasks.RetrievalTask(ds, ds, tiny_clip[2]).features(model)
     cos = (v * v[partners]).sum(1) / (v.norm(dim=1) * v[partners].norm(dim=1))
     assert (cos > 0.995).all()  # same frames, other order: (almost) the same video feature
 
 
-def test_fit_evaluate_and_reversal(tiny_clip, video_data):
+def test_run_evaluate_and_reversal(tiny_clip, video_data):
     ds, partners, twins = video_data
-    ds.train = True
-    model = VoP(copy.deepcopy(tiny_clip[0]), "F", frames=4, ks=1)
-    history = retrieval.fit(model, ds, tiny_clip[2], steps=6, lr=1e-2, batch_size=6, progress=False, partners=partners)
-    assert len(history.loss) == 6 and all(torch.isfinite(torch.tensor(history.loss)))
-    ds.train = False
-    result = retrieval.evaluate(model, ds, tiny_clip[2])
-    assert set(result) == {"text_to_video", "video_to_text"}
-    assert set(result["text_to_video"]) == {"R@1", "R@5", "R@10", "MdR", "MnR", "R-Sum"}
-    acc = retrieval.reversal_accuracy(model, ds, tiny_clip[2], twins)
-    assert 0.0 <= acc <= 1.0
+    task = tasks.RetrievalTask(ds, ds, tiny_clip[2], partners=partners, twins=twins)
+    recipe = recipes.get("VoP", "tiny").replace(steps=6, batch_size=6)
+    r = runner.run("VoP", tiny_clip[0], tiny_clip[2], task, variant="F", recipe=recipe, keep=True)
+    assert r.steps == 6 and all(torch.isfinite(torch.tensor(r.history.loss)))
+    assert set(r.metrics) == {"text_to_video", "video_to_text", "reversal"}
+    assert set(r.metrics["text_to_video"]) == {"R@1", "R@5", "R@10", "MdR", "MnR", "R-Sum"}
+    assert 0.0 <= r.metrics["reversal"] <= 1.0
+    assert r.trainable == models.count_parameters(r.module).trainable > 0 and r.macs > 0
+    # a batch holds pairs with their twins, and depends only on (seed, step)
+    batch = task.batches(r.module, recipe, 0, "cpu")
+    videos, captions = batch(3)
+    assert len(captions) == 6 and torch.equal(batch(3)[0], videos)
+    # the same seed gives the same run
+    again = runner.run("VoP", tiny_clip[0], tiny_clip[2], task, variant="F", recipe=recipe)
+    assert again.metrics == r.metrics and again.history.loss == r.history.loss

@@ -4,11 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from clipadapt import train
+from clipadapt import checkpoints, seeds, train
 
 
 def toy_problem(seed=0):
-    train.seed_everything(seed)
+    seeds.seed_everything(seed)
     model = nn.Linear(4, 1)
     x = torch.randn(64, 4)
     y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
@@ -57,10 +57,10 @@ def test_bad_config_and_divergence():
 
 def test_checkpoint_round_trip(tmp_path):
     model = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4))
-    path = train.save_checkpoint(tmp_path / "sub" / "m.safetensors", model, {"steps": 3, "note": [1, 2]})
+    path = checkpoints.save_checkpoint(tmp_path / "sub" / "m.safetensors", model, {"steps": 3, "note": [1, 2]})
     assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
     other = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4))
-    meta = train.load_checkpoint(other, path)
+    meta = checkpoints.load_checkpoint(other, path)
     assert meta == {"steps": 3, "note": [1, 2]}
     for a, b in zip(model.state_dict().values(), other.state_dict().values()):
         assert torch.equal(a, b)
@@ -68,32 +68,32 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_half_precision_checkpoint_loads_as_float(tmp_path):
     model = nn.Linear(3, 4)
-    path = train.save_checkpoint(tmp_path / "m.safetensors", model, dtype=torch.float16)
+    path = checkpoints.save_checkpoint(tmp_path / "m.safetensors", model, dtype=torch.float16)
     other = nn.Linear(3, 4)
-    train.load_checkpoint(other, path)
+    checkpoints.load_checkpoint(other, path)
     assert other.weight.dtype == torch.float32
     assert torch.allclose(other.weight, model.weight, atol=1e-3)
 
 
 def test_mismatched_checkpoints_are_clear_errors(tmp_path):
-    path = train.save_checkpoint(tmp_path / "m.safetensors", nn.Linear(3, 4))
+    path = checkpoints.save_checkpoint(tmp_path / "m.safetensors", nn.Linear(3, 4))
     target = nn.Linear(3, 5)
     before = target.weight.detach().clone()
-    with pytest.raises(train.CheckpointError, match=r"m.safetensors.*wrong shape.*weight: file \(4, 3\) vs model \(5, 3\)"):
-        train.load_checkpoint(target, path)
+    with pytest.raises(checkpoints.CheckpointError, match=r"m.safetensors.*wrong shape.*weight: file \(4, 3\) vs model \(5, 3\)"):
+        checkpoints.load_checkpoint(target, path)
     assert torch.equal(target.weight, before)  # left untouched
-    with pytest.raises(train.CheckpointError, match="keys missing from the file"):
-        train.load_checkpoint(nn.Sequential(nn.Linear(3, 4)), path)
-    with pytest.raises(train.CheckpointError, match="does not exist"):
-        train.load_checkpoint(target, tmp_path / "nope.safetensors")
+    with pytest.raises(checkpoints.CheckpointError, match="keys missing from the file"):
+        checkpoints.load_checkpoint(nn.Sequential(nn.Linear(3, 4)), path)
+    with pytest.raises(checkpoints.CheckpointError, match="does not exist"):
+        checkpoints.load_checkpoint(target, tmp_path / "nope.safetensors")
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(train.CheckpointError, match="bad.safetensors is not a readable"):
-        train.load_checkpoint(target, bad)
+    with pytest.raises(checkpoints.CheckpointError, match="bad.safetensors is not a readable"):
+        checkpoints.load_checkpoint(target, bad)
 
 
 def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
-    path = train.save_checkpoint(tmp_path / "m.safetensors", nn.Linear(2, 2), {"v": 1})
+    path = checkpoints.save_checkpoint(tmp_path / "m.safetensors", nn.Linear(2, 2), {"v": 1})
     import safetensors.torch
 
     def broken(*a, **k):
@@ -101,9 +101,9 @@ def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(safetensors.torch, "save_file", broken)
     with pytest.raises(OSError, match="disk full"):
-        train.save_checkpoint(path, nn.Linear(2, 2), {"v": 2})
+        checkpoints.save_checkpoint(path, nn.Linear(2, 2), {"v": 2})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
-    assert train.read_checkpoint(path)[1] == {"v": 1}
+    assert checkpoints.read_checkpoint(path)[1] == {"v": 1}
 
 
 def test_device_choice(monkeypatch):

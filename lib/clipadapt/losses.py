@@ -54,3 +54,11 @@ def clip_loss(
     i2t = soft_targets(positives)
     t2i = soft_targets(positives.t())
     return (F.cross_entropy(logits, i2t) + F.cross_entropy(logits.t(), t2i)) / 2
+
+
+def caption_positives(captions: list[str]) -> torch.Tensor:
+    """``(B, B)`` bool: pairs with identical captions count as positives of each other
+    (templated captions repeat inside a batch; see chapter 1)."""
+    index = {c: i for i, c in enumerate(dict.fromkeys(captions))}
+    ids = torch.tensor([index[c] for c in captions])
+    return ids[:, None] == ids[None, :]

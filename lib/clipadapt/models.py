@@ -77,7 +77,7 @@ def create(name: str, pretrained: str | None = None, device: str | torch.device 
             raise ValueError(f"pretrained={SYNTHETIC!r} exists only for the tiny models {TINY_MODELS}, not {name!r}")
         with _quiet_open_clip():
             model = open_clip.create_model(name, pretrained=None)
-        from .train import load_checkpoint
+        from .checkpoints import load_checkpoint
 
         path = weights_path(name)
         if not path.exists():
@@ -120,15 +120,9 @@ def load_clip(name: str, pretrained: str | None = None, device: str | torch.devi
 
 
 # -- pixels in, features out ---------------------------------------------------------------
-MEAN = torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
-STD = torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1)
-
-
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """CLIP's pixel normalisation of float images in [0, 1], ``(B, 3, H, W)``."""
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
-    return (images - MEAN.to(images)) / STD.to(images)
+# CLIP's pixel normalisation lives with the data (clipadapt.data.pixels); it is re-exported
+# here because notebooks and callers write models.normalize, models.MEAN and models.STD.
+from .data.pixels import MEAN, STD, denormalize, normalize  # noqa: E402, F401
 
 
 # -- freezing and counting -----------------------------------------------------------------

@@ -21,27 +21,19 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import losses, metrics, models, profiles
+from . import features, losses, metrics, models, profiles
+from .features import encode_texts  # noqa: F401  (chapter 1 reads it from here)
 from .data import worlds
-from .train import TrainConfig, fit, save_checkpoint, seed_everything
+from .checkpoints import save_checkpoint
+from .seeds import seed_everything
+from .train import TrainConfig, fit
 
 MODEL = "tiny-clip"
 
 
 def encode_images(model, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """L2-normalised image features of float images in [0, 1]."""
-    device = next(model.parameters()).device
-    feats = [model.encode_image(models.normalize(images[i:i + batch_size].to(device)))
-             for i in range(0, len(images), batch_size)]
-    return F.normalize(torch.cat(feats), dim=-1)
-
-
-def encode_texts(model, tokenizer, texts: list[str], batch_size: int = 512) -> torch.Tensor:
-    """L2-normalised text features of strings."""
-    device = next(model.parameters()).device
-    feats = [model.encode_text(tokenizer(texts[i:i + batch_size]).to(device))
-             for i in range(0, len(texts), batch_size)]
-    return F.normalize(torch.cat(feats), dim=-1)
+    return features.encode_images(model, models.normalize(images), batch_size)
 
 
 def class_features(model, tokenizer, prompts: list[list[str]]) -> torch.Tensor:

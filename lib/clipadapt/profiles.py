@@ -58,6 +58,7 @@ class Profile:
     # Part II: text-video retrieval
     video_data: str = "synthetic"  # "synthetic" (the video world) or "msrvtt"
     video_frames: int = 8
+    video_size: int = 64  # frames are written and read at this size (the CLIP's input size)
     video_train_pairs: int = 60  # synthetic: videos, each with its reversal twin; msrvtt: caption pairs
     video_test_pairs: int = 30
     video_steps: int = 60
@@ -95,6 +96,7 @@ PROFILES: dict[str, Profile] = {
         fewshot_test_per_class=200,
         video_data="msrvtt",
         video_frames=12,
+        video_size=224,
         video_train_pairs=20000,
         video_test_pairs=1000,
         video_steps=2000,
@@ -116,6 +118,7 @@ PROFILES: dict[str, Profile] = {
         fewshot_test_per_class=None,
         video_data="msrvtt",
         video_frames=12,
+        video_size=224,
         video_train_pairs=180000,
         video_test_pairs=1000,
         video_steps=28000,  # 5 epochs of the 9k split's 180k pairs at batch 32

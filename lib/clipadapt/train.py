@@ -1,4 +1,4 @@
-"""One small training loop, seeds, devices and safetensors checkpoints.
+"""One small training loop and the device it runs on (checkpoints: :mod:`clipadapt.checkpoints`).
 
 :func:`fit` is deliberately plain: AdamW on the parameters that require gradients, linear
 warm-up then cosine decay, optional gradient clipping, mixed precision on CUDA, a progress
@@ -8,29 +8,14 @@ its ``batches(step) -> batch``.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import numpy as np
 import torch
 from torch import nn
-
-from .files import atomic_path
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -174,77 +159,3 @@ def _progress(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, mininterval=1.0)
-
-
-# -- checkpoints ---------------------------------------------------------------------------
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read, or whose tensors do not fit the model."""
-
-
-def save_checkpoint(
-    path: str | Path,
-    tensors: dict[str, torch.Tensor] | nn.Module,
-    metadata: dict[str, Any] | None = None,
-    dtype: torch.dtype | None = None,
-) -> Path:
-    """Write ``tensors`` (or a module's state dict) to a safetensors file, atomically:
-    the data goes to a temporary file in the same folder, which then replaces ``path``.
-    ``metadata`` is stored as JSON strings in the header; ``dtype`` converts floats."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    if isinstance(tensors, nn.Module):
-        tensors = tensors.state_dict()
-    out = {}
-    for k, v in tensors.items():
-        v = v.detach().cpu()
-        if dtype is not None and v.is_floating_point():
-            v = v.to(dtype)
-        out[k] = v.contiguous().clone()  # clone: safetensors refuses shared storage
-    meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
-    with atomic_path(path) as tmp:
-        save_file(out, str(tmp), metadata=meta)
-    return path
-
-
-def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Tensors and metadata of a safetensors file; a clear error if it cannot be read."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as err:
-        raise CheckpointError(f"checkpoint {path} is not a readable safetensors file ({err})") from err
-    return tensors, meta
-
-
-def load_checkpoint(model: nn.Module, path: str | Path, strict: bool = True) -> dict[str, Any]:
-    """Load a safetensors checkpoint into ``model`` and return its metadata.
-
-    Missing or unexpected keys (when ``strict``) and shape mismatches raise
-    :class:`CheckpointError` naming the file and the first offending keys; the model is
-    left untouched in that case. Tensors are cast to the dtype of the model's parameters.
-    """
-    tensors, meta = read_checkpoint(path)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(tensors))
-    unexpected = sorted(set(tensors) - set(own))
-    wrong = [f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(own[k].shape)}"
-             for k in own if k in tensors and tensors[k].shape != own[k].shape]
-    problems = []
-    if wrong:
-        problems.append(f"{len(wrong)} tensors of the wrong shape ({'; '.join(wrong[:5])})")
-    if strict and missing:
-        problems.append(f"{len(missing)} keys missing from the file ({', '.join(missing[:5])})")
-    if strict and unexpected:
-        problems.append(f"{len(unexpected)} keys the model does not have ({', '.join(unexpected[:5])})")
-    if problems:
-        raise CheckpointError(f"checkpoint {path} does not fit {type(model).__name__}: " + "; ".join(problems))
-    cast = {k: v.to(own[k].dtype) for k, v in tensors.items() if k in own}
-    model.load_state_dict(cast, strict=strict)
-    return meta

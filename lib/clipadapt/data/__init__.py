@@ -1,1 +1,4 @@
-"""Data: synthetic worlds (``worlds``), and later the real-format loaders."""
+"""Data: ``worlds`` (the synthetic image, video and caption worlds), ``pixels`` (CLIP's
+pixel normalisation), ``video`` (mp4 writing, decord reading, frame sampling, the
+video-caption dataset), ``video_sets`` (Part II's sets per profile), and the real-format
+loaders ``fewshot`` (few-shot tasks, CoOp's split files) and ``msrvtt`` (MSR-VTT)."""

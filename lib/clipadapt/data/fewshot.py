@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from .. import models
 from . import worlds
+from .pixels import normalize
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class SyntheticTask:
         for c in range(len(self.classnames)):
             g = worlds.generator(self.seed, "fewshot", self.name, split, str(c))
             scenes = w.sample(per_class, g, **{self.attribute: c})
-            images.append(models.normalize(w.render(scenes)))
+            images.append(normalize(w.render(scenes)))
             labels.append(torch.full((per_class,), c, dtype=torch.long))
         return torch.stack(images, 1).flatten(0, 1), torch.stack(labels, 1).flatten(0, 1)
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import zlib
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from ..seeds import generator  # noqa: F401  (the worlds' named random streams)
 
 SHAPES = ("circle", "square", "triangle", "diamond", "cross")
 COLOURS = ("red", "orange", "yellow", "green", "blue", "purple")
@@ -76,14 +77,6 @@ ZERO_SHOT_PROMPTS = {
 }
 # probability that a training caption names each attribute of an object
 MENTION_PROB = {"shape": 0.85, "colour": 0.7, "size": 0.5, "position": 0.5}
-
-
-def generator(seed: int, *names: str) -> torch.Generator:
-    """A CPU generator seeded from ``seed`` and names (e.g. ``generator(0, "test")``)."""
-    key = zlib.crc32("/".join([str(int(seed)), *names]).encode())
-    g = torch.Generator()
-    g.manual_seed(key)
-    return g
 
 
 def with_article(phrase: str) -> str:

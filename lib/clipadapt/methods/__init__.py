@@ -1,3 +1,4 @@
-"""The adaptation methods, each a small module around a frozen open_clip model that
-exposes only its own parameters: ``coop`` (learned text context), ``vpt`` (deep visual
-prompts), ``lora`` (low-rank updates of the attention projections)."""
+"""The adaptation methods, one file each, around a frozen open_clip model, exposing only
+their own parameters: ``coop`` (learned text context), ``vpt`` (deep visual prompts),
+``lora`` (low-rank updates of the fused attention projection, as a parametrization),
+``vop`` (VoP's video prompts, every variant). :mod:`clipadapt.registry` builds them by name."""

@@ -6,6 +6,11 @@ class words in the ``"middle"`` of the context or at its ``"front"``. The contex
 shared by all classes (``class_specific=False``) or one per class, initialised from the
 embeddings of words (``init="a photo of a"``, which fixes ``M`` to their number) or from
 N(0, 0.02^2). Only the context trains; CLIP stays frozen.
+
+The context may also come from outside: ``text_features(ctx)`` assembles the prompts around
+a context computed elsewhere (SoftCPT's meta network generates one per task), of shape
+``(M, width)`` shared by the classes or ``(n_cls, M, width)``, with ``M`` the ``n_ctx`` this
+CoOp was built for.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import models, prompting
+from .. import features, models, prompting
 
 POSITIONS = ("end", "middle", "front")
 
@@ -61,10 +66,15 @@ class CoOp(nn.Module):
         self.register_buffer("suffix", emb[:, 1 + n_ctx:].clone(), persistent=False)  # name . EOT pad
         self.name_lens = name_lens
 
-    def prompt_embeddings(self) -> torch.Tensor:
-        """The token embeddings of the class prompts ``(n_cls, L, width)``."""
+    def prompt_embeddings(self, ctx: torch.Tensor | None = None) -> torch.Tensor:
+        """The token embeddings of the class prompts ``(n_cls, L, width)`` around the
+        learned context, or around ``ctx`` given from outside."""
         n_cls = len(self.classnames)
-        ctx = self.ctx if self.ctx.ndim == 3 else self.ctx.unsqueeze(0).expand(n_cls, -1, -1)
+        ctx = self.ctx if ctx is None else ctx
+        want = (self.n_ctx, self.ctx.shape[-1])
+        if ctx.shape[-2:] != want or ctx.ndim not in (2, 3) or (ctx.ndim == 3 and ctx.shape[0] != n_cls):
+            raise ValueError(f"a context must be {want} or {(n_cls, *want)}, got {tuple(ctx.shape)}")
+        ctx = ctx if ctx.ndim == 3 else ctx.unsqueeze(0).expand(n_cls, -1, -1)
         ctx = ctx.to(self.prefix.dtype)
         if self.class_position == "end":
             return torch.cat([self.prefix, ctx, self.suffix], dim=1)
@@ -78,14 +88,12 @@ class CoOp(nn.Module):
                 rows.append(torch.cat([self.prefix[i:i + 1], name, ctx[i:i + 1], rest], 1))
         return torch.cat(rows)
 
-    def text_features(self) -> torch.Tensor:
+    def text_features(self, ctx: torch.Tensor | None = None) -> torch.Tensor:
         """Features of the class prompts ``(n_cls, embed_dim)`` (not normalised)."""
-        return prompting.encode_text_embeddings(self.clip, self.prompt_embeddings(), prompting.eot_index(self.ids))
+        return prompting.encode_text_embeddings(self.clip, self.prompt_embeddings(ctx), prompting.eot_index(self.ids))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Class logits of (normalised) images: CLIP's scaled cosine similarities."""
         with torch.no_grad():
             img = self.clip.encode_image(images)
-        img = nn.functional.normalize(img, dim=-1)
-        txt = nn.functional.normalize(self.text_features(), dim=-1)
-        return self.clip.logit_scale.exp() * img @ txt.t()
+        return features.scaled_cosine(img, self.text_features(), self.clip)

@@ -26,10 +26,9 @@ CLIP ViT-B/32 with 12 frames: 122,880 (VoP), 528,384 (P), 14,257,152 (C, with a 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .. import models, prompting
+from .. import features, models, prompting
 
 VARIANTS = ("vop", "P", "C", "F", "F+P", "F+C")
 
@@ -104,7 +103,7 @@ class VoP(nn.Module):
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
         """Video features ``(B, D)``: the mean of the normalised frame features of ``video``
         ``(B, F, 3, H, W)``."""
-        return F.normalize(self.frame_features(video), dim=-1).mean(1)
+        return features.mean_pool(self.frame_features(video))
 
     def frame_features(self, video: torch.Tensor) -> torch.Tensor:
         """Projected class tokens of every frame ``(B, F, D)``."""
@@ -130,9 +129,7 @@ class VoP(nn.Module):
 
     def forward(self, video: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Similarity logits (videos x texts), scaled by CLIP's temperature."""
-        v = F.normalize(self.encode_video(video), dim=-1)
-        t = F.normalize(self.encode_text(ids), dim=-1)
-        return self.clip.logit_scale.exp() * v @ t.t()
+        return features.scaled_cosine(self.encode_video(video), self.encode_text(ids), self.clip)
 
     def tokens_per_layer(self) -> list[int]:
         """Sequence length of every image-encoder layer, per frame (frame-level layers) or

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from .. import models, prompting
+from .. import features, models, prompting
 
 
 class DeepVisualPrompts(nn.Module):
@@ -45,5 +45,4 @@ class DeepVisualPrompts(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.class_features is None:
             raise ValueError("give class_features (the text features of the class prompts) to classify")
-        img = nn.functional.normalize(self.encode_image(images), dim=-1)
-        return self.clip.logit_scale.exp() * img @ self.class_features.t()
+        return features.scaled_cosine(self.encode_image(images), self.class_features, self.clip)

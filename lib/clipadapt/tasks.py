@@ -1,0 +1,175 @@
+"""Tasks: what a method is trained on and measured by.
+
+A task turns its data into the four things the runner (:mod:`clipadapt.runner`) needs:
+
+* ``context`` -- what a method needs to be built (class names and prompt template; frames);
+* ``batches(module, recipe, seed, device)`` -- a function ``step -> batch`` (a batch depends only on
+  the seed and the step: :func:`clipadapt.seeds.step_generator`);
+* ``loss(module, batch)`` -- the training objective;
+* ``evaluate(module)`` -- the task's metrics as a dict;
+
+plus ``n_train`` (for epoch-based budgets), and ``encoder(module)`` / ``example(device)``
+(one input, to count multiply-adds). :class:`ClassificationTask` (few-shot
+classification, accuracy) and :class:`RetrievalTask` (text-video retrieval, R@K both ways
+and the reversal test) are the tasks of Parts I and II.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import features, losses, metrics, seeds
+
+VIDEO_BATCH = 32  # videos per evaluation batch (each holds T frames)
+
+
+def _device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+class ClassificationTask:
+    """``shots`` training examples per class of a few-shot task
+    (:class:`clipadapt.data.fewshot.FewShotTask` or a loaded CoOp-format dataset) and its
+    test set; the metric is accuracy.
+
+    A classifier whose image encoder is frozen may say so by defining
+    ``frozen_features(images)`` and ``forward_features(features)``: the task then encodes
+    every image once and trains and evaluates the head on the stored features.
+    """
+
+    kind = "classification"
+
+    def __init__(self, task, shots: int, test: tuple[torch.Tensor, torch.Tensor] | None = None):
+        self.task, self.shots = task, shots
+        self.x_train, self.y_train = task.train_set(shots)
+        self.x_test, self.y_test = test if test is not None else task.test_set()
+        self.context = {"classnames": list(task.classnames), "template": task.template}
+        self._stored: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @property
+    def n_train(self) -> int:
+        return len(self.x_train)
+
+    def _inputs(self, module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training and test inputs: images, or the frozen features of a frozen encoder."""
+        if not hasattr(module, "frozen_features"):
+            return self.x_train, self.x_test
+        if id(module) not in self._stored:
+            self._stored = {id(module): (module.frozen_features(self.x_train), module.frozen_features(self.x_test))}
+        return self._stored[id(module)]
+
+    def _logits(self, module: nn.Module) -> Callable:
+        return module.forward_features if hasattr(module, "frozen_features") else module
+
+    def batches(self, module: nn.Module, recipe, seed: int, device) -> Callable[[int], tuple]:
+        x, y = self._inputs(module)[0].to(device), self.y_train.to(device)
+
+        def batch(step: int):
+            if recipe.full_batch:
+                return x, y
+            idx = torch.randperm(len(x), generator=seeds.step_generator(seed, step))[: recipe.batch_size]
+            return x[idx.to(x.device)], y[idx.to(y.device)]
+
+        return batch
+
+    def loss(self, module: nn.Module, batch) -> torch.Tensor:
+        inputs, labels = batch
+        return F.cross_entropy(self._logits(module)(inputs), labels)
+
+    def evaluate(self, module: nn.Module) -> dict[str, float]:
+        device = _device(module)
+        x_test = self._inputs(module)[1]
+        logits = self._logits(module)
+        preds = features.encode_batched(lambda x: logits(x.to(device)).argmax(1), x_test)
+        return {"accuracy": preds.eq(self.y_test.to(device)).float().mean().item()}
+
+    def encoder(self, module: nn.Module) -> Callable:
+        return module.encode_image if hasattr(module, "encode_image") else module.clip.encode_image
+
+    def example(self, device) -> torch.Tensor:
+        return self.x_test[:1].to(device)
+
+
+class RetrievalTask:
+    """Text-video retrieval: video-caption pairs (:class:`clipadapt.data.video.VideoTextDataset`)
+    for training and testing, the symmetric InfoNCE loss with identical captions counted
+    as positives, and R@1/5/10, MdR, MnR and R-Sum both ways.
+
+    ``partners[i]`` (optional) is the index of training pair ``i``'s twin (its time
+    reversal): then every batch holds ``batch_size // 2`` pairs together with their twins,
+    so that the loss can only be lowered by telling each video from its reversal.
+    ``twins[i]`` (optional) is the twin caption of test pair ``i``: then the metrics include
+    ``reversal``, how often a video scores its own caption above its twin's (0.5 is guessing).
+    """
+
+    kind = "retrieval"
+
+    def __init__(self, train, test, tokenizer, partners: list[int] | None = None, twins: list[str] | None = None):
+        self.train, self.test, self.tokenizer = train, test, tokenizer
+        self.partners, self.twins = partners, twins
+        self.context = {"frames": test.frames}
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train)
+
+    def batches(self, module: nn.Module, recipe, seed: int, device) -> Callable[[int], tuple]:
+        n, size = len(self.train), recipe.batch_size
+
+        def batch(step: int):
+            g = seeds.step_generator(seed, step)
+            if self.partners is None:
+                idx = torch.randperm(n, generator=g)[:size].tolist()
+            else:
+                first = torch.randperm(n, generator=g)[: size // 2].tolist()
+                idx = list(dict.fromkeys(first + [self.partners[i] for i in first]))
+            videos, captions, _ = self.train.batch(idx, g)  # the same generator draws the frames
+            return videos.to(device), captions
+
+        return batch
+
+    def loss(self, module: nn.Module, batch) -> torch.Tensor:
+        videos, captions = batch
+        device = videos.device
+        scale = module.clip.logit_scale.exp().detach().clamp(max=100)
+        v = module.encode_video(videos)
+        t = module.encode_text(self.tokenizer(captions).to(device))
+        return losses.clip_loss(v, t, scale, losses.caption_positives(captions).to(device))
+
+    def features(self, module: nn.Module, dataset=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised video and caption features of every pair of ``dataset`` (the test
+        set by default), in order."""
+        dataset = dataset or self.test
+        module.eval()
+        device = _device(module)
+
+        def encode(idx):
+            videos, captions, failures = dataset.batch(list(idx))
+            if failures:
+                raise RuntimeError(f"evaluation needs every video; these failed: {failures}")
+            return (F.normalize(module.encode_video(videos.to(device)), dim=-1),
+                    F.normalize(module.encode_text(self.tokenizer(captions).to(device)), dim=-1))
+
+        return features.encode_batched(encode, range(len(dataset)), VIDEO_BATCH)
+
+    def evaluate(self, module: nn.Module) -> dict:
+        v, t = self.features(module)
+        sim = t @ v.t()
+        out = {"text_to_video": metrics.retrieval_metrics(sim), "video_to_text": metrics.retrieval_metrics(sim.t())}
+        if self.twins is not None:
+            device = v.device
+            tw = F.normalize(features.encode_batched(
+                lambda c: module.encode_text(self.tokenizer(list(c)).to(device)), self.twins, 64), dim=-1)
+            out["reversal"] = ((v * t).sum(1) > (v * tw).sum(1)).float().mean().item()
+        return out
+
+    def encoder(self, module: nn.Module) -> Callable:
+        return module.encode_video
+
+    def example(self, device) -> torch.Tensor:
+        s = self.test.image_size
+        return torch.randn(1, self.test.frames, 3, s, s, device=device)
