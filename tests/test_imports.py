@@ -16,7 +16,7 @@ LAYERS = [
      "data.video_sets"},
     {"models"},
     {"prompting", "features", "merge", "patching"},
-    {"methods.coop", "methods.vpt", "methods.lora", "methods.vop"},
+    {"methods.coop", "methods.vpt", "methods.lora", "methods.vop", "methods.tempme"},
     {"tuning", "adapt", "retrieval"},
     {"recipes", "tasks", "registry"},
     {"runner"},

@@ -1,12 +1,15 @@
 """Equivalence with stock open_clip and exact trainable-parameter counts of the Part I
-methods (reference/scpnet_softcpt.md section 0 and reference/vop_tempme.md sections 1.2, 2.2)."""
+methods (reference/scpnet_softcpt.md section 0 and reference/vop_tempme.md sections 1.2, 2.2).
+LoRA's tests are in test_lora.py."""
+
+import copy
 
 import open_clip
 import pytest
 import torch
 
 from clipadapt import models, prompting
-from clipadapt.methods import coop, lora, vpt
+from clipadapt.methods import coop, vpt
 
 
 @pytest.fixture(scope="module")
@@ -126,43 +129,59 @@ def test_vpt_counts_and_zero_prompts(b32):
         assert torch.allclose(zero.encode_image(x), model.encode_image(x), atol=1e-5)
 
 
-def test_lora_counts_on_vit_b32():
-    model = models.create("ViT-B-32")
-    wrappers = lora.add_lora(model, rank=8)
-    assert len(wrappers) == 24
-    visual = sum(p.numel() for w in wrappers[:12] for p in (w.lora_A, w.lora_B))
-    text = sum(p.numel() for w in wrappers[12:] for p in (w.lora_A, w.lora_B))
-    assert (visual, text) == (294_912, 196_608)
-    assert models.count_parameters(model).trainable == 491_520
+def _shrunk_clip(config_name):
+    """open_clip's config ``config_name`` with its pooling and masking settings kept but its
+    sizes cut down, so that it builds in a moment on the CPU (no weights are needed)."""
+    cfg = open_clip.get_model_config(config_name)
+    if cfg is None:
+        pytest.skip(f"this open_clip has no {config_name} config")
+    vision = {**cfg["vision_cfg"], "image_size": 32, "patch_size": 16, "width": 64, "layers": 2, "head_width": 32}
+    text = {**cfg["text_cfg"], "context_length": 16, "vocab_size": 1000, "width": 64, "heads": 4, "layers": 2}
+    torch.manual_seed(0)
+    return open_clip.model.CLIP(embed_dim=32, vision_cfg=vision, text_cfg=text).eval()
 
 
-def test_lora_starts_at_stock_and_merges_exactly():
-    model, _, tok = models.load_clip("tiny-clip", pretrained="synthetic")
-    stock = open_clip.create_model("tiny-clip", pretrained=None)
-    stock.load_state_dict(model.state_dict())
-    lora.add_lora(model, rank=4)
-    ids, x = tok(["a red circle."]), torch.randn(2, 3, 64, 64)
+@pytest.mark.parametrize("config_name, pool", [("ViT-L-14-CLIPA", "last"), ("ViT-L-14-worldwide", "eos")])
+def test_prompting_follows_the_models_pooling(config_name, pool):
+    # CLIPA: text pooled at the last token without a causal mask, images averaged over the
+    # patches with ln_post after pooling and no ln_pre; worldwide: text pooled at its eos id
+    model = _shrunk_clip(config_name)
+    assert getattr(model, "text_pool_type", None) == pool
+    ids = torch.randint(2, 1000, (3, 16), generator=torch.Generator().manual_seed(0))
+    if pool == "eos":
+        eos = model.text_eos_id
+        for row, (at, biggest) in enumerate([(4, 2), (15, 3), (7, 0)]):  # the largest id is not the eos
+            ids[row, at + 1:] = 0  # padding
+            ids[row, at], ids[row, biggest] = eos, 999
+        assert prompting.text_pool_index(model, ids).tolist() == [4, 15, 7]
+    else:
+        assert prompting.text_pool_index(model, ids).tolist() == [15, 15, 15]
+    x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        assert torch.allclose(model.encode_image(x), stock.encode_image(x), atol=1e-5)
-        assert torch.allclose(model.encode_text(ids), stock.encode_text(ids), atol=1e-5)
-        for m in model.modules():
-            if isinstance(m, lora.LoRAAttention):
-                m.lora_B.normal_(std=0.05)
-        before_img, before_txt = model.encode_image(x), model.encode_text(ids)
-        assert not torch.allclose(before_img, stock.encode_image(x), atol=1e-4)
-        assert lora.merge_lora(model) == 6
-        assert torch.allclose(model.encode_image(x), before_img, atol=1e-5)
-        assert torch.allclose(model.encode_text(ids), before_txt, atol=1e-5)
-    with pytest.raises(ValueError, match="already has LoRA"):
-        lora.add_lora(model)
+        assert torch.allclose(prompting.encode_text_prompted(model, ids), model.encode_text(ids), atol=1e-5)
+        zero = torch.zeros(2, 0, 64)
+        assert torch.allclose(prompting.encode_image_prompted(model.visual, x, zero), model.encode_image(x), atol=1e-5)
 
 
-def test_lora_gradients_reach_only_the_adapters():
-    model, _, tok = models.load_clip("tiny-clip", pretrained="synthetic")
-    lora.add_lora(model, rank=2, towers=("visual",))
-    model.encode_image(torch.randn(2, 3, 64, 64)).sum().backward()
-    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
-    assert trainable and all("lora_" in n for n in trainable)
-    assert all(p.grad is None for n, p in model.named_parameters() if not p.requires_grad)
-    with pytest.raises(ValueError, match="towers"):
-        lora.add_lora(models.create("tiny-clip"), towers=("audio",))
+@pytest.mark.parametrize("pool", ["first", "last", "argmax"])
+def test_text_pooling_follows_text_pool_type_on_the_tiny_model(tiny_clip, pool):
+    model, _, tok = tiny_clip
+    model = copy.deepcopy(model)
+    model.text_pool_type = pool
+    ids = tok(["a photo of a red circle.", "x"])
+    with torch.no_grad():
+        assert torch.allclose(prompting.encode_text_prompted(model, ids), model.encode_text(ids), atol=1e-5)
+    assert torch.equal(prompting.eot_index(ids), ids.argmax(-1))  # without the model: CLIP's end of text
+    model.text_pool_type = "none"
+    with pytest.raises(ValueError, match="text_pool_type 'none'"):
+        prompting.text_pool_index(model, ids)
+
+
+def test_image_head_is_the_models_own(tiny_clip):
+    visual = tiny_clip[0].visual
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        tokens = prompting.encode_image_prompted(visual, x, pool=False)
+        assert torch.allclose(prompting.image_head(visual, tokens), visual(x), atol=1e-6)
+    with pytest.raises(ValueError, match=r"\(N, L, width\)"):
+        prompting.image_head(visual, tokens[:, 0])

@@ -6,11 +6,15 @@ Two forward passes, each written out layer by layer so that tokens can be splice
   token ids, so that learned context vectors can stand where words stood (CoOp), with
   optional *deep* prompts: fresh learned tokens inserted right after the start-of-text
   token before a layer and dropped after it. The causal mask is built for the longer
-  sequence and passed explicitly; the features are read at the end-of-text token.
+  sequence and passed explicitly (none for a text encoder built without one); the features are
+  read where the model's own ``text_pool_type`` says (:func:`text_pool_index`).
 * :func:`encode_image_prompted` -- the image encoder of a ViT with deep visual prompts
   (VPT-deep): learned tokens between the class token and the patch tokens, without
   positional embedding, inserted before every layer and dropped after it. The first
   layer's prompts pass through ``ln_pre`` with the patches (as in VoP's and MaPLe's code).
+  The tokens after the last block go through :func:`image_head`, which pools and projects
+  them as the model's own settings say (``_pool`` of open_clip >= 2.32, or the older
+  ``attn_pool`` / ``final_ln_after_pool`` / ``pool_type`` path).
 
 Both reduce exactly to open_clip's own ``encode_text`` / ``encode_image`` when no prompts
 are given (tests check this to float tolerance).
@@ -64,9 +68,35 @@ def token_embeddings(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
     return model.token_embedding(ids)
 
 
-def eot_index(ids: torch.Tensor) -> torch.Tensor:
-    """Position of the end-of-text token (the largest id in CLIP's vocabulary)."""
-    return ids.argmax(dim=-1)
+def eot_index(ids: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
+    """Position of the end-of-text token (the largest id in CLIP's vocabulary), ``(B, L) -> (B,)``.
+
+    Given the ``model``, the position its text encoder pools instead (:func:`text_pool_index`)."""
+    return ids.argmax(dim=-1) if model is None else text_pool_index(model, ids)
+
+
+def text_pool_index(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """The position whose features ``model.encode_text`` pools, per sequence ``(B, L) -> (B,)``.
+
+    Follows open_clip's ``text_global_pool`` with the model's ``text_pool_type``: ``argmax``
+    (CLIP's end-of-text token has the largest id; also when the attribute is missing),
+    ``first``, ``last``, or ``eos`` (the first ``text_eos_id`` in the sequence).
+    """
+    kind = getattr(model, "text_pool_type", "argmax")
+    B, L = ids.shape
+    if kind == "argmax":
+        return ids.argmax(dim=-1)
+    if kind == "first":
+        return torch.zeros(B, dtype=torch.long, device=ids.device)
+    if kind == "last":
+        return torch.full((B,), L - 1, dtype=torch.long, device=ids.device)
+    if kind == "eos":
+        eos = getattr(model, "text_eos_id", None)
+        if eos is None:
+            raise ValueError("text_pool_type 'eos' needs the model's text_eos_id, which is not set")
+        return (ids == eos).int().argmax(dim=-1)
+    raise ValueError(f"text_pool_type {kind!r} does not pool one token per text; expected 'argmax', 'first', "
+                     f"'last' or 'eos'")
 
 
 def encode_text_embeddings(model: nn.Module, x: torch.Tensor, eot: torch.Tensor,
@@ -81,7 +111,8 @@ def encode_text_embeddings(model: nn.Module, x: torch.Tensor, eot: torch.Tensor,
     cast = model.transformer.get_cast_dtype()
     B, L, _ = x.shape
     x = x.to(cast) + model.positional_embedding[:L].to(cast)
-    base_mask = model.attn_mask[:L, :L] if model.attn_mask is not None else causal_mask(L, x.device, x.dtype)
+    causal = getattr(model, "attn_mask", None) is not None  # open_clip's no_causal_mask leaves it None
+    base_mask = model.attn_mask[:L, :L] if causal else None
     for i, block in enumerate(blocks):
         p = _layer_prompts(deep_prompts, i, B, x.dtype)
         if p is None:
@@ -89,7 +120,7 @@ def encode_text_embeddings(model: nn.Module, x: torch.Tensor, eot: torch.Tensor,
             continue
         n = p.shape[1]
         x = torch.cat([x[:, :1], p, x[:, 1:]], dim=1)  # [SOT] [prompts] words...
-        x = block(x, attn_mask=causal_mask(L + n, x.device, x.dtype))
+        x = block(x, attn_mask=causal_mask(L + n, x.device, x.dtype) if causal else None)
         x = torch.cat([x[:, :1], x[:, 1 + n:]], dim=1)  # drop the prompts' outputs
     x = model.ln_final(x)
     pooled = x[torch.arange(B, device=x.device), eot]
@@ -98,8 +129,8 @@ def encode_text_embeddings(model: nn.Module, x: torch.Tensor, eot: torch.Tensor,
 
 
 def encode_text_prompted(model: nn.Module, ids: torch.Tensor, deep_prompts: PromptSpec = None) -> torch.Tensor:
-    """:func:`encode_text_embeddings` on token ids."""
-    return encode_text_embeddings(model, token_embeddings(model, ids), eot_index(ids), deep_prompts)
+    """:func:`encode_text_embeddings` on token ids, pooled where the model pools (:func:`text_pool_index`)."""
+    return encode_text_embeddings(model, token_embeddings(model, ids), text_pool_index(model, ids), deep_prompts)
 
 
 # -- image ---------------------------------------------------------------------------------
@@ -141,8 +172,41 @@ def encode_image_prompted(visual: nn.Module, images: torch.Tensor, deep_prompts:
         x = visual.ln_pre(x)
     if not pool:
         return x
-    pooled, _ = visual._pool(x)
+    return image_head(visual, x)
+
+
+def image_head(visual: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """Pool and project the tokens after the last block, ``(N, L, width) -> (N, embed_dim)``,
+    as ``visual.forward`` does: class token first, then the patches (prompts already dropped).
+
+    open_clip >= 2.32 keeps the recipe in ``visual._pool``; older versions (2.26 to 2.31) write
+    it out in ``forward``, which is followed here: an attentional pooler (CoCa) before
+    ``ln_post``, else ``ln_post`` after pooling (``final_ln_after_pool``) or before it, with
+    ``pool_type`` 'tok' (class token), 'avg' (mean of the patches) or 'none'.
+    """
+    if tokens.ndim != 3:
+        raise ValueError(f"tokens must be (N, L, width), got {tuple(tokens.shape)}")
+    if getattr(visual, "pool_type", "tok") == "avg" and getattr(visual, "attn_pool", None) is None \
+            and tokens.shape[1] < 2:
+        raise ValueError(f"pool_type 'avg' averages the patch tokens, but only {tokens.shape[1]} token was given")
+    if hasattr(visual, "_pool"):
+        pooled, _ = visual._pool(tokens)
+    else:
+        pooled = _pool_before_2_32(visual, tokens)
     return pooled @ visual.proj if visual.proj is not None else pooled
+
+
+def _pool_before_2_32(visual: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    attn_pool = getattr(visual, "attn_pool", None)
+    if attn_pool is not None:
+        contrastive = getattr(visual, "attn_pool_contrastive", None)
+        if contrastive is not None:  # 'parallel' or 'cascade' pooler
+            x = visual.ln_post(x)
+            return contrastive(x if visual.attn_pool_type == "parallel" else attn_pool(x))
+        return visual._global_pool(visual.ln_post(attn_pool(x)))[0]
+    if getattr(visual, "final_ln_after_pool", False):
+        return visual.ln_post(visual._global_pool(x)[0])
+    return visual._global_pool(visual.ln_post(x))[0]
 
 
 def token_count(visual: nn.Module, prompts_per_layer: int = 0) -> int:

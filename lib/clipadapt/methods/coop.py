@@ -90,7 +90,7 @@ class CoOp(nn.Module):
 
     def text_features(self, ctx: torch.Tensor | None = None) -> torch.Tensor:
         """Features of the class prompts ``(n_cls, embed_dim)`` (not normalised)."""
-        return prompting.encode_text_embeddings(self.clip, self.prompt_embeddings(ctx), prompting.eot_index(self.ids))
+        return prompting.encode_text_embeddings(self.clip, self.prompt_embeddings(ctx), prompting.eot_index(self.ids, self.clip))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Class logits of (normalised) images: CLIP's scaled cosine similarities."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import features, models, prompting
+from .. import features, merge, models, prompting
 
 VARIANTS = ("vop", "P", "C", "F", "F+P", "F+C")
 
@@ -117,15 +117,15 @@ class VoP(nn.Module):
             feats = prompting.encode_image_prompted(visual, frames, self._frame_prompts(B))
             return feats.reshape(B, F_, -1)
         x = prompting.encode_image_prompted(visual, frames, self._frame_prompts(B), layers=self.ks, pool=False)
-        x = x.reshape(B, F_, x.shape[1], -1) + self.frame_position.view(1, F_, 1, -1).to(x.dtype)
-        cls, patches = x[:, :, 0], x[:, :, 1:].flatten(1, 2)  # (B, F, W), (B, F * N, W)
+        x = x + self.frame_position.repeat(B, 1).unsqueeze(1).to(x.dtype)  # frame j of each video: row j
+        x = merge.group_frames(x, F_, prefix=1, frames=F_)  # (B, F * N, W): [C_1..C_F] [all patches]
+        cls, patches = x[:, :F_], x[:, F_:]  # (B, F, W), (B, F * (N - 1), W)
         for i, block in enumerate(visual.transformer.resblocks[self.ks:]):
             p = self.video_prompts[i].expand(B, -1, -1).to(x.dtype)
             tokens = block(torch.cat([cls, p, patches], dim=1))  # [C_1..C_F] [prompts] [all patches]
             n = p.shape[1]
             cls, patches = tokens[:, :F_], tokens[:, F_ + n:]
-        pooled = visual.ln_post(cls)
-        return pooled @ visual.proj
+        return prompting.image_head(visual, cls.reshape(B * F_, 1, -1)).reshape(B, F_, -1)  # each frame's class token
 
     def forward(self, video: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Similarity logits (videos x texts), scaled by CLIP's temperature."""
