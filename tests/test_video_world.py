@@ -47,3 +47,33 @@ def test_written_videos_decode_back(tmp_path):
     assert frames.shape == (6, 64, 64, 3)
     again = vw.render(vw.sample(2, worlds.generator(3)))[0].permute(0, 2, 3, 1)
     assert (frames.float() / 255 - again).abs().mean() < 0.05  # H.264 is lossy, but close
+
+
+def test_near_misses_differ_from_their_video_in_one_attribute_only():
+    vw = worlds.VideoWorld(64, frames=4, p_appear=0.0)
+    v = vw.sample(6, worlds.generator(4))
+    both = vw.near_misses(v, worlds.generator(5), 3)
+    assert len(both) == 24
+    assert torch.equal(both.attrs[:6], v.attrs) and torch.equal(both.base.centre[:6], v.base.centre)
+    for j, name in enumerate(("colour", "shape", "size")):
+        miss = both.attrs[6 * (j + 1): 6 * (j + 2), 0, :3]
+        changed = miss != v.attrs[:, 0, :3]
+        assert changed[:, ("shape", "colour", "size").index(name)].all() and changed.sum(1).eq(1).all()
+        assert torch.equal(both.start[6 * (j + 1): 6 * (j + 2)], v.start)
+    caps = vw.captions(both)
+    assert len(set(caps[:6]) & set(caps[6:])) <= 1  # different words (a rare collision of two draws aside)
+    x = vw.render(both)
+    assert (x[6:12] - x[:6]).abs().amax((1, 2, 3, 4)).gt(0.2).all()  # colour misses look different
+    import pytest
+    with pytest.raises(ValueError, match="0..10"):
+        vw.near_misses(v, worlds.generator(5), -1)
+    all_ten = vw.captions(vw.near_misses(v, worlds.generator(5), 10))
+    for b in range(6):  # 11 different captions of each video: every other value used once
+        assert len({all_ten[j * 6 + b] for j in range(11)}) == 11
+
+
+def test_written_near_misses_come_with_their_twins(tmp_path):
+    vw = worlds.VideoWorld(64, frames=4, p_appear=0.0)
+    records = worlds.write_videos(vw, 2, worlds.generator(6), tmp_path, near_misses=2)
+    assert len(records) == 12 and {r["twin"] for r in records} == {r["video"] for r in records}
+    assert len({r["caption"] for r in records}) == 12

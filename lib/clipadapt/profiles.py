@@ -60,7 +60,10 @@ class Profile:
     video_frames: int = 8
     video_size: int = 64  # frames are written and read at this size (the CLIP's input size)
     video_train_pairs: int = 60  # synthetic: videos, each with its reversal twin; msrvtt: caption pairs
-    video_test_pairs: int = 30
+    video_test_pairs: int = 20
+    # synthetic: one-attribute variants (colour, shape, size) of each test video, with their twins,
+    # so that the test set holds distractors that differ by one word (msrvtt: unused)
+    video_test_near_misses: int = 5
     video_steps: int = 60
     video_batch: int = 16
 

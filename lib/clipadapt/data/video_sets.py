@@ -34,7 +34,8 @@ def video_data(profile, folder, data_root=None, seed: int = 0) -> dict:
         for split, n in (("train", prof.video_train_pairs), ("test", prof.video_test_pairs)):
             where = folder / split
             manifest = where / "manifest.json"
-            settings = {"n": n, "frames": prof.video_frames, "seed": seed, "size": size}
+            misses = prof.video_test_near_misses if split == "test" else 0
+            settings = {"n": n, "frames": prof.video_frames, "seed": seed, "size": size, "near_misses": misses}
             records = None
             if manifest.is_file():
                 saved = json.loads(manifest.read_text())
@@ -42,7 +43,8 @@ def video_data(profile, folder, data_root=None, seed: int = 0) -> dict:
                     records = saved["records"]
             if records is None:
                 world = worlds.VideoWorld(size, frames=prof.video_frames, p_appear=0.0)
-                records = worlds.write_videos(world, n, worlds.generator(seed, "videos", split), where)
+                records = worlds.write_videos(world, n, worlds.generator(seed, "videos", split), where,
+                                              near_misses=misses)
                 with atomic_path(manifest) as tmp:
                     tmp.write_text(json.dumps({"settings": settings, "records": records}))
             index = {r["video"]: i for i, r in enumerate(records)}

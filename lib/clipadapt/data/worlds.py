@@ -371,6 +371,35 @@ class VideoWorld:
         base.rgb[appear, 0], base.rgb[appear, 1] = v.base.rgb[appear, 1], v.base.rgb[appear, 0]
         return VideoScenes(v.kind.clone(), attrs, v.end.clone(), v.start.clone(), base)
 
+    # the attribute that near miss j changes: the words a caption can differ in, in turn,
+    # until each attribute's other values are used up (5 colours, 4 shapes, 1 size)
+    MISS_ORDER = ("colour", "shape", "size", "colour", "shape", "colour", "shape", "colour", "shape", "colour")
+
+    def near_misses(self, v: VideoScenes, g: torch.Generator, k: int) -> VideoScenes:
+        """``v`` followed by ``k`` near misses of each video: copies whose first object
+        differs in exactly one attribute (:attr:`MISS_ORDER`), never twice in the same value;
+        the motion, the background and the noise stay. Shape ``(B * (1 + k),)``, video ``b``
+        of miss ``j`` at ``(j + 1) * B + b``."""
+        if not 0 <= k <= len(self.MISS_ORDER):
+            raise ValueError(f"the number of near misses must be in 0..{len(self.MISS_ORDER)}, got {k}")
+        # per video and attribute, the other values in a random order: (B, n_values - 1)
+        shifts = {name: torch.argsort(torch.rand(len(v), len(VALUES[name]) - 1, generator=g), 1) + 1
+                  for name in ("colour", "shape", "size")}
+        out = [v]
+        for j, name in enumerate(self.MISS_ORDER[:k]):
+            a = ATTRIBUTES.index(name)
+            attrs = v.attrs.clone()
+            attrs[:, 0, a] = (v.attrs[:, 0, a] + shifts[name][:, self.MISS_ORDER[:j].count(name)]) % len(VALUES[name])
+            base = dataclasses.replace(v.base, attrs=attrs.clone(), rgb=v.base.rgb.clone(), radius=v.base.radius.clone())
+            if name == "colour":
+                rgb = torch.tensor([RGB[c] for c in COLOURS])[attrs[:, 0, 1]]
+                base.rgb[:, 0] = (rgb + 0.04 * torch.randn(len(v), 3, generator=g)).clamp(0, 1)
+            if name == "size":
+                radii = torch.tensor([SIZE_RADII[s] for s in SIZES])[attrs[:, 0, 2]]
+                base.radius[:, 0] = radii[:, 0] + (radii[:, 1] - radii[:, 0]) * torch.rand(len(v), generator=g)
+            out.append(VideoScenes(v.kind.clone(), attrs, v.start.clone(), v.end.clone(), base))
+        return _concat_videos(out)
+
     def render(self, v: VideoScenes) -> torch.Tensor:
         """Pixels ``(B, T, 3, H, W)`` in [0, 1]."""
         T, n = self.frames, len(v)
@@ -403,15 +432,28 @@ class VideoWorld:
         return texts
 
 
-def write_videos(world: VideoWorld, n: int, g: torch.Generator, folder, fps: int = 8) -> list[dict]:
+def _concat_videos(parts: list[VideoScenes]) -> VideoScenes:
+    """One batch from several (the first part's noise seed is kept)."""
+    cat = lambda get: torch.cat([get(p) for p in parts])  # noqa: E731
+    base = dataclasses.replace(parts[0].base, attrs=cat(lambda p: p.base.attrs), centre=cat(lambda p: p.base.centre),
+                               radius=cat(lambda p: p.base.radius), rgb=cat(lambda p: p.base.rgb),
+                               background=cat(lambda p: p.base.background))
+    return VideoScenes(cat(lambda p: p.kind), cat(lambda p: p.attrs), cat(lambda p: p.start), cat(lambda p: p.end), base)
+
+
+def write_videos(world: VideoWorld, n: int, g: torch.Generator, folder, fps: int = 8,
+                 near_misses: int = 0) -> list[dict]:
     """Render ``n`` videos and their reversal twins as mp4 files in ``folder`` and return
-    records ``{"video": file name, "caption": text, "twin": file name of the twin}``."""
+    records ``{"video": file name, "caption": text, "twin": file name of the twin}``.
+    ``near_misses``: add that many one-attribute variants of each video (and their twins),
+    distractors that a retrieval model must tell apart by one word
+    (:meth:`VideoWorld.near_misses`): ``2 * n * (1 + near_misses)`` videos in all."""
     from pathlib import Path
 
     from .video import write_mp4
 
     folder = Path(folder)
-    v = world.sample(n, g)
+    v = world.near_misses(world.sample(n, g), g, near_misses)
     records = []
     for tag, scenes in (("a", v), ("b", world.reversed(v))):
         pixels = world.render(scenes)
