@@ -1,0 +1,31 @@
+"""One run of VoP on a small video world, for tests/test_distributed.py: the loss and the
+gradients of its first step, then a short run to the end. Run it as one process
+(``python tests/ddp_check.py OUT WORKDIR``) or under ``torchrun --nproc_per_node=2``;
+rank 0 writes ``OUT/step0.safetensors`` and ``OUT/run/``.
+"""
+
+import sys
+from pathlib import Path
+
+import torch
+
+from clipadapt import checkpoints, distributed, profiles, reproduce
+
+torch.set_num_threads(1)
+out, workdir = Path(sys.argv[1]), Path(sys.argv[2])
+# 8 videos and their 8 reversal twins to train on, a global batch of 8 videos (4 twin pairs):
+# 2 steps an epoch, so the 3 steps cross an epoch boundary
+SMALL = profiles.get("tiny").replace(video_train_pairs=8, video_test_pairs=8, video_batch=8)
+
+run = reproduce.prepare("VoP", None, SMALL, steps=3, workdir=workdir, device="cpu")
+loss = run.trainer.loss_fn(run.batch(0))
+loss.backward()
+grads = {f"grad.{n}": p.grad.clone() for n, p in run.module.named_parameters() if p.requires_grad}
+run.trainer.optimizer.zero_grad(set_to_none=True)
+loss = torch.tensor([distributed.mean(loss)])
+if distributed.is_main():
+    checkpoints.save_checkpoint(out / "step0.safetensors", {"loss": loss, **grads},
+                                {"world": distributed.world(), "batch": len(run.batch(0)[1])})
+reproduce.train_and_evaluate(run, out / "run", eval_every=3, save_every=2, progress=False, say=lambda *a: None)
+if distributed.active():
+    torch.distributed.destroy_process_group()

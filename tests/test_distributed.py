@@ -1,0 +1,55 @@
+"""Data-parallel training under torchrun equals one process on the same global batch.
+
+``tests/ddp_check.py`` builds VoP on a small video world (8 videos and their reversal
+twins), takes the loss and the gradients of its first step, then trains 3 steps and
+evaluates. It runs once as a single process and once under ``torchrun`` with 2 processes
+on the CPU (gloo); the contrastive loss gathers both processes' features with gradients,
+so the two runs see the same global batch with the same negatives.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from clipadapt import reproduce
+from clipadapt.checkpoints import read_checkpoint
+
+LIB = Path(reproduce.__file__).parents[1]
+SCRIPT = Path(__file__).with_name("ddp_check.py")
+
+
+def launch(*prefix, out, workdir):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(LIB)}
+    done = subprocess.run([sys.executable, *prefix, str(SCRIPT), str(out), str(workdir)], env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return read_checkpoint(out / "step0.safetensors"), read_checkpoint(out / "run" / "final.safetensors")[0]
+
+
+@pytest.mark.skipif(not torch.distributed.is_gloo_available(), reason="needs the gloo backend")
+def test_two_processes_equal_one_on_the_global_batch(tmp_path):
+    (one, meta1), final1 = launch(out=tmp_path / "one", workdir=tmp_path)  # also writes the videos
+    (two, meta2), final2 = launch("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                                  out=tmp_path / "two", workdir=tmp_path)
+    assert (meta1["world"], meta1["batch"], meta2["world"], meta2["batch"]) == (1, 8, 2, 4)  # 4 videos each
+    # one step: the same loss over the global batch, the same gradients (DDP's average)
+    assert torch.allclose(one["loss"], two["loss"], rtol=1e-6)
+    grads = [k for k in one if k.startswith("grad.")]
+    assert grads and set(grads) == {k for k in two if k.startswith("grad.")}
+    for k in grads:
+        assert torch.allclose(one[k], two[k], rtol=1e-5, atol=1e-7), k
+    # a short run: the same weights, up to float rounding that AdamW's step (g / sqrt(v))
+    # amplifies where a gradient entry is near zero
+    for k in final1:
+        diff = (final1[k] - final2[k]).abs()
+        assert diff.max() < 2e-3 and diff.mean() < 2e-5, (k, diff.max().item(), diff.mean().item())
+    r1, r2 = (json.loads((tmp_path / d / "run" / "result.json").read_text()) for d in ("one", "two"))
+    assert r1["metrics"] == r2["metrics"] and r2["processes"] == 2
+    # rank 0 alone wrote the files
+    assert sorted(p.name for p in (tmp_path / "two" / "run").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one" / "run").iterdir())
