@@ -1,7 +1,8 @@
 """One run of VoP on a small video world, for tests/test_distributed.py: the loss and the
 gradients of its first step, then a short run to the end. Run it as one process
 (``python tests/ddp_check.py OUT WORKDIR``) or under ``torchrun --nproc_per_node=2``;
-rank 0 writes ``OUT/step0.safetensors`` and ``OUT/run/``.
+rank 0 writes ``OUT/step0.safetensors`` and ``OUT/run/``, where ``first.safetensors`` holds
+the weights of the run and ``final.safetensors`` those of the same run resumed at step 2.
 """
 
 import sys
@@ -27,5 +28,12 @@ if distributed.is_main():
     checkpoints.save_checkpoint(out / "step0.safetensors", {"loss": loss, **grads},
                                 {"world": distributed.world(), "batch": len(run.batch(0)[1])})
 reproduce.train_and_evaluate(run, out / "run", eval_every=3, save_every=2, progress=False, say=lambda *a: None)
+# resume the finished run from its checkpoint of step 2 (rank 0 reads it and hands it over):
+# step 3 again, and the same weights as the first time
+if distributed.is_main():
+    (out / "run" / "final.safetensors").rename(out / "run" / "first.safetensors")
+distributed.barrier()
+reproduce.train_and_evaluate(run, out / "run", resume=True, eval_every=3, save_every=2, progress=False,
+                             say=lambda *a: None)
 if distributed.active():
     torch.distributed.destroy_process_group()

@@ -4,7 +4,8 @@
 twins), takes the loss and the gradients of its first step, then trains 3 steps and
 evaluates. It runs once as a single process and once under ``torchrun`` with 2 processes
 on the CPU (gloo); the contrastive loss gathers both processes' features with gradients,
-so the two runs see the same global batch with the same negatives.
+so the two runs see the same global batch with the same negatives. Each run is then resumed
+from its checkpoint of step 2 and must end with the same weights bit for bit.
 """
 
 import json
@@ -28,7 +29,9 @@ def launch(*prefix, out, workdir):
     done = subprocess.run([sys.executable, *prefix, str(SCRIPT), str(out), str(workdir)], env=env,
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return read_checkpoint(out / "step0.safetensors"), read_checkpoint(out / "run" / "final.safetensors")[0]
+    first, resumed = (read_checkpoint(out / "run" / f)[0] for f in ("first.safetensors", "final.safetensors"))
+    assert first.keys() == resumed.keys() and all(torch.equal(first[k], resumed[k]) for k in first)
+    return read_checkpoint(out / "step0.safetensors"), first
 
 
 @pytest.mark.skipif(not torch.distributed.is_gloo_available(), reason="needs the gloo backend")
@@ -50,6 +53,6 @@ def test_two_processes_equal_one_on_the_global_batch(tmp_path):
         assert diff.max() < 2e-3 and diff.mean() < 2e-5, (k, diff.max().item(), diff.mean().item())
     r1, r2 = (json.loads((tmp_path / d / "run" / "result.json").read_text()) for d in ("one", "two"))
     assert r1["metrics"] == r2["metrics"] and r2["processes"] == 2
-    # rank 0 alone wrote the files
+    # rank 0 alone wrote the files (the same as the single process)
     assert sorted(p.name for p in (tmp_path / "two" / "run").iterdir()) == sorted(
         p.name for p in (tmp_path / "one" / "run").iterdir())

@@ -130,6 +130,11 @@ def test_unknown_choices_list_what_there_is(argv, says, capsys):
     assert exit_.value.code == 2 and says in capsys.readouterr().err
 
 
+def test_method_names_may_use_dashes():
+    assert reproduce.choices("mean-pooling", "lora", "tiny")[0].name == "mean pooling"
+    assert reproduce.choices("coop", None, "TINY")[0].name == "CoOp"
+
+
 def test_the_table_has_the_chapters_columns_and_the_papers_row():
     metrics = {k: {"R@1": 10.0, "R@5": 20.0, "R@10": 30.0, "MdR": 5.0, "MnR": 6.5, "R-Sum": 60.0}
                for k in ("text_to_video", "video_to_text")}
@@ -140,7 +145,7 @@ def test_the_table_has_the_chapters_columns_and_the_papers_row():
     head, ours, paper, source = text.splitlines()
     assert head.split()[:3] == ["run", "t2v", "R@1"] and "reversal (%)" in head
     assert "VoP (F+C), tiny (measured)" in ours and "75.0" in ours and "1,234" in ours
-    assert paper.startswith("paper (cited)") and "44.6" in paper and "14.1 (11.785%)" in paper
+    assert paper.startswith("paper (cited)") and "44.6" in paper and "14.1 M (11.785%)" in paper
     assert "VoP paper" in source and "cited, not measured" in source
     no_paper = SimpleNamespace(method="CoOp", variant=None, label="CoOp", task=tasks.ClassificationTask,
                                profile=SimpleNamespace(name="tiny"))

@@ -89,8 +89,10 @@ class Run:
 
 
 def choices(method: str, variant: str | None, profile) -> tuple[registry.MethodSpec, str | None, profiles.Profile]:
-    """Check the command's choices; the errors list what there is."""
-    spec = registry.get(method)
+    """Check the command's choices; the errors list what there is. A method's name may be
+    written in any case, with ``-`` or ``_`` for its spaces (``mean-pooling``)."""
+    plain = {n.lower().replace(" ", "-"): n for n in registry.REGISTRY}
+    spec = registry.get(plain.get(method.lower().replace(" ", "-").replace("_", "-"), method))
     return spec, spec.variant(variant), profiles.get(profile)
 
 
@@ -162,14 +164,13 @@ def _start(run: Run, out: Path, resume: bool, say: Callable) -> float:
     if distributed.is_main():
         for name in runstate.clean(folder):
             say(f"removed {name}, a checkpoint whose writing was interrupted")
-    path = distributed.broadcast_object(str(path) if path else None)
+    # rank 0 reads the checkpoint and hands it to the others (no shared file system needed)
+    path, tensors, meta = distributed.broadcast_object((str(path) if path else None, tensors, meta))
     if path is None:
         say(f"no checkpoint in {folder}: starting from step 0")
         if distributed.is_main():
             _rewrite_log(out / "metrics.jsonl", [])
         return 0.0
-    if not distributed.is_main():
-        tensors, meta = runstate.read_checkpoint(path)
     diff = runstate.differences(meta["identity"], run.identity())
     if diff:
         raise ReproduceError(f"checkpoint {path} belongs to another run; it differs in: " + "; ".join(diff[:8]))
@@ -289,8 +290,10 @@ def format_table(run: Run, result: dict) -> str:
     rows = [{"run": f"{run.label}, {run.profile.name} (measured)", **_row(run.task, result["metrics"]),
              "trainable": result["trainable"], "M multiply-adds": result["macs"] / 1e6,
              "seconds": result["train_seconds"]}]
-    paper = spec.paper.get(run.variant)
+    paper = dict(spec.paper.get(run.variant) or {})
     if paper:
+        if "params (M, %)" in paper:  # the paper counts in millions, with the share of the full model
+            paper["trainable"] = paper.pop("params (M, %)").replace(" ", " M ", 1)
         rows.append({"run": "paper (cited)", **paper})
     cols = list(dict.fromkeys(c for r in rows for c in r))
     cell = lambda v: f"{v:.1f}" if isinstance(v, float) else (f"{v:,}" if isinstance(v, int) else str(v))  # noqa: E731
@@ -305,7 +308,7 @@ def format_table(run: Run, result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clipadapt.reproduce", description=__doc__.split("\n\n")[0])
-    parser.add_argument("method", help="one of: " + ", ".join(registry.REGISTRY))
+    parser.add_argument("method", help="one of: " + ", ".join(registry.REGISTRY) + " (spaces may be written -)")
     parser.add_argument("--variant", help="the method's variant (default: its first)")
     parser.add_argument("--profile", required=True, help="one of: " + ", ".join(profiles.PROFILES))
     parser.add_argument("--out", help="output folder (default: runs/METHOD[-VARIANT]-PROFILE)")
