@@ -154,8 +154,8 @@ def _read_log(path: Path, upto: int) -> list[str]:
 def _start(run: Run, out: Path, resume: bool, say: Callable) -> float:
     """Put a resumed run back where its checkpoint left it; returns the seconds it had trained."""
     folder = out / "checkpoints"
-    if not resume:
-        if runstate.checkpoints(folder) or (out / "metrics.jsonl").exists():
+    if not resume:  # rank 0 looks before anyone writes, and tells the others
+        if distributed.broadcast_object(_holds_a_run(out) if distributed.is_main() else None):
             raise ReproduceError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
         return 0.0
     path, tensors, meta, passed = runstate.latest(folder) if distributed.is_main() else (None, {}, {}, [])
@@ -179,6 +179,10 @@ def _start(run: Run, out: Path, resume: bool, say: Callable) -> float:
         _rewrite_log(out / "metrics.jsonl", _read_log(out / "metrics.jsonl", meta["step"]))
     say(f"resumed from {path} at step {meta['step']} of {run.steps}")
     return float(meta["data"].get("seconds", 0.0))
+
+
+def _holds_a_run(out: Path) -> bool:
+    return bool(runstate.checkpoints(out / "checkpoints")) or (out / "metrics.jsonl").exists()
 
 
 def _rewrite_log(path: Path, lines: list[str]) -> None:
@@ -329,13 +333,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     name = "-".join(x for x in (spec.name, variant, prof.name) if x).replace(" ", "_").replace("+", "")
     out = Path(args.out or Path("runs") / name)
+    if not args.resume and not distributed.launched() and _holds_a_run(out):  # early, before any loading
+        print(f"error: {out} already holds a run; pass --resume to continue it or choose another --out",
+              file=sys.stderr)
+        return 2
     try:
         run = prepare(spec.name, variant, prof, seed=args.seed, steps=args.steps, data_root=args.data_root,
                       workdir=args.workdir or out, device=args.device, amp=not args.no_amp)
         train_and_evaluate(run, out, resume=args.resume, eval_every=args.eval_every, save_every=args.save_every,
                            progress=not args.no_progress)
     except ReproduceError as err:
-        print(f"error: {err}", file=sys.stderr)
+        if distributed.is_main():
+            print(f"error: {err}", file=sys.stderr)
         return 2
     finally:
         if distributed.active():
