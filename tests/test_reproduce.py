@@ -174,3 +174,58 @@ def test_one_process_is_the_identity():
     x = torch.randn(3, 2, requires_grad=True)
     assert distributed.gather_with_grad(x) is x and distributed.gather_objects(["a"]) == ["a"]
     assert distributed.world() == 1 and distributed.is_main() and distributed.mean(torch.tensor(2.5)) == 2.5
+
+
+class ToyTask:
+    """A task kind that reproduce has never heard of, with only the runner's protocol and
+    for_profile: no ``sampling`` (reproduce cuts shards out of ``batches``), no ``row``."""
+
+    kind = "toy"
+    context: dict = {}
+    n_train = 64
+
+    @classmethod
+    def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None):
+        return cls()
+
+    def batches(self, module, recipe, seed, device):
+        def batch(step):
+            g = torch.Generator().manual_seed(seed * 1000 + step)
+            x = torch.randn(recipe.batch_size, 4, generator=g)
+            return x, x.sum(1, keepdim=True)
+        return batch
+
+    def loss(self, module, batch):
+        return ((module(batch[0]) - batch[1]) ** 2).mean()
+
+    def evaluate(self, module):
+        with torch.no_grad():
+            return {"error": {"mean": float((module(torch.ones(2, 4)) - 4).abs().mean())}}
+
+    def encoder(self, module):
+        return module
+
+    def example(self, device):
+        return torch.ones(1, 4, device=device)
+
+
+def test_a_new_kind_of_task_runs_and_resumes_without_changes_here(monkeypatch, tmp_path, capsys):
+    spec = registry.MethodSpec("toy", "toy", lambda clip, tok, ctx, options, variant: torch.nn.Linear(4, 1), "a toy")
+    monkeypatch.setitem(registry.REGISTRY, "toy", spec)
+    monkeypatch.setitem(tasks.TASKS, "toy", ToyTask)
+    from clipadapt import recipes
+
+    table = recipes._table
+    monkeypatch.setattr(recipes, "_table", lambda p: {**table(p), "toy": {None: recipes.Recipe(lr=0.05, steps=6,
+                                                                                             batch_size=8)}})
+    run = reproduce.prepare("toy", None, "tiny")
+    assert run.data["order"] == "task.batches(seed, step)"
+    result = reproduce.train_and_evaluate(run, tmp_path, eval_every=3, save_every=2, progress=False)
+    losses = [json.loads(x)["loss"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines() if "loss" in x]
+    assert len(losses) == 6 and result["metrics"]["error"]["mean"] >= 0
+    assert "error mean" in capsys.readouterr().out  # the table flattens metrics the task does not lay out
+    (tmp_path / "final.safetensors").rename(tmp_path / "first.safetensors")
+    reproduce.train_and_evaluate(run, tmp_path, resume=True, eval_every=3, save_every=2, progress=False)
+    assert "at step 4 of 6" in capsys.readouterr().out
+    a, b = (read_checkpoint(tmp_path / f)[0] for f in ("first.safetensors", "final.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -239,7 +239,8 @@ def train_and_evaluate(run: Run, out: str | Path, *, resume: bool = False, eval_
             metrics = evaluate(run)
             record({"step": done, "eval": metrics})
             if bar is not None:
-                bar.write(f"step {done}: " + ", ".join(f"{k} {v:.1f}" for k, v in _row(run.task, metrics).items()))
+                bar.write(f"step {done}: " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
+                                                       for k, v in _row(run.task, metrics).items()))
         if done % save_every == 0 and done < run.steps:
             if main:
                 where = {**run.data, "next_step": done, "seconds": seconds + time.perf_counter() - clock}
