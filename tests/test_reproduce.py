@@ -176,6 +176,24 @@ def test_one_process_is_the_identity():
     assert distributed.world() == 1 and distributed.is_main() and distributed.mean(torch.tensor(2.5)) == 2.5
 
 
+class ToyWithAverage(torch.nn.Linear):
+    """A linear layer that keeps a moving average of its weight as a plain attribute (as
+    SCPNet does) and hands it to checkpoints."""
+
+    def __init__(self):
+        super().__init__(4, 1)
+        self.average = self.weight.detach().clone()
+
+    def after_step(self):
+        self.average = 0.5 * self.average + 0.5 * self.weight.detach()
+
+    def resume_state(self):
+        return {"average": self.average}
+
+    def load_resume_state(self, tensors):
+        self.average = tensors["average"].clone()
+
+
 class ToyTask:
     """A task kind that reproduce has never heard of, with only the runner's protocol and
     for_profile: no ``sampling`` (reproduce cuts shards out of ``batches``), no ``row``."""
@@ -200,7 +218,8 @@ class ToyTask:
 
     def evaluate(self, module):
         with torch.no_grad():
-            return {"error": {"mean": float((module(torch.ones(2, 4)) - 4).abs().mean())}}
+            return {"error": {"mean": float((module(torch.ones(2, 4)) - 4).abs().mean())},
+                    "average": float(module.average.sum())}
 
     def encoder(self, module):
         return module
@@ -210,7 +229,7 @@ class ToyTask:
 
 
 def test_a_new_kind_of_task_runs_and_resumes_without_changes_here(monkeypatch, tmp_path, capsys):
-    spec = registry.MethodSpec("toy", "toy", lambda clip, tok, ctx, options, variant: torch.nn.Linear(4, 1), "a toy")
+    spec = registry.MethodSpec("toy", "toy", lambda clip, tok, ctx, options, variant: ToyWithAverage(), "a toy")
     monkeypatch.setitem(registry.REGISTRY, "toy", spec)
     monkeypatch.setitem(tasks.TASKS, "toy", ToyTask)
     from clipadapt import recipes
@@ -225,7 +244,8 @@ def test_a_new_kind_of_task_runs_and_resumes_without_changes_here(monkeypatch, t
     assert len(losses) == 6 and result["metrics"]["error"]["mean"] >= 0
     assert "error mean" in capsys.readouterr().out  # the table flattens metrics the task does not lay out
     (tmp_path / "final.safetensors").rename(tmp_path / "first.safetensors")
-    reproduce.train_and_evaluate(run, tmp_path, resume=True, eval_every=3, save_every=2, progress=False)
+    run.module.average.zero_()  # the moving average must come back from the checkpoint
+    again = reproduce.train_and_evaluate(run, tmp_path, resume=True, eval_every=3, save_every=2, progress=False)
     assert "at step 4 of 6" in capsys.readouterr().out
     a, b = (read_checkpoint(tmp_path / f)[0] for f in ("first.safetensors", "final.safetensors"))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.equal(a[k], b[k]) for k in a) and again["metrics"] == result["metrics"]

@@ -133,7 +133,9 @@ def prepare(method: str, variant: str | None = None, profile="tiny", *, seed: in
         config = train.TrainConfig(steps=total, lr=recipe.lr, weight_decay=recipe.weight_decay,
                                    warmup=recipe.warmup_steps(total), grad_clip=recipe.grad_clip, amp=amp,
                                    progress=False)
-        trainer = train.Trainer(module, objective, config, device)
+        # a method that keeps state beside its parameters (SCPNet's moving average) updates it
+        # after every optimiser step, as under the runner
+        trainer = train.Trainer(module, objective, config, device, on_step=getattr(module, "after_step", None))
     return Run(method, variant, prof, recipe, seed, total, module, task, trainer, batch, device, data)
 
 
@@ -175,6 +177,9 @@ def _start(run: Run, out: Path, resume: bool, say: Callable) -> float:
     if diff:
         raise ReproduceError(f"checkpoint {path} belongs to another run; it differs in: " + "; ".join(diff[:8]))
     runstate.restore(run.module, run.trainer, tensors, meta)
+    if hasattr(run.module, "after_step") and not hasattr(run.module, "resume_state"):
+        say(f"note: {type(run.module).__name__} updates state after every step (after_step) but does not hand it "
+            "to checkpoints (resume_state); the resumed run starts that state afresh")
     if distributed.is_main():
         _rewrite_log(out / "metrics.jsonl", _read_log(out / "metrics.jsonl", meta["step"]))
     say(f"resumed from {path} at step {meta['step']} of {run.steps}")

@@ -2,7 +2,11 @@
 
 A run-state checkpoint holds what the next step depends on:
 
-* ``model.<name>`` -- the trainable parameters (the frozen CLIP is rebuilt from its weights);
+* ``model.<name>`` -- the trainable parameters (the frozen CLIP is rebuilt from its weights),
+  ``buffer.<name>`` -- the module's floating-point buffers (running statistics and the like),
+  ``extra.<name>`` -- what the module returns from ``resume_state()``, if it has one: state
+  that is neither (a moving average kept as a plain attribute), given back to
+  ``load_resume_state(tensors)``;
 * ``optimizer.<param>.<key>`` -- AdamW's moments and step counts, with the param groups,
   the learning-rate schedule and the gradient scaler in the JSON header;
 * ``rng.torch`` / ``rng.cuda.<i>`` / ``rng.numpy`` / ``rng.python`` -- every global random
@@ -91,6 +95,9 @@ def _unpack_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) ->
 def capture(module: nn.Module, trainer, identity: dict, data: dict) -> tuple[dict[str, torch.Tensor], dict]:
     """The tensors and header of a checkpoint of ``trainer`` training ``module`` now."""
     tensors = {f"model.{n}": p.detach() for n, p in module.named_parameters() if p.requires_grad}
+    tensors.update({f"buffer.{n}": b for n, b in module.named_buffers() if b.is_floating_point()})
+    if hasattr(module, "resume_state"):
+        tensors.update({f"extra.{k}": v for k, v in module.resume_state().items()})
     state = trainer.state_dict()
     opt_tensors, opt_meta = _pack_optimizer(state["optimizer"])
     rng_tensors, rng_meta = rng_state()
@@ -108,9 +115,19 @@ def restore(module: nn.Module, trainer, tensors: dict[str, torch.Tensor], meta: 
     if saved != set(params):
         raise CheckpointError(f"the checkpoint trains other parameters: missing {sorted(set(params) - saved)[:5]}, "
                               f"unexpected {sorted(saved - set(params))[:5]}")
+    buffers = {f"buffer.{n}": b for n, b in module.named_buffers() if b.is_floating_point()}
     with torch.no_grad():
         for name, p in params.items():
             p.copy_(tensors[f"model.{name}"])
+        for name, b in buffers.items():
+            if name in tensors and tensors[name].shape == b.shape:
+                b.copy_(tensors[name])
+    extra = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
+    if extra:
+        if not hasattr(module, "load_resume_state"):
+            raise CheckpointError(f"the checkpoint holds extra state {sorted(extra)[:5]} that "
+                                  f"{type(module).__name__} cannot take back (no load_resume_state)")
+        module.load_resume_state(extra)
     trainer.load_state_dict({"step": meta["step"], "optimizer": _unpack_optimizer(tensors, meta["optimizer"]),
                              "scheduler": meta["scheduler"], "scaler": meta["scaler"]})
     set_rng_state(tensors, meta["rng"])

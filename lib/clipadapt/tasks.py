@@ -27,7 +27,10 @@ class, listed in :data:`TASKS` under its ``kind``:
 
 A loss that compares the examples of a batch with each other (a contrastive loss)
 gathers them from every process with :func:`clipadapt.distributed.gather_with_grad`;
-with one process that is the identity.
+with one process that is the identity. A module that keeps state beside its parameters
+and buffers (a moving average held as a plain attribute, updated by ``after_step()``)
+hands it to checkpoints with ``resume_state()`` and takes it back with
+``load_resume_state(tensors)`` (:mod:`clipadapt.runstate`), so that a resumed run is exact.
 """
 
 from __future__ import annotations

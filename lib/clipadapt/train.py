@@ -96,8 +96,8 @@ class Trainer:
     """
 
     def __init__(self, model: nn.Module, loss_fn: Callable[[Any], torch.Tensor], config: TrainConfig,
-                 device: torch.device | str | None = None):
-        self.model, self.loss_fn, self.config = model, loss_fn, config
+                 device: torch.device | str | None = None, on_step: Callable[[], None] | None = None):
+        self.model, self.loss_fn, self.config, self.on_step = model, loss_fn, config, on_step
         self.device = pick_device(device) if device is not None else next(model.parameters()).device
         self.optimizer = make_optimizer(model, config.lr, config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -127,6 +127,8 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        if self.on_step is not None:
+            self.on_step()
         self.step += 1
         return loss.detach()
 
@@ -149,13 +151,15 @@ def fit(
     batches: Callable[[int], Any] | Iterable,
     config: TrainConfig,
     device: torch.device | str | None = None,
+    on_step: Callable[[], None] | None = None,
 ) -> History:
     """Train the parameters of ``model`` that require gradients.
 
     ``batches`` is either a function ``step -> batch`` or an iterable (cycled);
-    ``loss_fn(batch)`` returns a scalar loss. Returns the per-step history.
+    ``loss_fn(batch)`` returns a scalar loss; ``on_step()`` (optional) runs after every
+    optimiser step (e.g. a moving average of the weights). Returns the per-step history.
     """
-    trainer = Trainer(model, loss_fn, config, device)
+    trainer = Trainer(model, loss_fn, config, device, on_step)
     if callable(batches):
         get = batches
     else:
