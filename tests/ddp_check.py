@@ -38,8 +38,34 @@ def check(out: Path, workdir: Path) -> None:
     reproduce.train_and_evaluate(run, out / "run", resume=True, **quiet)
 
 
+def uneven_gather(out: Path, sizes=(4, 2)) -> None:
+    """Uneven shards (``sizes`` rows per process, as when a video could not be read): the
+    gathered contrastive loss and its gradient, averaged as DDP does, against one process
+    on all rows; and an evaluation sharded over the processes. Needs a process group."""
+    from clipadapt import losses
+
+    rank, world = distributed.rank(), distributed.world()
+    torch.manual_seed(0)
+    weight = torch.randn(6, 4, requires_grad=True)
+    x, y = torch.randn(sum(sizes), 6), torch.randn(sum(sizes), 6)
+    mine = slice(sum(sizes[:rank]), sum(sizes[:rank + 1]))
+    loss = losses.clip_loss(distributed.gather_with_grad(x[mine] @ weight),
+                            distributed.gather_with_grad(y[mine] @ weight), 10.0)
+    loss.backward()
+    torch.distributed.all_reduce(weight.grad)
+    weight.grad /= world
+    encoded = distributed.encode_sharded(lambda r: torch.tensor(list(r)) * 2.0, range(7), lambda f, i: f(i))
+    if rank == 0:
+        alone = weight.detach().clone().requires_grad_(True)
+        reference = losses.clip_loss(x @ alone, y @ alone, 10.0)
+        reference.backward()
+        torch.save({"loss": (loss.item(), reference.item()), "grad": (weight.grad, alone.grad),
+                    "encoded": encoded}, out / "uneven.pt")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     check(Path(sys.argv[1]), Path(sys.argv[2]))
     if distributed.active():
+        uneven_gather(Path(sys.argv[1]))
         torch.distributed.destroy_process_group()

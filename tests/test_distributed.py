@@ -61,6 +61,11 @@ def test_two_processes_equal_one_on_the_global_batch(tmp_path):
         assert diff.max() < 2e-3 and diff.mean() < 2e-5, (k, diff.max().item(), diff.mean().item())
     r1, r2 = (json.loads((tmp_path / d / "run" / "result.json").read_text()) for d in ("one", "two"))
     assert r1["metrics"] == r2["metrics"] and r2["processes"] == 2
+    # uneven shards (4 and 2 rows): the same loss and gradient as one process on all 6 rows
+    uneven = torch.load(tmp_path / "two" / "uneven.pt")
+    assert uneven["loss"][0] == pytest.approx(uneven["loss"][1], rel=1e-6)
+    assert torch.allclose(*uneven["grad"], atol=1e-6)
+    assert uneven["encoded"].tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0]  # 7 inputs over 2: back in order
     # rank 0 alone wrote the files (the same as the single process)
     assert sorted(p.name for p in (tmp_path / "two" / "run").iterdir()) == sorted(
         p.name for p in (tmp_path / "one" / "run").iterdir())
