@@ -11,8 +11,8 @@ import clipadapt
 ROOT = Path(clipadapt.__file__).parent
 # lowest first; a module may import from its own layer and the layers before it
 LAYERS = [
-    {"files", "seeds", "profiles", "flops", "metrics", "losses", "viz"},
-    {"checkpoints", "train", "data.pixels", "data.worlds", "data.video", "data.msrvtt", "data.fewshot",
+    {"files", "seeds", "profiles", "flops", "metrics", "losses", "viz", "distributed"},
+    {"checkpoints", "runstate", "train", "data.pixels", "data.worlds", "data.video", "data.msrvtt", "data.fewshot",
      "data.video_sets"},
     {"models"},
     {"prompting", "features", "merge", "patching"},
@@ -20,7 +20,7 @@ LAYERS = [
     {"tuning", "adapt", "retrieval"},
     {"recipes", "tasks", "registry"},
     {"runner"},
-    {"pretrain", "bench", "book"},
+    {"pretrain", "bench", "book", "reproduce"},
 ]
 LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 

@@ -111,3 +111,54 @@ def test_device_choice(monkeypatch):
     assert train.pick_device("cuda").type == "cpu"
     assert train.pick_device(None).type == "cpu"
     assert json.dumps(train.TrainConfig(steps=1, lr=1).__dict__)
+
+
+def test_trainer_state_continues_a_run_exactly(tmp_path):
+    """Stopping after 7 steps, saving the state with clipadapt.runstate and going on in a
+    fresh trainer gives the run of 20 uninterrupted steps, bit for bit."""
+    import random
+
+    import numpy as np
+
+    from clipadapt import runstate
+
+    cfg = train.TrainConfig(steps=20, lr=0.05, warmup=3, grad_clip=1.0, progress=False)
+
+    def noisy_loss(model):  # draws from every global generator, as augmentations would
+        def loss(batch):
+            jitter = torch.rand(1) + float(np.random.rand()) + random.random()
+            return ((model(batch[0]) - batch[1]) ** 2).mean() * (1 + 0.01 * jitter)
+        return loss
+
+    model, _, batches = toy_problem()
+    straight = train.Trainer(model, noisy_loss(model), cfg)
+    for step in range(20):
+        straight.train_step(batches[step % 4])
+
+    model, _, batches = toy_problem()
+    first = train.Trainer(model, noisy_loss(model), cfg)
+    for step in range(7):
+        first.train_step(batches[step % 4])
+    tensors, meta = runstate.capture(model, first, {"run": 1}, {})
+    runstate.write(tmp_path / runstate.PATTERN.format(7), tensors, meta)
+    for _ in range(5):  # the process goes on a little, then dies
+        first.train_step(batches[0])
+    path, tensors, meta, _ = runstate.latest(tmp_path)
+    model2, _, _ = toy_problem(seed=1)  # another initialisation: the checkpoint must overwrite it
+    second = train.Trainer(model2, noisy_loss(model2), cfg)
+    runstate.restore(model2, second, tensors, meta)
+    assert second.step == 7 and second.lr == cfg.lr * train.lr_factor(7, 20, 3)
+    for step in range(7, 20):
+        second.train_step(batches[step % 4])
+    assert torch.equal(model2.weight, straight.model.weight) and torch.equal(model2.bias, straight.model.bias)
+    assert second.lr == straight.lr and second.step == straight.step == 20
+
+
+def test_runstate_differences_name_the_keys():
+    from clipadapt import runstate
+
+    saved = {"method": "CoOp", "recipe": {"lr": 0.02, "options": {"n_ctx": 16}}, "seed": 0}
+    now = {"method": "CoOp", "recipe": {"lr": 0.01, "options": {"n_ctx": 4}}, "seed": 0}
+    assert runstate.differences(saved, now) == ["recipe.lr: checkpoint 0.02, this run 0.01",
+                                                "recipe.options.n_ctx: checkpoint 16, this run 4"]
+    assert runstate.differences(saved, saved) == []

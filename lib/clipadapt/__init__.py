@@ -5,9 +5,11 @@ it in this list; ``tests/test_imports.py`` checks it):
 
 * foundations: ``files`` (atomic writes), ``seeds`` (every random stream's seed),
   ``profiles`` (tiny / colab / paper), ``flops`` (multiply-adds and timing), ``metrics``
-  (accuracy, retrieval recall), ``losses`` (contrastive losses), ``viz`` (figures);
-* ``checkpoints`` (safetensors files), ``train`` (the training loop), ``data`` (worlds,
-  pixels, videos and the real-format loaders);
+  (accuracy, retrieval recall), ``losses`` (contrastive losses), ``viz`` (figures),
+  ``distributed`` (data-parallel pieces: shards, gathers with gradients);
+* ``checkpoints`` (safetensors files), ``runstate`` (a run's whole state, to resume it),
+  ``train`` (the training loop), ``data`` (worlds, pixels, videos and the real-format
+  loaders);
 * ``models`` (load_clip, freezing, parameter counts);
 * shared machinery: ``prompting`` (learned tokens inside open_clip's encoders),
   ``features`` (batched encoding, scaled-cosine logits, mean pooling), ``merge`` (token
@@ -19,7 +21,8 @@ it in this list; ``tests/test_imports.py`` checks it):
   per profile), ``tasks`` (batches, loss and metrics of a task), ``runner`` (build, train,
   measure);
 * the book's tools: ``pretrain`` (the tiny CLIP of chapter 1), ``book`` (execute the
-  chapters and build the book), ``bench`` (benchmarks).
+  chapters and build the book), ``bench`` (benchmarks), ``reproduce`` (a method's recipe
+  as one resumable command, on one GPU or many).
 """
 
 __version__ = "0.1.0"

@@ -16,8 +16,8 @@ To add a method: write ``methods/<name>.py`` (the module), add a builder and a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -33,6 +33,10 @@ class MethodSpec:
     build: Callable[..., nn.Module]  # (clip, tokenizer, context, options, variant) -> module
     summary: str
     variants: tuple[str, ...] = ()  # the first is the default
+    # the paper's own numbers, cited (never measured here): {variant or None: {column: value}}
+    # in the columns of the task's table (tasks.*.row), and where they come from
+    paper: Mapping[str | None, Mapping[str, object]] = field(default_factory=dict)
+    paper_source: str = ""
 
     def variant(self, variant: str | None) -> str | None:
         """``variant`` checked against the method's variants (None: the default)."""
@@ -85,6 +89,13 @@ def _vop(clip, tokenizer, context, options, variant):
     return vop.VoP(clip, variant, frames=context["frames"], ks=options.get("ks", 8))
 
 
+def _vop_paper(rows: dict[str | None, str]) -> dict:
+    """Rows of the VoP paper's Table 1 by our variant names, in the tasks' column names."""
+    return {v: dict(zip(vop.PAPER_COLUMNS, vop.PAPER_TABLE_1[name])) for v, name in rows.items()}
+
+
+_VOP_SOURCE = "VoP paper (Huang et al., CVPR 2023), Table 1: MSR-VTT 9k / 1k-A, CLIP ViT-B/32, 12 frames"
+
 REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     MethodSpec("zero-shot", "classification", _zero_shot, "nothing trains: the class prompts' text features"),
     MethodSpec("linear probe", "classification", _linear_probe, "a linear layer on frozen image features"),
@@ -93,9 +104,11 @@ REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     MethodSpec("LoRA", "classification", _tuned_clip("lora"), "low-rank updates of every attention QKV, both towers"),
     MethodSpec("full fine-tune", "classification", _tuned_clip("full"), "every weight of both towers"),
     MethodSpec("mean pooling", "retrieval", _mean_pooling, "the mean of the frames' CLIP features; "
-               "variants say what of CLIP trains", variants=tuning.POLICIES),
+               "variants say what of CLIP trains", variants=tuning.POLICIES,
+               paper=_vop_paper({"full": "Full", "partial": "Partial"}), paper_source=_VOP_SOURCE),
     MethodSpec("VoP", "retrieval", _vop, "text-video co-operative prompt tuning (clipadapt.methods.vop)",
-               variants=vop.VARIANTS),
+               variants=vop.VARIANTS, paper=_vop_paper(dict(zip(vop.VARIANTS, (
+                   "VoP", "VoP^P", "VoP^C", "VoP^F", "VoP^F+P", "VoP^F+C")))), paper_source=_VOP_SOURCE),
 )}
 
 

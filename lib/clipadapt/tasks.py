@@ -12,6 +12,25 @@ plus ``n_train`` (for epoch-based budgets), and ``encoder(module)`` / ``example(
 (one input, to count multiply-adds). :class:`ClassificationTask` (few-shot
 classification, accuracy) and :class:`RetrievalTask` (text-video retrieval, R@K both ways
 and the reversal test) are the tasks of Parts I and II.
+
+What ``python -m clipadapt.reproduce`` (:mod:`clipadapt.reproduce`) also asks of a task
+class, listed in :data:`TASKS` under its ``kind``:
+
+* ``for_profile(profile, clip, preprocess, tokenizer, data_root, workdir)`` (class
+  method) -- the task a chapter trains this kind of method on under ``profile``;
+* ``row(metrics)`` (optional) -- the metrics as the flat columns of the chapter's table;
+* ``sampling(module, recipe, seed, device)`` (optional) -- ``(n, per_batch, load)``: the
+  run then goes through the ``n`` examples in epochs, ``per_batch`` per global batch, and
+  ``load(indices, step)`` makes a batch of any subset, so that each process of a
+  data-parallel run reads only its shard. Without it, ``reproduce`` cuts each process's
+  part out of the global batch of ``batches``.
+
+A loss that compares the examples of a batch with each other (a contrastive loss)
+gathers them from every process with :func:`clipadapt.distributed.gather_with_grad`;
+with one process that is the identity. A module that keeps state beside its parameters
+and buffers (a moving average held as a plain attribute, updated by ``after_step()``)
+hands it to checkpoints with ``resume_state()`` and takes it back with
+``load_resume_state(tensors)`` (:mod:`clipadapt.runstate`), so that a resumed run is exact.
 """
 
 from __future__ import annotations
@@ -22,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import features, losses, metrics, seeds
+from . import distributed, features, losses, metrics, profiles, seeds
 
 VIDEO_BATCH = 32  # videos per evaluation batch (each holds T frames)
 
@@ -50,6 +69,15 @@ class ClassificationTask:
         self.context = {"classnames": list(task.classnames), "template": task.template}
         self._stored: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
+    @classmethod
+    def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None) -> "ClassificationTask":
+        """The profile's few-shot task (chapter 2) at its largest number of shots."""
+        from .data import fewshot
+
+        p = profiles.get(profile)
+        task = fewshot.load_task(p, preprocess, data_root)
+        return cls(task, max(p.fewshot_shots), task.test_set(p.fewshot_test_per_class))
+
     @property
     def n_train(self) -> int:
         return len(self.x_train)
@@ -76,6 +104,15 @@ class ClassificationTask:
 
         return batch
 
+    def sampling(self, module: nn.Module, recipe, seed: int, device):
+        x, y = self._inputs(module)[0].to(device), self.y_train.to(device)
+
+        def load(indices: list[int], step: int):
+            idx = torch.as_tensor(indices, device=x.device)
+            return x[idx], y[idx]
+
+        return len(x), len(x) if recipe.full_batch else recipe.batch_size, load
+
     def loss(self, module: nn.Module, batch) -> torch.Tensor:
         inputs, labels = batch
         return F.cross_entropy(self._logits(module)(inputs), labels)
@@ -84,8 +121,12 @@ class ClassificationTask:
         device = _device(module)
         x_test = self._inputs(module)[1]
         logits = self._logits(module)
-        preds = features.encode_batched(lambda x: logits(x.to(device)).argmax(1), x_test)
+        preds = distributed.encode_sharded(lambda x: logits(x.to(device)).argmax(1), x_test, features.encode_batched)
         return {"accuracy": preds.eq(self.y_test.to(device)).float().mean().item()}
+
+    @staticmethod
+    def row(metrics: dict) -> dict:
+        return {"accuracy (%)": 100 * metrics["accuracy"]}
 
     def encoder(self, module: nn.Module) -> Callable:
         return module.encode_image if hasattr(module, "encode_image") else module.clip.encode_image
@@ -113,6 +154,17 @@ class RetrievalTask:
         self.partners, self.twins = partners, twins
         self.context = {"frames": test.frames}
 
+    @classmethod
+    def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None) -> "RetrievalTask":
+        """Part II's video-caption sets (chapters 3-4), with the reversal twins where the
+        data has them; synthetic videos are written to ``workdir/videos``."""
+        from pathlib import Path
+
+        from .data import video_sets
+
+        data = video_sets.video_data(profile, Path(workdir or ".") / "videos", data_root)
+        return cls(data["train"], data["test"], tokenizer, partners=data["partners"], twins=data["twins"])
+
     @property
     def n_train(self) -> int:
         return len(self.train)
@@ -132,12 +184,35 @@ class RetrievalTask:
 
         return batch
 
+    def sampling(self, module: nn.Module, recipe, seed: int, device):
+        """Examples are twin pairs (a video and its reversal, drawn together) where the
+        data has them, else single pairs; a video's frames are drawn from a stream of its
+        own (seed, step, index), so a batch's videos do not depend on how it is sharded."""
+        if self.partners is None:
+            units = [(i,) for i in range(len(self.train))]
+        else:
+            units = sorted({tuple(sorted((i, p))) for i, p in enumerate(self.partners)})
+
+        def load(indices: list[int], step: int):
+            videos, captions = [], []
+            for i in (j for u in indices for j in units[u]):
+                v, c, _ = self.train.batch([i], seeds.generator(seed, "frames", str(step), str(i)))
+                videos.append(v)
+                captions += c
+            if not videos:
+                raise RuntimeError(f"no video of step {step}'s batch could be read")
+            return torch.cat(videos).to(device), captions
+
+        return len(units), recipe.batch_size // len(units[0]), load
+
     def loss(self, module: nn.Module, batch) -> torch.Tensor:
         videos, captions = batch
         device = videos.device
         scale = module.clip.logit_scale.exp().detach().clamp(max=100)
-        v = module.encode_video(videos)
-        t = module.encode_text(self.tokenizer(captions).to(device))
+        # with several processes the negatives are the global batch (identity with one)
+        v = distributed.gather_with_grad(module.encode_video(videos))
+        t = distributed.gather_with_grad(module.encode_text(self.tokenizer(captions).to(device)))
+        captions = distributed.gather_objects(captions)
         return losses.clip_loss(v, t, scale, losses.caption_positives(captions).to(device))
 
     def features(self, module: nn.Module, dataset=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,7 +229,8 @@ class RetrievalTask:
             return (F.normalize(module.encode_video(videos.to(device)), dim=-1),
                     F.normalize(module.encode_text(self.tokenizer(captions).to(device)), dim=-1))
 
-        return features.encode_batched(encode, range(len(dataset)), VIDEO_BATCH)
+        return distributed.encode_sharded(encode, range(len(dataset)),
+                                          lambda fn, x: features.encode_batched(fn, x, VIDEO_BATCH))
 
     def evaluate(self, module: nn.Module) -> dict:
         v, t = self.features(module)
@@ -162,9 +238,20 @@ class RetrievalTask:
         out = {"text_to_video": metrics.retrieval_metrics(sim), "video_to_text": metrics.retrieval_metrics(sim.t())}
         if self.twins is not None:
             device = v.device
-            tw = F.normalize(features.encode_batched(
-                lambda c: module.encode_text(self.tokenizer(list(c)).to(device)), self.twins, 64), dim=-1)
+            tw = F.normalize(distributed.encode_sharded(
+                lambda c: module.encode_text(self.tokenizer(list(c)).to(device)), self.twins,
+                lambda fn, x: features.encode_batched(fn, x, 64)), dim=-1)
             out["reversal"] = ((v * t).sum(1) > (v * tw).sum(1)).float().mean().item()
+        return out
+
+    @staticmethod
+    def row(metrics: dict) -> dict:
+        """The columns of chapter 4's table (named as in :data:`clipadapt.methods.vop.PAPER_COLUMNS`)."""
+        out = {}
+        for short, key in (("t2v", "text_to_video"), ("v2t", "video_to_text")):
+            out.update({f"{short} {m}": metrics[key][m] for m in ("R@1", "R@5", "R@10", "MdR", "MnR")})
+        if "reversal" in metrics:
+            out["reversal (%)"] = 100 * metrics["reversal"]
         return out
 
     def encoder(self, module: nn.Module) -> Callable:
@@ -173,3 +260,18 @@ class RetrievalTask:
     def example(self, device) -> torch.Tensor:
         s = self.test.image_size
         return torch.randn(1, self.test.frames, 3, s, s, device=device)
+
+
+# the task class of each kind (MethodSpec.task): what reproduce builds for a method
+TASKS: dict[str, type] = {"classification": ClassificationTask, "retrieval": RetrievalTask}
+
+
+def for_profile(kind: str, profile, clip, preprocess, tokenizer, data_root=None, workdir=None):
+    """The task of ``kind`` that the chapters train on under ``profile``."""
+    if kind not in TASKS:
+        raise ValueError(f"no task class for kind {kind!r}; add it to clipadapt.tasks.TASKS (known: {', '.join(TASKS)})")
+    cls = TASKS[kind]
+    if not hasattr(cls, "for_profile"):
+        raise TypeError(f"{cls.__name__} has no for_profile(profile, clip, preprocess, tokenizer, data_root, workdir); "
+                        "reproduce needs it to build the task (see clipadapt.tasks)")
+    return cls.for_profile(profile, clip, preprocess, tokenizer, data_root=data_root, workdir=workdir)

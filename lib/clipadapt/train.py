@@ -86,23 +86,80 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.op
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
 
 
+class Trainer:
+    """The training loop one step at a time, with every piece of its state in reach.
+
+    :func:`fit` runs it to the end in one call; :mod:`clipadapt.reproduce` drives it step by
+    step, evaluates and checkpoints between steps (:meth:`state_dict` holds the optimiser,
+    the learning-rate schedule, the gradient scaler and the step), and under
+    DistributedDataParallel passes a ``loss_fn`` that calls the wrapped model.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: Callable[[Any], torch.Tensor], config: TrainConfig,
+                 device: torch.device | str | None = None, on_step: Callable[[], None] | None = None):
+        self.model, self.loss_fn, self.config, self.on_step = model, loss_fn, config, on_step
+        self.device = pick_device(device) if device is not None else next(model.parameters()).device
+        self.optimizer = make_optimizer(model, config.lr, config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, config.steps, config.warmup))
+        self.use_amp = config.amp and self.device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+        self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        self.step = 0  # steps done
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next step."""
+        return self.optimizer.param_groups[0]["lr"]
+
+    def train_step(self, batch) -> torch.Tensor:
+        """One optimisation step on ``batch``; returns the (detached) loss."""
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+            loss = self.loss_fn(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; lower the learning rate")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        if self.on_step is not None:
+            self.on_step()
+        self.step += 1
+        return loss.detach()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "optimizer": self.optimizer.state_dict(),
+                "scheduler": {k: v for k, v in self.scheduler.state_dict().items() if k != "lr_lambdas"},
+                "scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict({**state["scheduler"], "lr_lambdas": [None]})
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+
+
 def fit(
     model: nn.Module,
     loss_fn: Callable[[Any], torch.Tensor],
     batches: Callable[[int], Any] | Iterable,
     config: TrainConfig,
     device: torch.device | str | None = None,
+    on_step: Callable[[], None] | None = None,
 ) -> History:
     """Train the parameters of ``model`` that require gradients.
 
     ``batches`` is either a function ``step -> batch`` or an iterable (cycled);
-    ``loss_fn(batch)`` returns a scalar loss. Returns the per-step history.
+    ``loss_fn(batch)`` returns a scalar loss; ``on_step()`` (optional) runs after every
+    optimiser step (e.g. a moving average of the weights). Returns the per-step history.
     """
-    device = pick_device(device) if device is not None else next(model.parameters()).device
-    opt = make_optimizer(model, config.lr, config.weight_decay)
-    use_amp = config.amp and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    trainer = Trainer(model, loss_fn, config, device, on_step)
     if callable(batches):
         get = batches
     else:
@@ -110,33 +167,19 @@ def fit(
         if not cache:
             raise ValueError("batches is empty")
         get = lambda step: cache[step % len(cache)]  # noqa: E731
-    params = [p for g in opt.param_groups for p in g["params"]]
     history = History()
     model.train()
     run = config.stop_after or config.steps
     bar = _progress(run, config.description, config.progress)
     start = time.perf_counter()
     for step in range(run):
-        factor = lr_factor(step, config.steps, config.warmup)
-        for g in opt.param_groups:
-            g["lr"] = config.lr * factor
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-            loss = loss_fn(get(step))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if config.grad_clip:
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-        scaler.step(opt)
-        scaler.update()
-        history.loss.append(loss.item())
-        history.lr.append(config.lr * factor)
+        history.lr.append(trainer.lr)
+        loss = trainer.train_step(get(step)).item()
+        history.loss.append(loss)
         if bar is not None:
             bar.update(1)
             if step % 10 == 0 or step == run - 1:
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                bar.set_postfix(loss=f"{loss:.3f}")
     history.seconds = time.perf_counter() - start
     if bar is not None:
         bar.close()
