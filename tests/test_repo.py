@@ -121,3 +121,19 @@ def test_parity_checks_are_asserted_not_printed(path):
             stripped = line.strip()
             if check.search(stripped) and not stripped.startswith(("assert ", "#")):
                 pytest.fail(f"{path.name} cell {i}: a comparison outside an assert: {stripped}")
+
+
+def test_gpu_workflow_executes_every_chapter_under_colab_and_keeps_artifacts():
+    flow = yaml.safe_load((ROOT / ".github" / "workflows" / "gpu.yml").read_text())
+    job = flow["jobs"]["chapters"]
+    assert "self-hosted" in job["runs-on"] and "gpu" in job["runs-on"]
+    runs = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "clipadapt.book execute --profile colab --times" in runs
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert "_build/times-*.md" in upload["with"]["path"] and "executed-colab" in upload["with"]["path"]
+    assert ".github/workflows/gpu.yml" in (ROOT / "README.md").read_text()
+
+
+def test_ci_installs_chromium_for_the_browser_test():
+    run = (ROOT / ".ci" / "run").read_text()
+    assert "apt-get install" in run and "chromium" in run and "CLIPADAPT_REQUIRE_BROWSER=1" in run

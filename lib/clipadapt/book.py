@@ -237,12 +237,32 @@ def build_html(src: Path | None = None, out: Path | None = None, root: Path = RO
     return html
 
 
+def write_times(done: list[Executed], path: str | Path, profile: str | None = None) -> Path:
+    """A markdown table of the chapters' wall times, with the machine it ran on."""
+    import platform
+
+    import torch
+
+    from . import profiles
+    from .files import atomic_path
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    lines = [f"profile `{profiles.get(profile).name}` on {platform.node()} ({gpu}, torch {torch.__version__})", "",
+             "| chapter | seconds |", "|---|---:|"]
+    lines += [f"| {Path(d.notebook).stem} | {d.seconds:.1f} |" for d in done]
+    lines.append(f"| total | {sum(d.seconds for d in done):.1f} |")
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    return Path(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["build", "execute", "html", "pin"])
     parser.add_argument("--profile", default=None, help="tiny, colab or paper (default: $CLIPADAPT_PROFILE, "
                         "else colab on a GPU, tiny otherwise)")
     parser.add_argument("--notebook", action="append", help="execute only this chapter (repeatable)")
+    parser.add_argument("--times", default=None, help="also write the chapters' wall times to this file (markdown)")
     args = parser.parse_args(argv)
     if args.command == "pin":
         pin()
@@ -252,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
             done = execute(args.profile, notebooks=args.notebook)
             total = sum(d.seconds for d in done)
             print(f"executed {len(done)} notebooks in {total:.0f} s")
+            if args.times:
+                write_times(done, args.times, args.profile)
         if args.command in ("build", "html"):
             html = build_html()
             print(f"the book is built: open {html / 'index.html'}")

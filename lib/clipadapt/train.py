@@ -34,7 +34,10 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup: int = 0
     grad_clip: float | None = None
-    amp: bool = True  # mixed precision, on CUDA only
+    amp: bool = True  # mixed precision, on CUDA
+    # ... and on the CPU too, in bfloat16: how CI runs the mixed-precision path without a GPU
+    # (tests/test_colab_smoke.py); far slower than float32 on CPUs without bfloat16 units
+    amp_cpu: bool = False
     progress: bool = True
     description: str = "training"
     stop_after: int | None = None  # end early, keeping the schedule of ``steps``
@@ -100,9 +103,9 @@ def fit(
     """
     device = pick_device(device) if device is not None else next(model.parameters()).device
     opt = make_optimizer(model, config.lr, config.weight_decay)
-    use_amp = config.amp and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    use_amp = config.amp and (device.type == "cuda" or (device.type == "cpu" and config.amp_cpu))
+    amp_dtype = torch.bfloat16 if device.type == "cpu" or (use_amp and torch.cuda.is_bf16_supported()) else torch.float16
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
     if callable(batches):
         get = batches
     else:
