@@ -130,7 +130,8 @@ def test_gpu_workflow_executes_every_chapter_under_colab_and_keeps_artifacts():
     runs = "\n".join(step.get("run", "") for step in job["steps"])
     assert "clipadapt.book execute --profile colab --times" in runs
     upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
-    assert "_build/times-*.md" in upload["with"]["path"] and "executed-colab" in upload["with"]["path"]
+    assert "_build/times-*.md" in upload["with"]["path"] and "_build/executed-*/" in upload["with"]["path"]
+    assert "executed-colab" in runs
     assert ".github/workflows/gpu.yml" in (ROOT / "README.md").read_text()
 
 
