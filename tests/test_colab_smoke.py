@@ -98,3 +98,23 @@ def test_chapter_executed_the_colab_code_paths(smoke_run, nb_path):
 def test_the_random_weights_came_from_a_local_file(smoke_run):
     files = list((smoke_run["data"] / "weights").glob("ViT-B-32-random-seed0.safetensors"))
     assert files and files[0].stat().st_size > 100e6  # ViT-B/32 in float16: about 300 MB
+
+
+def test_random_file_weights_load_through_open_clips_file_path(tmp_path, monkeypatch):
+    """``pretrained="random-file"``: seeded random weights written once, then read back by
+    open_clip from the file (the path downloaded weights take), in float16 storage."""
+    from clipadapt import models
+
+    monkeypatch.setenv(download.DATA_ENV, str(tmp_path))
+    a = models.create("tiny-clip", models.RANDOM_FILE)
+    path = models.random_weights_file("tiny-clip")
+    assert path.parent == tmp_path / "weights" and path.is_file()
+    mtime = path.stat().st_mtime_ns
+    b = models.create("tiny-clip", models.RANDOM_FILE)
+    assert path.stat().st_mtime_ns == mtime  # reused, not rewritten
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), name
+    torch.manual_seed(0)
+    fresh = models.create("tiny-clip", None).state_dict()
+    w = "visual.transformer.resblocks.0.attn.in_proj_weight"
+    assert torch.equal(a.state_dict()[w], fresh[w].half().float())
