@@ -13,7 +13,7 @@ ROOT = Path(clipadapt.__file__).parent
 LAYERS = [
     {"files", "seeds", "profiles", "flops", "metrics", "losses", "viz", "distributed"},
     {"checkpoints", "runstate", "train", "data.pixels", "data.worlds", "data.video", "data.msrvtt", "data.fewshot",
-     "data.video_sets"},
+     "data.video_sets", "data.download", "data.fixtures"},
     {"models"},
     {"prompting", "features", "merge", "patching"},
     {"methods.coop", "methods.vpt", "methods.lora", "methods.vop", "methods.tempme"},

@@ -4,7 +4,7 @@ from clipadapt import profiles
 
 
 def test_names_and_lookup():
-    assert set(profiles.PROFILES) == {"tiny", "colab", "paper"}
+    assert set(profiles.PROFILES) == {"tiny", "colab", "paper", "colab-smoke"}
     assert profiles.get("tiny").clip_model == "tiny-clip"
     assert profiles.get("Colab").clip_model == "ViT-B-32"
     p = profiles.get("tiny")
@@ -12,7 +12,7 @@ def test_names_and_lookup():
 
 
 def test_unknown_profile_lists_choices():
-    with pytest.raises(profiles.UnknownProfileError, match="colab, paper, tiny"):
+    with pytest.raises(profiles.UnknownProfileError, match="colab, colab-smoke, paper, tiny"):
         profiles.get("huge")
 
 

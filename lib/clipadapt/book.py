@@ -11,12 +11,17 @@
    off``), warnings as errors with ``--strict``, into ``_build/html``.
 
 ``python -m clipadapt.book execute`` does step 1-2 only; ``... html`` step 3 only.
+
+``python -m clipadapt.book pin`` writes the one Colab install cell (:func:`install_cell_source`)
+and the Colab badge, both pinned to the release ``v<version of pyproject.toml>``, into every
+chapter of ``_toc.yml`` (a test checks that every chapter has them).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +31,70 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("_config.yml", "_toc.yml", "book", "notebooks")
+
+
+INSTALL_TAG = "colab-install"
+INSTALL_CELL = """\
+# On Colab only: install clipadapt at this chapter's release; Colab's own torch, numpy and widgets stay.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "clipadapt @ git+{url}@{ref}"], check=True)"""
+
+
+def release_ref(root: Path = ROOT) -> str:
+    """The git tag of the release the chapters pin: ``v`` + the version in ``pyproject.toml``."""
+    match = re.search(r'^version\s*=\s*"([^"]+)"', (root / "pyproject.toml").read_text(), re.M)
+    if not match:
+        raise ValueError(f"{root / 'pyproject.toml'} has no version = \"...\" line")
+    return f"v{match.group(1)}"
+
+
+def repository_url(root: Path = ROOT) -> str:
+    import yaml
+
+    return yaml.safe_load((root / "_config.yml").read_text())["repository"]["url"]
+
+
+def install_cell_source(root: Path = ROOT) -> str:
+    """The install cell every chapter carries, pinned to :func:`release_ref`."""
+    return INSTALL_CELL.format(url=repository_url(root), ref=release_ref(root))
+
+
+def badge_url(notebook: str | Path, root: Path = ROOT) -> str:
+    """The Colab link of a chapter: the notebook as it is at the pinned release."""
+    repo = repository_url(root).removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{repo}/blob/{release_ref(root)}/notebooks/{Path(notebook).name}"
+
+
+def pin(root: Path = ROOT, log=print) -> list[Path]:
+    """Write the pinned install cell and Colab badge into every chapter; returns the changed ones."""
+    import nbformat
+
+    changed = []
+    for rel in toc_notebooks(root):
+        path = root / rel
+        nb = nbformat.read(path, as_version=4)
+        before = nbformat.writes(nb)
+        first = nb.cells[0]
+        first.source = re.sub(r"https://colab\.research\.google\.com/github/[^)\s\"]+?/notebooks/[\w.-]+\.ipynb",
+                              badge_url(rel, root), first.source)
+        cell = nbformat.v4.new_code_cell(install_cell_source(root))
+        cell.metadata["tags"] = [INSTALL_TAG]
+        old = [i for i, c in enumerate(nb.cells[:4]) if c.cell_type == "code"
+               and (INSTALL_TAG in c.metadata.get("tags", []) or "google.colab" in c.source)]
+        if old:
+            cell["id"] = nb.cells[old[0]].get("id", cell.get("id"))
+            nb.cells[old[0]] = cell
+        else:
+            nb.cells.insert(1, cell)
+        if nbformat.writes(nb) != before:
+            nbformat.write(nb, path)
+            changed.append(rel)
+            log(f"pinned {rel} to {release_ref(root)}")
+    return changed
 
 
 class NotebookError(RuntimeError):
@@ -168,18 +237,43 @@ def build_html(src: Path | None = None, out: Path | None = None, root: Path = RO
     return html
 
 
+def write_times(done: list[Executed], path: str | Path, profile: str | None = None) -> Path:
+    """A markdown table of the chapters' wall times, with the machine it ran on."""
+    import platform
+
+    import torch
+
+    from . import profiles
+    from .files import atomic_path
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    lines = [f"profile `{profiles.get(profile).name}` on {platform.node()} ({gpu}, torch {torch.__version__})", "",
+             "| chapter | seconds |", "|---|---:|"]
+    lines += [f"| {Path(d.notebook).stem} | {d.seconds:.1f} |" for d in done]
+    lines.append(f"| total | {sum(d.seconds for d in done):.1f} |")
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    return Path(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["build", "execute", "html"])
+    parser.add_argument("command", choices=["build", "execute", "html", "pin"])
     parser.add_argument("--profile", default=None, help="tiny, colab or paper (default: $CLIPADAPT_PROFILE, "
                         "else colab on a GPU, tiny otherwise)")
     parser.add_argument("--notebook", action="append", help="execute only this chapter (repeatable)")
+    parser.add_argument("--times", default=None, help="also write the chapters' wall times to this file (markdown)")
     args = parser.parse_args(argv)
+    if args.command == "pin":
+        pin()
+        return 0
     try:
         if args.command in ("build", "execute"):
             done = execute(args.profile, notebooks=args.notebook)
             total = sum(d.seconds for d in done)
             print(f"executed {len(done)} notebooks in {total:.0f} s")
+            if args.times:
+                write_times(done, args.times, args.profile)
         if args.command in ("build", "html"):
             html = build_html()
             print(f"the book is built: open {html / 'index.html'}")

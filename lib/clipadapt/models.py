@@ -7,7 +7,10 @@
 * ``pretrained=None`` -- random initialisation (no download; used to study architectures);
 * ``pretrained="openai"`` and the other open_clip tags -- downloaded by open_clip;
 * ``pretrained="synthetic"`` -- for the tiny configurations, the weights pre-trained on
-  the synthetic image world, shipped with the package (see :mod:`clipadapt.pretrain`).
+  the synthetic image world, shipped with the package (see :mod:`clipadapt.pretrain`);
+* ``pretrained="random-file"`` -- the architecture's random initialisation (seed 0), written
+  once to a file under the data root and loaded from it by open_clip as downloaded weights
+  are (the ``colab-smoke`` profile: the ``colab`` code path without the download).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ CONFIG_DIR = Path(__file__).parent / "model_configs"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 TINY_MODELS = tuple(sorted(p.stem for p in CONFIG_DIR.glob("*.json")))
 SYNTHETIC = "synthetic"
+RANDOM_FILE = "random-file"
 
 open_clip.add_model_config(CONFIG_DIR)
 
@@ -61,6 +65,27 @@ def weights_path(name: str) -> Path:
     return WEIGHTS_DIR / f"{name}.safetensors"
 
 
+def random_weights_file(name: str, seed: int = 0) -> Path:
+    """A file of random weights for architecture ``name`` (float16, safetensors), written
+    once under the data root and reused."""
+    from safetensors.torch import save_file
+
+    from .data.download import data_root
+    from .files import atomic_path
+
+    path = data_root() / "weights" / f"{name}-random-seed{seed}.safetensors"
+    if not path.is_file():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            with _quiet_open_clip():
+                model = open_clip.create_model(name, pretrained=None)
+        state = {k: v.detach().to(torch.float16 if v.is_floating_point() else v.dtype).contiguous()
+                 for k, v in model.state_dict().items()}
+        with atomic_path(path, suffix=".safetensors") as tmp:
+            save_file(state, str(tmp), metadata={"architecture": name, "seed": str(seed), "weights": "random"})
+    return path
+
+
 def available_models() -> list[str]:
     return sorted(set(open_clip.list_models()) | set(TINY_MODELS))
 
@@ -87,6 +112,8 @@ def create(name: str, pretrained: str | None = None, device: str | torch.device 
             )
         load_checkpoint(model, path)
         return model.to(device).eval()
+    if pretrained == RANDOM_FILE:
+        pretrained = str(random_weights_file(name))
     if pretrained is None:
         with _quiet_open_clip():
             return open_clip.create_model(name, pretrained=None, device=device).eval()

@@ -34,7 +34,10 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup: int = 0
     grad_clip: float | None = None
-    amp: bool = True  # mixed precision, on CUDA only
+    amp: bool = True  # mixed precision, on CUDA
+    # ... and on the CPU too, in bfloat16: how CI runs the mixed-precision path without a GPU
+    # (tests/test_colab_smoke.py); far slower than float32 on CPUs without bfloat16 units
+    amp_cpu: bool = False
     progress: bool = True
     description: str = "training"
     stop_after: int | None = None  # end early, keeping the schedule of ``steps``
@@ -102,9 +105,11 @@ class Trainer:
         self.optimizer = make_optimizer(model, config.lr, config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(step, config.steps, config.warmup))
-        self.use_amp = config.amp and self.device.type == "cuda"
-        self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+        kind = self.device.type
+        self.use_amp = config.amp and (kind == "cuda" or (kind == "cpu" and config.amp_cpu))
+        self.amp_dtype = (torch.bfloat16 if kind == "cpu" or (self.use_amp and torch.cuda.is_bf16_supported())
+                          else torch.float16)
+        self.scaler = torch.amp.GradScaler(kind, enabled=self.use_amp and self.amp_dtype == torch.float16)
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
         self.step = 0  # steps done
 

@@ -193,7 +193,8 @@ def load_coop_dataset(root: str | Path, name: str, preprocess, seed: int = 1) ->
 
 
 def load_task(profile, preprocess=None, data_root: str | Path | None = None):
-    """The few-shot task of a profile: synthetic under ``tiny``, EuroSAT otherwise."""
+    """The few-shot task of a profile: synthetic under ``tiny``, EuroSAT otherwise (fetched
+    into the data root on first use, see :mod:`clipadapt.data.download`)."""
     from .. import profiles
 
     prof = profiles.get(profile)
@@ -201,7 +202,9 @@ def load_task(profile, preprocess=None, data_root: str | Path | None = None):
         return SYNTHETIC_TASKS[prof.fewshot_task]
     if preprocess is None:
         raise ValueError("a real dataset needs the model's preprocess transform")
-    import os
+    from . import download
 
-    root = Path(data_root or os.environ.get("CLIPADAPT_DATA", "data")) / prof.fewshot_task
+    root = download.data_root(data_root) / prof.fewshot_task
+    if prof.fewshot_task in download.DATASETS and not (root / COOP_DATASETS[prof.fewshot_task].split_file).is_file():
+        download.ensure(prof.fewshot_task, data_root)
     return load_coop_dataset(root, prof.fewshot_task, preprocess)

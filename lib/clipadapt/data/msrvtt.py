@@ -9,7 +9,9 @@
   set, one caption per video;
 * the videos, ``<videos dir>/<video_id>.mp4``.
 
-:func:`load_msrvtt` checks every file and says what is missing and where to get it.
+:func:`load_msrvtt` checks every file and says what is missing and where to get it: every
+video of both splits, a training video listed twice (an error naming both lines), a UTF-8
+byte-order mark (dropped), a test sentence cut by an unquoted comma (joined back).
 """
 
 from __future__ import annotations
@@ -45,16 +47,34 @@ class MSRVTT:
         return [v for v in ids if not self.video_path(v).is_file()]
 
 
-def _read_csv(path: Path, columns: tuple[str, ...]) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        header = tuple(reader.fieldnames or ())
+def _read_csv(path: Path, columns: tuple[str, ...], rest_joins_last: bool = False) -> list[tuple[int, dict]]:
+    """Rows of a CSV file as ``(line number, {column: value})``.
+
+    A UTF-8 byte-order mark (Excel and Notepad write one) is dropped. A row with more fields
+    than columns is an error naming its line, unless ``rest_joins_last``: then the fields
+    after the last column were cut from it by an unquoted comma and are joined back (the
+    sentence is the last column of the test split, and the only one with free text)."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = tuple(next(reader, ()))
         if header[: len(columns)] != columns:
-            raise MSRVTTError(f"{path}: expected the columns {', '.join(columns)}, found {', '.join(header) or 'none'}")
-        rows = list(reader)
-    for i, row in enumerate(rows):
-        if any(not row.get(c) for c in columns):
-            raise MSRVTTError(f"{path}: row {i + 2} has an empty {', '.join(c for c in columns if not row.get(c))}")
+            found = ", ".join(repr(h) for h in header) or "none"
+            raise MSRVTTError(f"{path}: expected the columns {', '.join(columns)} on line 1, found {found}")
+        rows = []
+        for fields in reader:
+            line = reader.line_num
+            if not fields:
+                continue
+            if len(fields) > len(header):
+                if not rest_joins_last or len(header) != len(columns):
+                    raise MSRVTTError(f"{path}: line {line} has {len(fields)} fields where the header has "
+                                      f"{len(header)}; a value with a comma must be quoted")
+                fields = fields[: len(header) - 1] + [",".join(fields[len(header) - 1:])]
+            row = dict(zip(header, fields))
+            empty = [c for c in columns if not row.get(c, "").strip()]
+            if empty:
+                raise MSRVTTError(f"{path}: line {line} has an empty {', '.join(empty)}")
+            rows.append((line, row))
     return rows
 
 
@@ -68,7 +88,7 @@ def load_msrvtt(root: str | Path, videos_dir: str | Path | None = None, check_vi
             f"MSR-VTT files missing: {', '.join(str(p) for p in missing)}. Download {HOW_TO_GET}. "
             f"Without the data, use the 'tiny' profile, which needs nothing from the internet.")
     try:
-        data = json.loads((root / DATA_JSON).read_text(encoding="utf-8"))
+        data = json.loads((root / DATA_JSON).read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as err:
         raise MSRVTTError(f"{root / DATA_JSON} is not valid JSON ({err})") from err
     if "sentences" not in data:
@@ -78,19 +98,30 @@ def load_msrvtt(root: str | Path, videos_dir: str | Path | None = None, check_vi
         if "video_id" not in s or "caption" not in s:
             raise MSRVTTError(f"{root / DATA_JSON}: sentence {i} lacks 'video_id' or 'caption': {s!r}")
         captions.setdefault(s["video_id"], []).append(s["caption"])
-    train_ids = [r["video_id"] for r in _read_csv(root / TRAIN_CSV, ("video_id",))]
+    train_rows = _read_csv(root / TRAIN_CSV, ("video_id",))
+    first_line: dict[str, int] = {}
+    for line, r in train_rows:
+        v = r["video_id"].strip()
+        if v in first_line:  # each video's captions would be counted twice
+            raise MSRVTTError(f"{root / TRAIN_CSV}: line {line} lists {v} again (first on line {first_line[v]}); "
+                              f"each training video belongs on one line")
+        first_line[v] = line
+    train_ids = list(first_line)
     unknown = [v for v in train_ids if v not in captions]
     if unknown:
         raise MSRVTTError(f"{root / TRAIN_CSV} names {len(unknown)} videos without captions in {DATA_JSON}, "
-                          f"e.g. {unknown[:3]}")
+                          f"e.g. {unknown[:3]} (line {first_line[unknown[0]]})")
     train = [(v, c) for v in train_ids for c in captions[v]]
-    test = [(r["video_id"], r["sentence"]) for r in _read_csv(root / TEST_CSV, ("key", "vid_key", "video_id", "sentence"))]
+    test_rows = _read_csv(root / TEST_CSV, ("key", "vid_key", "video_id", "sentence"), rest_joins_last=True)
+    test = [(r["video_id"].strip(), r["sentence"]) for _, r in test_rows]
     ds = MSRVTT(root, videos, train, test)
     if check_videos:
         if not videos.is_dir():
             raise FileNotFoundError(f"the MSR-VTT videos folder {videos} does not exist. Download {HOW_TO_GET}.")
-        absent = ds.missing_videos("test")
-        if absent:
-            raise FileNotFoundError(f"{len(absent)} test videos are missing from {videos}, e.g. "
-                                    f"{', '.join(a + '.mp4' for a in absent[:3])}")
+        absent = {split: ds.missing_videos(split) for split in ("train", "test")}
+        if any(absent.values()):
+            counts = " and ".join(f"{len(a)} {split}" for split, a in absent.items() if a)
+            examples = [a + ".mp4" for split in ("train", "test") for a in absent[split][:3]]
+            raise FileNotFoundError(f"{counts} videos are missing from {videos}, e.g. {', '.join(examples)}. "
+                                    f"Download {HOW_TO_GET}, or pass check_videos=False to read the captions only.")
     return ds

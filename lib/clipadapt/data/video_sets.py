@@ -3,20 +3,19 @@
 ``synthetic`` profiles: the video world's videos and their reversal twins, written as mp4
 files into a folder (kept there: a second call with the same settings reuses them) and
 read back with decord. ``msrvtt``: MSR-VTT's 9k training captions (a seeded subset of
-``video_train_pairs``) and the 1k-A test set.
+``video_train_pairs``) and the 1k-A test set, fetched into the data root on first use.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 
 from .. import profiles
 from ..files import atomic_path
-from . import msrvtt, video, worlds
+from . import download, msrvtt, video, worlds
 
 
 def video_data(profile, folder, data_root=None, seed: int = 0) -> dict:
@@ -57,7 +56,9 @@ def video_data(profile, folder, data_root=None, seed: int = 0) -> dict:
                                       frames=prof.video_frames, image_size=size)
         twins = [test_records[p]["caption"] for p in test_partners]
         return {"train": train, "test": test, "partners": partners, "twins": twins, "test_partners": test_partners}
-    root = Path(data_root or os.environ.get("CLIPADAPT_DATA", "data")) / "msrvtt"
+    root = download.data_root(data_root) / "msrvtt"
+    if not (root / msrvtt.TEST_CSV).is_file():
+        download.ensure("msrvtt", data_root)
     ds = msrvtt.load_msrvtt(root)
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(ds.train), generator=g)[: prof.video_train_pairs].tolist()

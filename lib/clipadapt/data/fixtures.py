@@ -1,0 +1,91 @@
+"""Miniature copies of the real datasets, in exactly their real formats.
+
+The ``colab-smoke`` profile runs the ``colab`` profile's data code on them, so that the
+real-data paths of every chapter execute in CI without a download:
+
+* ``eurosat/`` -- CoOp's layout: ``split_zhou_EuroSAT.json`` (``[path, label, class]``
+  rows) and 64x64 JPEGs in ``2750/<Class>/<Class>_<n>.jpg``, EuroSAT's ten classes;
+* ``msrvtt/`` -- CLIP4Clip's files (``MSRVTT_data.json``, ``MSRVTT_train.9k.csv``,
+  ``MSRVTT_JSFUSION_test.csv``) and ``MSRVTT_Videos/video<N>.mp4``.
+
+The pictures and videos are made from the synthetic worlds, so that they hold shapes and
+motion rather than noise; the captions say what is in them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from ..files import atomic_path
+from . import msrvtt, video, worlds
+
+EUROSAT_CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
+                   "PermanentCrop", "Residential", "River", "SeaLake")
+COOP_NAMES = ("Annual Crop Land", "Forest", "Herbaceous Vegetation Land", "Highway or Road", "Industrial Buildings",
+              "Pasture Land", "Permanent Crop Land", "Residential Buildings", "River", "Sea or Lake")
+
+
+def write_eurosat(root: str | Path, train_per_class: int = 16, test_per_class: int = 2, seed: int = 0) -> Path:
+    """``root/eurosat`` in CoOp's layout; returns that folder."""
+    from PIL import Image
+
+    out = Path(root) / "eurosat"
+    world = worlds.ImageWorld(64)
+    split = {"train": [], "val": [], "test": []}
+    per_class = train_per_class + test_per_class
+    for label, cls in enumerate(EUROSAT_CLASSES):
+        scenes = world.sample(per_class, worlds.generator(seed, "eurosat-fixture", cls))
+        pixels = (world.render(scenes).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+        for i in range(per_class):
+            rel = f"{cls}/{cls}_{i + 1}.jpg"
+            path = out / "2750" / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels[i]).save(path, format="JPEG", quality=90)
+            split["train" if i < train_per_class else "test"].append([rel, label, COOP_NAMES[label]])
+    with atomic_path(out / "split_zhou_EuroSAT.json") as tmp:
+        tmp.write_text(json.dumps(split))
+    return out
+
+
+def write_msrvtt(root: str | Path, n_train: int = 8, n_test: int = 6, captions: int = 2, frames: int = 8,
+                 size: int = 64, seed: int = 0) -> Path:
+    """``root/msrvtt`` in CLIP4Clip's files with mp4 videos; returns that folder."""
+    out = Path(root) / "msrvtt"
+    world = worlds.VideoWorld(size, frames=frames, p_appear=0.0)
+    # the video world writes each video with its reversal twin: half as many draws
+    records = worlds.write_videos(world, (n_train + n_test + 1) // 2, worlds.generator(seed, "msrvtt-fixture"),
+                                  out / "MSRVTT_Videos")[: n_train + n_test]
+    ids = []
+    for i, r in enumerate(records):  # video world names -> MSR-VTT names
+        src = out / "MSRVTT_Videos" / r["video"]
+        vid = f"video{i}"
+        src.replace(out / "MSRVTT_Videos" / f"{vid}.mp4")
+        ids.append((vid, r["caption"]))
+    data = {
+        "info": {"contributor": "clipadapt fixture", "year": "2016"},
+        "videos": [{"category": 0, "url": "", "video_id": v, "start time": 0.0, "end time": 1.0, "id": i,
+                    "split": "train" if i < n_train else "test"} for i, (v, _) in enumerate(ids)],
+        "sentences": [{"caption": c if k == 0 else f"{c} (take {k + 1})", "video_id": v, "sen_id": i * captions + k}
+                      for i, (v, c) in enumerate(ids) for k in range(captions)],
+    }
+    with atomic_path(out / msrvtt.DATA_JSON) as tmp:
+        tmp.write_text(json.dumps(data))
+    with atomic_path(out / msrvtt.TRAIN_CSV) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["video_id"])
+        w.writerows([v] for v, _ in ids[:n_train])
+    with atomic_path(out / msrvtt.TEST_CSV) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["key", "vid_key", "video_id", "sentence"])
+        for i, (v, c) in enumerate(ids[n_train:]):
+            w.writerow([f"ret{i}", f"msr{n_train + i}", v, c])
+    return out
+
+
+def write_all(root: str | Path) -> Path:
+    """Both datasets under ``root`` (use it as ``$CLIPADAPT_DATA``); returns ``root``."""
+    write_eurosat(root)
+    write_msrvtt(root)
+    return Path(root)

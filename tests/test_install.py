@@ -1,0 +1,116 @@
+"""Installing clipadapt on Colab leaves Colab's preinstalled packages as they are.
+
+A resolver run (uv) of ``pyproject.toml`` for Colab's Python and platform, constrained to
+the committed copy of Colab's GPU ``pip freeze`` (requirements/colab-gpu-freeze.txt, its
+source and date in its header), must succeed, and every package it picks that Colab
+already has must be Colab's version. Colab's ``+cu128`` builds of torch and its kin are not
+on PyPI: their lines are left out of the constraints (with the CUDA and nvidia wheels they
+bring), and the versions picked for them must still equal Colab's public version
+(``2.11.0`` for ``2.11.0+cu128``). Needs PyPI (CI has it); skipped, saying so, without it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FREEZE = ROOT / "requirements" / "colab-gpu-freeze.txt"
+PYTHON = "3.13"  # os-info-gpu.txt: Python 3.13.15
+PLATFORM = "x86_64-manylinux_2_28"
+LOCAL_BUILDS = re.compile(r"^(nvidia-|cuda-)")  # CUDA wheels that come with Colab's torch builds
+BOOK_ONLY = {"jupyter-book", "papermill", "myst-nb", "jupyter-cache"}  # sphinx: Colab has its own
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_freeze(path: Path = FREEZE) -> dict[str, str]:
+    """``{normalised name: version}`` of the ``name==version`` lines of a pip freeze."""
+    out = {}
+    for line in path.read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)$", line.strip())
+        if m:
+            out[_norm(m.group(1))] = m.group(2)
+    return out
+
+
+def constraints(freeze: dict[str, str]) -> list[str]:
+    """The freeze as resolver constraints, less the local ``+cu`` builds and CUDA wheels."""
+    return [f"{name}=={v}" for name, v in freeze.items() if "+" not in v and not LOCAL_BUILDS.match(name)]
+
+
+def _uv() -> list[str] | None:
+    exe = Path(sys.executable).with_name("uv")
+    if exe.exists():
+        return [str(exe)]
+    try:
+        import uv  # noqa: F401
+
+        return [sys.executable, "-m", "uv"]
+    except ImportError:
+        return None
+
+
+def resolve(pyproject: Path, cons: list[str], tmp: Path) -> tuple[int, str, dict[str, str]]:
+    uv = _uv()
+    if uv is None:
+        pytest.fail("uv is missing: it is in the dev extra (pip install -e '.[dev]')")
+    cfile = tmp / "colab-constraints.txt"
+    cfile.write_text("\n".join(cons) + "\n")
+    out = tmp / "resolved.txt"
+    env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", NO_COLOR="1")
+    cmd = [*uv, "pip", "compile", str(pyproject), "--python-version", PYTHON, "--python-platform", PLATFORM,
+           "-c", str(cfile), "-o", str(out), "--no-header", "--quiet"]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    picked = read_freeze(out) if run.returncode == 0 else {}
+    return run.returncode, run.stderr, picked
+
+
+def _offline(stderr: str) -> bool:
+    return "pypi.org" in stderr and re.search(r"dns error|Connect|timed out|Failed to fetch", stderr) is not None
+
+
+def test_freeze_is_the_committed_colab_copy():
+    head = FREEZE.read_text().splitlines()[:4]
+    assert any("github.com/googlecolab/backend-info" in line for line in head), "the freeze names its source"
+    assert any(re.search(r"20\d\d-\d\d-\d\d", line) for line in head), "the freeze names its date"
+    freeze = read_freeze()
+    assert freeze["ipywidgets"].startswith("7.") and freeze["torch"].endswith("+cu128")
+
+
+def test_installing_clipadapt_on_colab_changes_none_of_its_packages(tmp_path):
+    freeze = read_freeze()
+    code, err, picked = resolve(ROOT / "pyproject.toml", constraints(freeze), tmp_path)
+    if code != 0 and _offline(err):
+        pytest.skip(f"PyPI unreachable, the resolver cannot run here: {err.strip().splitlines()[-1]}")
+    assert code == 0, f"clipadapt cannot be installed beside Colab's packages:\n{err[-3000:]}"
+    changed = {}
+    for name, version in picked.items():
+        if name in freeze and not LOCAL_BUILDS.match(name):
+            colab = freeze[name].split("+")[0]
+            if version != colab:
+                changed[name] = (freeze[name], version)
+    assert not changed, f"installing clipadapt would change Colab's packages (Colab, picked): {changed}"
+    # the chapters' own stack is Colab's; what builds the book is not pulled in
+    for name in ("numpy", "ipykernel", "ipywidgets", "matplotlib", "torch", "torchvision"):
+        assert name not in picked or picked[name] == freeze[name].split("+")[0], name
+    assert "open-clip-torch" in picked and not BOOK_ONLY & set(picked), sorted(BOOK_ONLY & set(picked))
+
+
+def test_the_resolver_test_can_fail(tmp_path):
+    """The same run on a pyproject that asks for ipywidgets 8 finds no solution."""
+    text = (ROOT / "pyproject.toml").read_text()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "pyproject.toml").write_text(re.sub(r'"ipywidgets[^"]*"', '"ipywidgets>=8"', text))
+    code, err, _ = resolve(bad / "pyproject.toml", constraints(read_freeze()), tmp_path)
+    if code != 0 and _offline(err):
+        pytest.skip("PyPI unreachable")
+    assert code != 0 and "ipywidgets" in err
