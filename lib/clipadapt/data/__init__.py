@@ -1,4 +1,5 @@
 """Data: ``worlds`` (the synthetic image, video and caption worlds), ``pixels`` (CLIP's
 pixel normalisation), ``video`` (mp4 writing, decord reading, frame sampling, the
 video-caption dataset), ``video_sets`` (Part II's sets per profile), and the real-format
-loaders ``fewshot`` (few-shot tasks, CoOp's split files) and ``msrvtt`` (MSR-VTT)."""
+loaders ``fewshot`` (few-shot tasks, CoOp's split files) and ``msrvtt`` (MSR-VTT), and
+``multitask`` (suites of related few-shot tasks: the synthetic world, General-10)."""
