@@ -14,7 +14,9 @@ from clipadapt.data import multitask as mt
 def test_world_suite_names_and_classes():
     s = mt.world_suite(4, classes=3)
     assert len(s) == 12 and s.domains.count("shape") == 4 and s.n_classes == 36
-    assert s.names[0] == "the shapes of red objects" and s.names[5] == "the colours of small objects"
+    assert s.names[0] == "red objects: circle, square or triangle"
+    assert s.names[5] == "small objects: orange, yellow or green"
+    assert s.names[8] == "red objects: on the left, on the right or at the top"
     assert len(set(s.names)) == 12
     assert s.tasks[0].classnames == ["circle", "square", "triangle"]
     assert s.tasks[1].classnames == ["square", "triangle", "diamond"]  # related tasks share some classes

@@ -8,9 +8,9 @@ and ``test_set()``. Two kinds:
 
 * :func:`world_suite` -- synthetic tasks drawn by the image world, in a few *domains*:
   the attribute asked for (shape, colour, position). The tasks of a domain differ in what
-  the pictures have in common ("the shapes of red objects", "the shapes of objects on the
-  left"), so related tasks get related names; each domain draws its pictures in its own
-  style, so each needs its own prompt. :func:`shuffled_names` is the control: the same
+  the pictures have in common and in which values they tell apart ("red objects: circle,
+  square or triangle", "small objects: square, triangle or diamond"), so related tasks get
+  related names; each domain draws its pictures in its own style. :func:`shuffled_names` is the control: the same
   tasks under each other's names.
 * :func:`load_suite` -- real datasets in CoOp's format (split json + image folder, or the
   FGVC-Aircraft variant files), e.g. :data:`GENERAL10`, the ten datasets of SoftCPT's
@@ -72,11 +72,11 @@ class Suite:
 
 
 # -- the synthetic world --------------------------------------------------------------------
-# what a domain asks, how its pictures are drawn, and its class names' prompt template
+# what a domain asks and how its pictures are drawn
 DOMAINS = {
-    "shape": {"fill": "outline", "background": "dark", "plural": "shapes"},
-    "colour": {"fill": "outline", "background": "light", "plural": "colours"},
-    "position": {"fill": "solid", "background": "light", "plural": "positions"},
+    "shape": {"fill": "outline", "background": "dark"},
+    "colour": {"fill": "outline", "background": "light"},
+    "position": {"fill": "outline", "background": "dark"},
 }
 
 
@@ -132,9 +132,11 @@ class WorldTask(fewshot.SyntheticTask):
 
 def world_suite(tasks_per_domain: int = 6, domains=tuple(DOMAINS), classes: int | None = None, seed: int = 0,
                 image_size: int = 64, pool: int = 16) -> Suite:
-    """``tasks_per_domain`` tasks in each of ``domains``, named like "the shapes of red
-    objects". Each task has ``classes`` of its attribute's values (None: all of them); task
-    ``k`` of a domain starts ``k`` values further on, so related tasks share some classes."""
+    """``tasks_per_domain`` tasks in each of ``domains``. Each task has ``classes`` of its
+    attribute's values (None: all of them); task ``k`` of a domain starts ``k`` values
+    further on, so related tasks share some classes. A task's name says what its pictures
+    share and what it asks, in words the tiny CLIP was pre-trained on (it never saw "shape"
+    or "colour"): "red objects: circle, square or triangle"."""
     names, tasks, doms = [], [], []
     for d in domains:
         if d not in DOMAINS:
@@ -149,10 +151,12 @@ def world_suite(tasks_per_domain: int = 6, domains=tuple(DOMAINS), classes: int 
             raise ValueError(f"a {d} task has 2 to {n_values} classes, asked for {classes}")
         for k, (attr, value) in enumerate(conds[:tasks_per_domain]):
             values = () if classes is None else tuple((k + j) % n_values for j in range(classes))
-            names.append(f"the {style['plural']} of {_condition_phrase(attr, value)}")
-            tasks.append(WorldTask(f"{d}|{attr}={value}", attribute=d, fill=style["fill"],
+            task = WorldTask(f"{d}|{attr}={value}", attribute=d, fill=style["fill"],
                                    background=style["background"], image_size=image_size, seed=seed, pool=pool,
-                                   template=template, condition=(attr, value), values=values))
+                             template=template, condition=(attr, value), values=values)
+            words = task.classnames
+            names.append(f"{_condition_phrase(attr, value)}: {', '.join(words[:-1])} or {words[-1]}")
+            tasks.append(task)
             doms.append(d)
     return Suite(tuple(names), tuple(tasks), tuple(doms))
 
@@ -264,10 +268,11 @@ def load_suite(root: str | Path, entries=GENERAL10, preprocess=None, seed: int =
 
 
 def suite_for(profile, preprocess=None, data_root: str | Path | None = None, seed: int = 0) -> Suite:
-    """The suite of a profile: the world under ``tiny``, General-10 from the data root otherwise."""
+    """The suite of a profile: the world (4 tasks in each domain, 3 classes each) under
+    ``tiny``, General-10 from the data root otherwise."""
     from .. import profiles
 
     prof = profiles.get(profile)
     if prof.fewshot_task in fewshot.SYNTHETIC_TASKS:
-        return world_suite(seed=seed)
+        return world_suite(4, classes=3, seed=seed)
     return load_suite(Path(data_root or os.environ.get("CLIPADAPT_DATA", "data")), GENERAL10, preprocess, seed + 1)
