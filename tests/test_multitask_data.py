@@ -122,3 +122,21 @@ def test_fixture_suite_errors(fixture_suite):
         mt.Suite(("a",), ())
     with pytest.raises(ValueError, match="unknown task metrics"):
         mt.Suite(("a",), (object(),), metrics=("top5",))
+
+
+def test_task_accuracy_as_softcpt_measures_it():
+    from clipadapt import metrics
+
+    labels = torch.tensor([0, 0, 0, 1])
+    preds = torch.tensor([0, 0, 0, 0])
+    assert metrics.task_accuracy(preds, labels) == pytest.approx(0.75)
+    assert metrics.task_accuracy(preds, labels, "mean_per_class") == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="unknown task metric"):
+        metrics.task_accuracy(preds, labels, "top5")
+
+
+def test_the_profiles_suites(tmp_path):
+    s = mt.suite_for("tiny")
+    assert len(s) == 12 and s.n_classes == 36
+    with pytest.raises(fewshot.DatasetMissingError, match="caltech-101"):
+        mt.suite_for("colab", preprocess=_preprocess, data_root=tmp_path)
