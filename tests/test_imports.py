@@ -13,10 +13,10 @@ ROOT = Path(clipadapt.__file__).parent
 LAYERS = [
     {"files", "seeds", "profiles", "flops", "metrics", "losses", "viz", "distributed"},
     {"checkpoints", "runstate", "train", "data.pixels", "data.worlds", "data.video", "data.msrvtt", "data.fewshot",
-     "data.video_sets", "data.download", "data.fixtures"},
+     "data.video_sets", "data.download", "data.fixtures", "data.multitask"},
     {"models"},
     {"prompting", "features", "merge", "patching"},
-    {"methods.coop", "methods.vpt", "methods.lora", "methods.vop", "methods.tempme"},
+    {"methods.coop", "methods.vpt", "methods.lora", "methods.vop", "methods.tempme", "methods.softcpt"},
     {"tuning", "adapt", "retrieval"},
     {"recipes", "tasks", "registry"},
     {"runner"},

@@ -20,6 +20,20 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return (logits.argmax(1) == labels.to(logits.device)).float().mean().item()
 
 
+def task_accuracy(preds: torch.Tensor, labels: torch.Tensor, kind: str = "accuracy") -> float:
+    """One task's accuracy of predicted labels, as SoftCPT's evaluator measures it:
+    ``"accuracy"`` (top-1 over the test set) or ``"mean_per_class"`` (the mean over the
+    classes present of each class's accuracy)."""
+    if preds.shape != labels.shape or len(labels) == 0:
+        raise ValueError(f"expected equal, non-empty label vectors, got {tuple(preds.shape)} and {tuple(labels.shape)}")
+    right = (preds == labels).float()
+    if kind == "accuracy":
+        return right.mean().item()
+    if kind == "mean_per_class":
+        return torch.stack([right[labels == c].mean() for c in labels.unique()]).mean().item()
+    raise ValueError(f"unknown task metric {kind!r}; expected 'accuracy' or 'mean_per_class'")
+
+
 def zero_shot_accuracy(image_features: torch.Tensor, class_features: torch.Tensor, labels: torch.Tensor) -> float:
     return accuracy(zero_shot_logits(image_features, class_features), labels)
 

@@ -59,6 +59,18 @@ def _table(p: profiles.Profile) -> dict[str, dict[str | None, Recipe]]:
     # VoP: twice the baselines' steps (prompts start from nothing); the tiny CLIP has 3
     # layers, so VoP^F keeps 1 frame-level layer there (8 of 12 on ViT-B/32, as the paper)
     vop = video.replace(steps=2 * p.video_steps, lr=1e-2 if tiny else 1e-3, options={"ks": 1 if tiny else 8})
+    # SoftCPT and its baselines train jointly on the union of the tasks' shots. The paper: 50
+    # epochs at batch 32, L = 16 context tokens. The tiny CLIP: 30 steps and L = 4, because
+    # every step reads every class prompt of every task through the text encoder
+    joint = Recipe(steps=30, batch_size=32, lr=2e-2, warmup=3) if tiny else \
+        Recipe(epochs=50, min_steps=200, batch_size=32, lr=2e-3, warmup=20)
+    n_ctx = 4 if tiny else 16
+    multitask = {"ZS-CLIP": {None: Recipe(steps=0)},
+                 # the probe starts at the zero-shot weights times CLIP's temperature (~100): on
+                 # the tiny world it needs a larger step to move within 30 steps (measured)
+                 "LP-CLIP": {None: joint.replace(lr=0.3 if tiny else lr["linear probe"], full_batch=True)},
+                 **{m: {None: joint.replace(options={"n_ctx": n_ctx})} for m in ("CoOp-CA", "CoOp-MT")},
+                 "SoftCPT": {None: joint.replace(options={"n_ctx": n_ctx, "task_n_ctx": 4, "class_n_ctx": 4})}}
     return {
         "zero-shot": {None: Recipe(steps=0)},
         "linear probe": {None: few.replace(lr=lr["linear probe"], full_batch=True)},
@@ -69,6 +81,7 @@ def _table(p: profiles.Profile) -> dict[str, dict[str | None, Recipe]]:
         "mean pooling": {"none": Recipe(steps=0),
                          **{v: video.replace(lr=pool_lr[v], options={"rank": 8, "last_layers": 2}) for v in pool_lr}},
         "VoP": {None: vop},
+        **multitask,
     }
 
 

@@ -23,13 +23,13 @@ import torch
 from torch import nn
 
 from . import adapt, features, retrieval, tuning
-from .methods import coop, vop, vpt
+from .methods import coop, softcpt, vop, vpt
 
 
 @dataclass(frozen=True)
 class MethodSpec:
     name: str
-    task: str  # "classification" or "retrieval": the task class of clipadapt.tasks
+    task: str  # "classification", "retrieval" or "multitask": the task class of clipadapt.tasks
     build: Callable[..., nn.Module]  # (clip, tokenizer, context, options, variant) -> module
     summary: str
     variants: tuple[str, ...] = ()  # the first is the default
@@ -96,6 +96,22 @@ def _vop_paper(rows: dict[str | None, str]) -> dict:
 
 _VOP_SOURCE = "VoP paper (Huang et al., CVPR 2023), Table 1: MSR-VTT 9k / 1k-A, CLIP ViT-B/32, 12 frames"
 
+
+def _multitask(kind):
+    def build(clip, tokenizer, context, options, variant):
+        tasks = context["tasks"]
+        if kind == "zero-shot":
+            return softcpt.MultiTaskZeroShot(clip, tokenizer, tasks)
+        if kind == "linear probe":
+            return softcpt.MultiTaskLinearProbe(clip, tokenizer, tasks)
+        if kind == "SoftCPT":
+            return softcpt.SoftCPT(clip, tokenizer, tasks, variant, n_ctx=options.get("n_ctx", 16),
+                                   task_n_ctx=options.get("task_n_ctx", 4), class_n_ctx=options.get("class_n_ctx", 4))
+        return softcpt.MultiTaskCoOp(clip, tokenizer, tasks, n_ctx=options.get("n_ctx", 16), sharing=kind)
+
+    return build
+
+
 REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     MethodSpec("zero-shot", "classification", _zero_shot, "nothing trains: the class prompts' text features"),
     MethodSpec("linear probe", "classification", _linear_probe, "a linear layer on frozen image features"),
@@ -109,6 +125,13 @@ REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     MethodSpec("VoP", "retrieval", _vop, "text-video co-operative prompt tuning (clipadapt.methods.vop)",
                variants=vop.VARIANTS, paper=_vop_paper(dict(zip(vop.VARIANTS, (
                    "VoP", "VoP^P", "VoP^C", "VoP^F", "VoP^F+P", "VoP^F+C")))), paper_source=_VOP_SOURCE),
+    MethodSpec("ZS-CLIP", "multitask", _multitask("zero-shot"), "every task zero-shot with its own template"),
+    MethodSpec("LP-CLIP", "multitask", _multitask("linear probe"), "a linear probe per task on frozen features"),
+    MethodSpec("CoOp-CA", "multitask", _multitask("CA"), "a CoOp context per task, trained jointly "
+               "(clipadapt.methods.softcpt)"),
+    MethodSpec("CoOp-MT", "multitask", _multitask("MT"), "one CoOp context shared by every task"),
+    MethodSpec("SoftCPT", "multitask", _multitask("SoftCPT"), "contexts generated from the task names by a "
+               "task-shared meta network (clipadapt.methods.softcpt)", variants=softcpt.VARIANTS),
 )}
 
 
@@ -119,5 +142,5 @@ def get(name: str) -> MethodSpec:
 
 
 def methods(task: str | None = None) -> tuple[str, ...]:
-    """The methods of ``task`` ("classification", "retrieval"; None: all), in book order."""
+    """The methods of ``task`` ("classification", "retrieval", "multitask"; None: all), in book order."""
     return tuple(n for n, s in REGISTRY.items() if task is None or s.task == task)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from clipadapt import models, patching, seeds
-from clipadapt.methods import coop, lora, vop, vpt
+from clipadapt.methods import coop, lora, softcpt, vop, vpt
 
 STORE = Path(__file__).with_name("methods.safetensors")
 
@@ -58,6 +58,14 @@ def outputs() -> dict[str, torch.Tensor]:
             _perturb(m, variant, "frame_position")
             out[f"vop.{variant}.video_features"] = m.encode_video(videos)
             out[f"vop.{variant}.text_features"] = m.encode_text(ids)
+
+        for variant in ("NATA", "CATA"):
+            seeds.seed_everything(0)
+            tasks = [{"name": "the shapes of red objects", "classnames": ["circle", "square"], "template": "{}"},
+                     {"name": "the colours of circles", "classnames": ["red", "blue", "green"], "template": "{}"}]
+            m = softcpt.SoftCPT(copy.deepcopy(clip), tok, tasks, variant, n_ctx=4)
+            out[f"softcpt.{variant}.class_features"] = m.class_features()
+            out[f"softcpt.{variant}.logits"] = m(images)
 
         m = copy.deepcopy(clip)
         state = patching.apply(m.visual, r=4, trace_source=True)

@@ -1,6 +1,7 @@
 """Data: ``worlds`` (the synthetic image, video and caption worlds), ``pixels`` (CLIP's
 pixel normalisation), ``video`` (mp4 writing, decord reading, frame sampling, the
 video-caption dataset), ``video_sets`` (Part II's sets per profile), and the real-format
-loaders ``fewshot`` (few-shot tasks, CoOp's split files) and ``msrvtt`` (MSR-VTT), and
-``download`` (the real datasets fetched, verified and unpacked into one data root) and
-``fixtures`` (miniature copies of those datasets in their real formats, for colab-smoke)."""
+loaders ``fewshot`` (few-shot tasks, CoOp's split files) and ``msrvtt`` (MSR-VTT);
+``download`` (the real datasets fetched, verified and unpacked into one data root),
+``fixtures`` (miniature copies of those datasets in their real formats, for colab-smoke) and
+``multitask`` (suites of related few-shot tasks: the synthetic world, General-10)."""

@@ -162,12 +162,16 @@ class RealTask:
         return self._load(entries)
 
 
-def load_coop_dataset(root: str | Path, name: str, preprocess, seed: int = 1) -> RealTask:
+def load_coop_dataset(root: str | Path, name: str | CoOpDataset, preprocess, seed: int = 1) -> RealTask:
     """Read a dataset in CoOp's layout: ``root/<split file>`` and images under
-    ``root/<image dir>``. Missing files give an error that says what to download."""
-    if name not in COOP_DATASETS:
+    ``root/<image dir>``. Missing files give an error that says what to download.
+    ``name`` is a key of :data:`COOP_DATASETS` or a :class:`CoOpDataset` itself."""
+    if isinstance(name, CoOpDataset):
+        ds, name = name, name.name
+    elif name not in COOP_DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {sorted(COOP_DATASETS)}")
-    ds = COOP_DATASETS[name]
+    else:
+        ds = COOP_DATASETS[name]
     root = Path(root)
     split = root / ds.split_file
     images = root / ds.image_dir
