@@ -249,3 +249,21 @@ def test_a_new_kind_of_task_runs_and_resumes_without_changes_here(monkeypatch, t
     assert "at step 4 of 6" in capsys.readouterr().out
     a, b = (read_checkpoint(tmp_path / f)[0] for f in ("first.safetensors", "final.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a) and again["metrics"] == result["metrics"]
+
+
+def test_softcpt_runs_and_resumes_through_the_multitask_task(tmp_path, one_thread, capsys):
+    """Chapter 7's kind of task (many tasks, mixed batches) through the same command: the
+    table shows the mean over tasks, and a run stopped at a checkpoint resumes exactly."""
+    argv = ["SoftCPT", "--variant", "NATA", "--profile", "tiny", "--steps", "6", "--eval-every", "3",
+            "--save-every", "3", "--no-progress"]
+    assert reproduce.main([*argv, "--out", str(tmp_path / "straight")]) == 0
+    table = capsys.readouterr().out
+    assert "mean accuracy (%)" in table and "worst task (%)" in table
+    result = json.loads((tmp_path / "straight" / "result.json").read_text())
+    assert len(result["metrics"]["per_task"]) == 12 and 0 < result["metrics"]["accuracy"] <= 1
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(LIB), reproduce.KILL_ENV: "step:5"}
+    killed = subprocess.run([sys.executable, "-m", "clipadapt.reproduce", *argv, "--out", str(tmp_path / "stopped")],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr
+    assert reproduce.main([*argv, "--out", str(tmp_path / "stopped"), "--resume"]) == 0
+    same_run(tmp_path / "straight", tmp_path / "stopped")

@@ -143,6 +143,16 @@ def toc_notebooks(root: Path = ROOT) -> list[Path]:
     return out
 
 
+def pending(path: Path, profile: str) -> str | None:
+    """Why the chapter at ``path`` does not run under ``profile`` yet, or ``None`` when it
+    does: the notebook's ``metadata.clipadapt.pending[profile]`` (a sentence naming what is
+    missing, e.g. a dataset without a fixture). ``execute`` skips such chapters and says why."""
+    import nbformat
+
+    meta = nbformat.read(str(path), as_version=4).metadata.get("clipadapt", {})
+    return meta.get("pending", {}).get(profile)
+
+
 def copy_sources(dest: Path, root: Path = ROOT, keep: set[str] = frozenset()) -> Path:
     """Copy the book's sources to ``dest``, replacing what was there, except the executed
     notebooks named in ``keep`` (relative paths) that ``dest`` already holds."""
@@ -193,6 +203,10 @@ def execute(profile: str | None = None, dest: Path | None = None, notebooks: lis
     try:
         for rel in chosen:
             path = dest / rel
+            why = pending(path, prof.name)
+            if why:
+                log(f"skipping {rel}: not yet runnable under profile {prof.name!r}: {why}")
+                continue
             log(f"executing {rel} under profile {prof.name!r} ...")
             start = time.perf_counter()
             try:

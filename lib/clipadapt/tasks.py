@@ -305,6 +305,14 @@ class MultiTaskClassificationTask:
         self.y_train = torch.cat(ys)  # labels within each sample's task
         self.t_train = torch.cat([torch.full_like(y, i) for i, y in enumerate(ys)])  # task of each sample
 
+    @classmethod
+    def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None) -> "MultiTaskClassificationTask":
+        """The profile's suite (chapter 7) at its largest number of shots."""
+        from .data import multitask
+
+        p = profiles.get(profile)
+        return cls(multitask.suite_for(p, preprocess, data_root), max(p.fewshot_shots), p.fewshot_test_per_class)
+
     @property
     def n_train(self) -> int:
         return len(self.y_train)
@@ -358,6 +366,13 @@ class MultiTaskClassificationTask:
                 preds = features.encode_batched(lambda f: head(f.to(device))[:, o:o + n].argmax(1), feats).cpu()
                 per_task.append(metrics.task_accuracy(preds, self._images(i, "test")[1], self.suite.metric(i)))
         return {"accuracy": sum(per_task) / len(per_task), "per_task": per_task}
+
+    @staticmethod
+    def row(metrics: dict) -> dict:
+        """Chapter 7's columns: the mean over tasks, and the worst and best task."""
+        per_task = metrics["per_task"]
+        return {"mean accuracy (%)": 100 * metrics["accuracy"], "worst task (%)": 100 * min(per_task),
+                "best task (%)": 100 * max(per_task)}
 
     def encoder(self, module: nn.Module) -> Callable:
         return module.clip.encode_image
