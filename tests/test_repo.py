@@ -103,6 +103,13 @@ def test_pin_writes_what_the_test_wants_and_is_idempotent(tmp_path):
                 assert other == url or not other.startswith("https://github.com/efficient"), other
 
 
+def test_bibliography_keys_are_unique():
+    """Branches that each cite a paper must not both add its entry (the build rejects repeats)."""
+    keys = re.findall(r"^@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text(), flags=re.M)
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    assert not repeated, f"book/references.bib repeats {repeated}"
+
+
 def test_book_pages_exist():
     for f in book.toc_files(ROOT):
         assert any((ROOT / f).with_suffix(s).exists() for s in (".md", ".ipynb")), f
