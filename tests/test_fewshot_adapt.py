@@ -114,10 +114,19 @@ def test_coop_loader_errors_name_the_file_and_the_way_out(tmp_path, tiny_clip):
         fewshot.load_coop_dataset(root, "imagenet-21k", preprocess)
 
 
-def test_profile_picks_the_task(tiny_clip):
+def test_profile_picks_the_task(tiny_clip, tmp_path, monkeypatch):
+    """tiny: the synthetic task; colab: EuroSAT, fetched when missing. The fetch goes to a
+    closed port on 127.0.0.1 here (never off the machine) and fails with an error that
+    names the dataset's file and the URL."""
+    import dataclasses
+
+    from clipadapt.data import download
+
     assert fewshot.load_task("tiny") is fewshot.SYNTHETIC_TASKS["outlines"]
-    with pytest.raises(fewshot.DatasetMissingError, match="eurosat"):
-        fewshot.load_task("colab", preprocess=tiny_clip[1], data_root="/nonexistent")
+    closed = {k: dataclasses.replace(r, url=f"http://127.0.0.1:9/{k}") for k, r in download.RESOURCES.items()}
+    monkeypatch.setattr(download, "RESOURCES", closed)
+    with pytest.raises(download.DownloadError, match=r"eurosat(.|\n)*http://127\.0\.0\.1:9/"):
+        fewshot.load_task("colab", preprocess=tiny_clip[1], data_root=tmp_path)
 
 
 def test_parameter_counts_of_every_method_on_vit_b32():

@@ -122,7 +122,7 @@ def test_a_checkpoint_of_another_run_is_refused(uninterrupted, tmp_path, capsys)
     (["SCPNet-nope", "--profile", "tiny"], "unknown method 'SCPNet-nope'; choose one of zero-shot, linear probe"),
     (["VoP", "--variant", "Q", "--profile", "tiny"], "unknown variant 'Q' of 'VoP'; choose one of ('vop', 'P'"),
     (["CoOp", "--variant", "P", "--profile", "tiny"], "method 'CoOp' has no variants"),
-    (["CoOp", "--profile", "huge"], "unknown profile 'huge'; choose one of: colab, paper, tiny"),
+    (["CoOp", "--profile", "huge"], "unknown profile 'huge'; choose one of: colab, colab-smoke, paper, tiny"),
 ])
 def test_unknown_choices_list_what_there_is(argv, says, capsys):
     with pytest.raises(SystemExit) as exit_:
