@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from . import adapt, features, retrieval, tuning
-from .methods import coop, vop, vpt
+from .methods import coop, tempme, vop, vpt
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,11 @@ def _vop(clip, tokenizer, context, options, variant):
     return vop.VoP(clip, variant, frames=context["frames"], ks=options.get("ks", 8))
 
 
+def _tempme(clip, tokenizer, context, options, variant):
+    schedule = tempme.schedule_for(options.get("schedule", "ViT-B-32"))
+    return tempme.TempMe(clip, schedule, frames=context["frames"], tuning=variant, rank=options.get("rank", 8))
+
+
 REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     MethodSpec("zero-shot", "classification", _zero_shot, "nothing trains: the class prompts' text features"),
     MethodSpec("linear probe", "classification", _linear_probe, "a linear layer on frozen image features"),
@@ -96,6 +101,9 @@ REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
                "variants say what of CLIP trains", variants=tuning.POLICIES),
     MethodSpec("VoP", "retrieval", _vop, "text-video co-operative prompt tuning (clipadapt.methods.vop)",
                variants=vop.VARIANTS),
+    MethodSpec("TempMe", "retrieval", _tempme, "ImgMe + ClipMe temporal token merging; variants say what "
+               "of CLIP trains beside the clip positional embeddings (clipadapt.methods.tempme)",
+               variants=("lora", "full")),
 )}
 
 
