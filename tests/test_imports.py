@@ -21,7 +21,7 @@ LAYERS = [
     {"tuning", "adapt", "retrieval"},
     {"recipes", "tasks", "registry"},
     {"runner"},
-    {"pretrain", "bench", "book"},
+    {"pretrain", "bench", "bench_tempme", "book"},
 ]
 LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 

@@ -87,7 +87,8 @@ def _vop(clip, tokenizer, context, options, variant):
 
 def _tempme(clip, tokenizer, context, options, variant):
     schedule = tempme.schedule_for(options.get("schedule", "ViT-B-32"))
-    return tempme.TempMe(clip, schedule, frames=context["frames"], tuning=variant, rank=options.get("rank", 8))
+    return tempme.TempMe(clip, schedule, frames=context["frames"], tuning=variant, rank=options.get("rank", 8),
+                         positions=options.get("positions", True))
 
 
 REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (

@@ -40,6 +40,17 @@ from .tempme_schedule import SCHEDULES, Schedule, Step
 TUNINGS = ("lora", "full", "none")
 
 
+# The TempMe paper's costs (Shen et al., ICLR 2025, as reported; cited, not measured here):
+# MSR-VTT, 12 frames, visual encoder only; throughput on an A100. None: not reported.
+PAPER_TABLE = {  # setting: (G FLOPs = multiply-adds, output tokens, videos/s)
+    "ViT-B/32 LoRA": (53.0, "12 x 50", None),
+    "ViT-B/32 TempMe": (34.8, "1 x 97", None),
+    "ViT-B/16 LoRA": (211.3, "12 x 197", None),
+    "ViT-B/16 VoP": (246.2, "2368", 25.0),
+    "ViT-B/16 TempMe": (121.4, "1 x 127", 45.1),
+}
+
+
 def schedule_for(model_name: str) -> Schedule:
     """The schedule of a known model (``SCHEDULES``); others need an explicit one."""
     if model_name not in SCHEDULES:
@@ -50,7 +61,7 @@ def schedule_for(model_name: str) -> Schedule:
 
 class TempMe(nn.Module):
     def __init__(self, clip: nn.Module, schedule: Schedule | None = None, frames: int = 12,
-                 tuning: str = "lora", rank: int = 8, trace_source: bool = False):
+                 tuning: str = "lora", rank: int = 8, trace_source: bool = False, positions: bool = True):
         super().__init__()
         if tuning not in TUNINGS:
             raise ValueError(f"unknown tuning {tuning!r}; choose one of {TUNINGS}")
@@ -70,8 +81,8 @@ class TempMe(nn.Module):
                 if isinstance(getattr(clip, name, None), nn.Parameter):
                     getattr(clip, name).requires_grad_(False)
         width = visual.transformer.width
-        self.clip_positions = nn.ParameterList(
-            [nn.Parameter(torch.zeros(rows, width)) for rows in self.schedule.positions(frames)])
+        self.clip_positions = nn.ParameterList(  # positions=False: none (the ablation of chapter 5)
+            [nn.Parameter(torch.zeros(rows, width)) for rows in self.schedule.positions(frames)] if positions else [])
         self.state = patching.apply(visual, [s.intra for s in self.steps], protected=1, trace_source=trace_source)
         self.state.pre_attention = self._pre_attention
 
@@ -87,9 +98,10 @@ class TempMe(nn.Module):
         g, c = step.group, st.protected
         st.size = merge.start_size(x) if st.size is None else st.size
         metric = merge.group_frames(x.detach(), g, prefix=c)  # pre-attention states, no embedding
-        pos = self.clip_positions[self.schedule.merge_layers.index(layer)]  # (clips, D)
-        pos = pos.repeat(x.shape[0] // pos.shape[0], 1)[:, None].expand_as(x).to(x.dtype)  # row of each clip
-        x = merge.group_frames(x + pos, g, prefix=c)  # (B', g N, D)
+        if len(self.clip_positions):
+            pos = self.clip_positions[self.schedule.merge_layers.index(layer)]  # (clips, D)
+            x = x + pos.repeat(x.shape[0] // pos.shape[0], 1)[:, None].to(x.dtype)  # each clip its row
+        x = merge.group_frames(x, g, prefix=c)  # (B', g N, D)
         st.size = merge.group_frames(st.size, g, prefix=c)
         if st.source is not None:
             st.source = merge.group_frames(st.source, g, prefix=c)
