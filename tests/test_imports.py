@@ -16,11 +16,12 @@ LAYERS = [
      "data.video_sets", "data.download", "data.fixtures", "data.multitask"},
     {"models"},
     {"prompting", "features", "merge", "patching"},
-    {"methods.coop", "methods.vpt", "methods.lora", "methods.vop", "methods.tempme", "methods.softcpt"},
+    {"methods.coop", "methods.vpt", "methods.lora", "methods.vop", "methods.tempme",
+     "methods.tempme_schedule", "methods.tome", "methods.softcpt"},
     {"tuning", "adapt", "retrieval"},
     {"recipes", "tasks", "registry"},
     {"runner"},
-    {"pretrain", "bench", "book", "reproduce"},
+    {"pretrain", "bench", "bench_tempme", "book", "reproduce"},
 ]
 LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 

@@ -19,7 +19,7 @@ import psutil
 from . import book
 
 TARGETS_S = {"01_clip_from_scratch": 150, "02_adapting_clip": 180, "03_video_retrieval": 180, "04_vop": 180,
-             "07_softcpt": 180}
+             "05_tempme": 180, "07_softcpt": 180}
 TARGET_PEAK_GB = 4.0
 
 
@@ -188,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-chapters", action="store_true")
     parser.add_argument("--lora", action="store_true", help="only compare clipadapt's LoRA with peft's")
     parser.add_argument("--video", action="store_true", help="only decoding throughput and VoP costs")
+    parser.add_argument("--tempme", action="store_true", help="only TempMe's cost, speed and memory table")
     args = parser.parse_args(argv)
+    if args.tempme:
+        from . import bench_tempme
+
+        return 0 if bench_tempme.run() else 1
     if args.lora:
         bench_lora()
         return 0
@@ -218,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
             label = f"{kind}, {direction.replace('_', ' ')} R@1 (%)"
             print(f"{label:<34}{m['R@1']:>10.1f}{100 / 200:>8.1f}{'-':>8}  -")
     print(f"{'binding, right over swapped (%)':<34}{100 * result['binding']:>10.1f}{50.0:>8.1f}{'-':>8}  -")
+    from . import bench_tempme
+
+    ok &= bench_tempme.run()
     return 0 if ok else 1
 
 

@@ -29,7 +29,7 @@ of every forward pass::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +52,9 @@ class MergeState:
     size: torch.Tensor | None = None  # (B, N_now, 1) patches per token; None = all ones
     source: torch.Tensor | None = None  # (B, N_now, N_in) provenance when trace_source
     tokens: list[int] = field(default_factory=list)  # tokens after each layer, last pass
+    # optional step before attention, ``(layer, x, state) -> x``: TempMe's ClipMe blocks join
+    # frames into clips and merge across them there (they update size, source, protected)
+    pre_attention: Callable[[int, torch.Tensor, "MergeState"], torch.Tensor] | None = None
 
     def set_r(self, r: int | Sequence[int]) -> None:
         """Merge ``r`` tokens in every layer (an int) or ``r[i]`` in layer i (a sequence)."""
@@ -113,6 +116,8 @@ class MergingBlock(nn.Module):
                              "got cross-attention inputs or an attn_mask")
         st = self._merge_state
         x = q_x if st.batch_first else q_x.transpose(0, 1)  # (B, N, D)
+        if st.pre_attention is not None:
+            x = st.pre_attention(self._merge_layer, x, st)
         out, metric = attention(self, self.ln_1(x), st.size if st.prop_attn else None)
         x = x + _part(self, "ls_1")(_part(self, "ln_attn")(out))
         r = st.r[self._merge_layer]

@@ -81,6 +81,10 @@ def _table(p: profiles.Profile) -> dict[str, dict[str | None, Recipe]]:
         "mean pooling": {"none": Recipe(steps=0),
                          **{v: video.replace(lr=pool_lr[v], options={"rank": 8, "last_layers": 2}) for v in pool_lr}},
         "VoP": {None: vop},
+        # TempMe: mean pooling's rates on the tiny CLIP, the official 6e-4 for LoRA on ViT-B/32 (the clip positional embeddings start at zero with them);
+        # the schedule is the model's own (clipadapt.methods.tempme_schedule.SCHEDULES)
+        "TempMe": {v: video.replace(lr=pool_lr[v] if tiny else {"lora": 6e-4, "full": 1e-5}[v], options={"rank": 8, "schedule": p.clip_model})
+                   for v in ("lora", "full")},
         **multitask,
     }
 

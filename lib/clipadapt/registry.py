@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from . import adapt, features, retrieval, tuning
-from .methods import coop, softcpt, vop, vpt
+from .methods import coop, softcpt, tempme, vop, vpt
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,12 @@ def _multitask(kind):
     return build
 
 
+def _tempme(clip, tokenizer, context, options, variant):
+    schedule = tempme.schedule_for(options.get("schedule", "ViT-B-32"))
+    return tempme.TempMe(clip, schedule, frames=context["frames"], tuning=variant, rank=options.get("rank", 8),
+                         positions=options.get("positions", True))
+
+
 REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     MethodSpec("zero-shot", "classification", _zero_shot, "nothing trains: the class prompts' text features"),
     MethodSpec("linear probe", "classification", _linear_probe, "a linear layer on frozen image features"),
@@ -125,6 +131,9 @@ REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     MethodSpec("VoP", "retrieval", _vop, "text-video co-operative prompt tuning (clipadapt.methods.vop)",
                variants=vop.VARIANTS, paper=_vop_paper(dict(zip(vop.VARIANTS, (
                    "VoP", "VoP^P", "VoP^C", "VoP^F", "VoP^F+P", "VoP^F+C")))), paper_source=_VOP_SOURCE),
+    MethodSpec("TempMe", "retrieval", _tempme, "ImgMe + ClipMe temporal token merging; variants say what "
+               "of CLIP trains beside the clip positional embeddings (clipadapt.methods.tempme)",
+               variants=("lora", "full")),
     MethodSpec("ZS-CLIP", "multitask", _multitask("zero-shot"), "every task zero-shot with its own template"),
     MethodSpec("LP-CLIP", "multitask", _multitask("linear probe"), "a linear probe per task on frozen features"),
     MethodSpec("CoOp-CA", "multitask", _multitask("CA"), "a CoOp context per task, trained jointly "

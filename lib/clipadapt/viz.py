@@ -137,3 +137,39 @@ def table(rows: list[dict], floatfmt: str = "{:.1f}"):
                          for c in cols) + "</tr>" for r in rows)
     return HTML(f'<table style="border-collapse:collapse;margin:0.5em 0;"><thead><tr>{head}</tr></thead>'
                 f"<tbody>{body}</tbody></table>")
+
+
+def merged_patches(ax, image: torch.Tensor, groups: torch.Tensor, show: torch.Tensor | None = None,
+                   title: str = "", alpha: float = 0.5):
+    """Draw ``image`` ``(3, H, W)`` in [0, 1] with its patch grid coloured by token.
+
+    ``groups`` ``(gh, gw)`` holds, for every patch, the index of the token it went into
+    (token merging's provenance); patches of one token share a colour (the colour follows
+    the token index, so that several frames of one video can be compared) and are fenced off
+    from their neighbours by white lines. Patches where ``show`` ``(gh, gw)`` (bool) is False
+    -- by default those that sit alone in their token -- stay uncoloured.
+    """
+    img = image.permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+    h, w = img.shape[:2]
+    g = groups.cpu()
+    gh, gw = g.shape
+    if show is None:
+        counts = torch.bincount(g.flatten(), minlength=int(g.max()) + 1)
+        show = counts[g] > 1
+    colours = plt.get_cmap("tab20")((g.numpy() * 7) % 20)  # (gh, gw, 4), neighbours' ids far apart in colour
+    colours[..., 3] = np.where(show.cpu().numpy(), alpha, 0.0)
+    ax.imshow(img, extent=(0, w, h, 0), interpolation="nearest")
+    ax.imshow(colours, extent=(0, w, h, 0), interpolation="nearest")
+    ph, pw = h / gh, w / gw
+    for i in range(gh):
+        for j in range(gw):
+            if j + 1 < gw and g[i, j] != g[i, j + 1]:
+                ax.plot([(j + 1) * pw] * 2, [i * ph, (i + 1) * ph], color="white", lw=1)
+            if i + 1 < gh and g[i, j] != g[i + 1, j]:
+                ax.plot([j * pw, (j + 1) * pw], [(i + 1) * ph] * 2, color="white", lw=1)
+    ax.set_xlim(0, w)
+    ax.set_ylim(h, 0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)

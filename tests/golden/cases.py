@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from clipadapt import models, patching, seeds
-from clipadapt.methods import coop, lora, softcpt, vop, vpt
+from clipadapt.methods import coop, lora, softcpt, tempme, vop, vpt
+from clipadapt.methods.tempme_schedule import Schedule
 
 STORE = Path(__file__).with_name("methods.safetensors")
 
@@ -72,6 +73,16 @@ def outputs() -> dict[str, torch.Tensor]:
         out["merge.r4.image_features"] = m.encode_image(images)
         out["merge.r4.tokens"] = torch.tensor(state.tokens)
         out["merge.r4.source"] = state.source.float()
+
+        seeds.seed_everything(0)  # 4 frames: ImgMe in layer 0, then 4 -> 2 -> 1 clips
+        m = tempme.TempMe(copy.deepcopy(clip), Schedule(r=2, merge_layers=(1, 2), frames_per_merge=(2, 2)),
+                          frames=4, rank=4, trace_source=True)
+        _perturb(m, "tempme", "lora_B")
+        _perturb(m, "tempme", "clip_positions")
+        out["tempme.video_features"] = m.encode_video(videos)
+        out["tempme.text_features"] = m.encode_text(ids)
+        out["tempme.tokens"] = torch.tensor(m.state.tokens)
+        out["tempme.source"] = m.state.source.float()
     return {k: v.detach().float().contiguous() for k, v in out.items()}
 
 
