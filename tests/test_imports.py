@@ -13,10 +13,10 @@ ROOT = Path(clipadapt.__file__).parent
 LAYERS = [
     {"files", "seeds", "profiles", "flops", "metrics", "losses", "viz"},
     {"checkpoints", "train", "data.pixels", "data.worlds", "data.video", "data.msrvtt", "data.fewshot",
-     "data.video_sets"},
+     "data.video_sets", "data.multilabel", "data.multilabel_sets"},
     {"models"},
     {"prompting", "features", "merge", "patching"},
-    {"methods.coop", "methods.vpt", "methods.lora", "methods.vop", "methods.tempme"},
+    {"methods.coop", "methods.vpt", "methods.lora", "methods.vop", "methods.tempme", "methods.scpnet"},
     {"tuning", "adapt", "retrieval"},
     {"recipes", "tasks", "registry"},
     {"runner"},

@@ -23,13 +23,13 @@ import torch
 from torch import nn
 
 from . import adapt, features, retrieval, tuning
-from .methods import coop, vop, vpt
+from .methods import coop, scpnet, vop, vpt
 
 
 @dataclass(frozen=True)
 class MethodSpec:
     name: str
-    task: str  # "classification" or "retrieval": the task class of clipadapt.tasks
+    task: str  # "classification", "retrieval" or "multilabel": the task class of clipadapt.tasks
     build: Callable[..., nn.Module]  # (clip, tokenizer, context, options, variant) -> module
     summary: str
     variants: tuple[str, ...] = ()  # the first is the default
@@ -85,6 +85,11 @@ def _vop(clip, tokenizer, context, options, variant):
     return vop.VoP(clip, variant, frames=context["frames"], ks=options.get("ks", 8))
 
 
+def _scpnet(clip, tokenizer, context, options, variant):
+    return scpnet.SCPNet(clip, tokenizer, context["classnames"], relation=context.get("relation"), variant=variant,
+                         **options)
+
+
 REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     MethodSpec("zero-shot", "classification", _zero_shot, "nothing trains: the class prompts' text features"),
     MethodSpec("linear probe", "classification", _linear_probe, "a linear layer on frozen image features"),
@@ -96,6 +101,8 @@ REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
                "variants say what of CLIP trains", variants=tuning.POLICIES),
     MethodSpec("VoP", "retrieval", _vop, "text-video co-operative prompt tuning (clipadapt.methods.vop)",
                variants=vop.VARIANTS),
+    MethodSpec("SCPNet", "multilabel", _scpnet, "prompts, a label graph and prior-enhanced self-supervision for "
+               "incomplete multi-label recognition (clipadapt.methods.scpnet)", variants=scpnet.VARIANTS),
 )}
 
 

@@ -92,11 +92,13 @@ def fit(
     batches: Callable[[int], Any] | Iterable,
     config: TrainConfig,
     device: torch.device | str | None = None,
+    on_step: Callable[[], None] | None = None,
 ) -> History:
     """Train the parameters of ``model`` that require gradients.
 
     ``batches`` is either a function ``step -> batch`` or an iterable (cycled);
-    ``loss_fn(batch)`` returns a scalar loss. Returns the per-step history.
+    ``loss_fn(batch)`` returns a scalar loss; ``on_step()`` (optional) runs after every
+    optimiser step (a moving average of the weights, chapter 6). Returns the per-step history.
     """
     device = pick_device(device) if device is not None else next(model.parameters()).device
     opt = make_optimizer(model, config.lr, config.weight_decay)
@@ -131,6 +133,8 @@ def fit(
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
         scaler.step(opt)
         scaler.update()
+        if on_step is not None:
+            on_step()
         history.loss.append(loss.item())
         history.lr.append(config.lr * factor)
         if bar is not None:
