@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from clipadapt import models, patching, seeds
-from clipadapt.methods import coop, lora, vop, vpt
+from clipadapt.methods import coop, lora, scpnet, vop, vpt
 
 STORE = Path(__file__).with_name("methods.safetensors")
 
@@ -58,6 +58,12 @@ def outputs() -> dict[str, torch.Tensor]:
             _perturb(m, variant, "frame_position")
             out[f"vop.{variant}.video_features"] = m.encode_video(videos)
             out[f"vop.{variant}.text_features"] = m.encode_text(ids)
+
+        seeds.seed_everything(0)
+        m = scpnet.SCPNet(copy.deepcopy(clip), tok, ["circle", "square", "triangle", "cross"], topk=3)
+        out["scpnet.adjacency"], out["scpnet.smoothing"] = m.adjacency, m.smoothing
+        out["scpnet.text_features"] = m.text_features()
+        out["scpnet.logits"] = m(images)
 
         m = copy.deepcopy(clip)
         state = patching.apply(m.visual, r=4, trace_source=True)
