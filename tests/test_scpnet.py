@@ -153,3 +153,33 @@ def test_bad_options(tiny_clip):
         scpnet.SCPNet(copy.deepcopy(clip), tok, CLASSES, variant="nope")
     with pytest.raises(ValueError, match="loss"):
         scpnet.SCPNet(copy.deepcopy(clip), tok, CLASSES, loss="nope")
+
+
+def test_map_and_f1_by_hand():
+    from clipadapt import metrics
+
+    scores = torch.tensor([[0.9, 0.1], [0.8, 0.7], [0.3, 0.6], [0.1, 0.2]])
+    targets = torch.tensor([[1, 0], [0, 1], [1, 1], [0, 0]])
+    # class 0: positives at ranks 1 and 3 -> (1/1 + 2/3) / 2; class 1: ranks 1 and 2 -> 1
+    assert torch.allclose(metrics.average_precision(scores, targets), torch.tensor([5 / 6, 1.0]))
+    assert abs(metrics.mean_average_precision(scores, targets) - 100 * (5 / 6 + 1) / 2) < 1e-4
+    f = metrics.multilabel_f1(scores, targets, 0.5)  # predictions: (1,0), (1,1), (0,1), (0,0)
+    assert abs(f["CP"] - 100 * (1 / 2 + 2 / 2) / 2) < 1e-4 and abs(f["CR"] - 100 * (1 / 2 + 1) / 2) < 1e-4
+    assert abs(f["OP"] - 75.0) < 1e-4 and abs(f["OR"] - 75.0) < 1e-4 and abs(f["OF1"] - 75.0) < 1e-4
+    with pytest.raises(ValueError, match="no class has a positive"):
+        metrics.mean_average_precision(scores, torch.zeros(4, 2))
+
+
+@pytest.mark.parametrize("variant", ["full", "baseline"])
+def test_runner_trains_scpnet(tiny_clip, variant):
+    from clipadapt import recipes, runner, tasks
+    from clipadapt.data import multilabel as ml
+
+    clip, _, tok = tiny_clip
+    train, test = ml.scene_sets("tiny", sizes=(48, 48))
+    task = tasks.MultiLabelTask(train, ml.observe(train.targets, 0.3, seed=0), test)
+    recipe = recipes.get("SCPNet", "tiny").replace(steps=3, batch_size=16)
+    before = [p.clone() for p in clip.parameters()]
+    r = runner.run("SCPNet", clip, tok, task, variant=variant, recipe=recipe, count_macs=False)
+    assert 0 <= r.metrics["mAP"] <= 100 and "CF1" in r.metrics and "OF1" in r.metrics
+    assert all(torch.equal(a, b) for a, b in zip(before, clip.parameters()))  # the caller's CLIP is untouched
