@@ -23,8 +23,8 @@ def test_recipe_budgets():
     assert r.total_steps(20) == 10 and r.total_steps(100) == 12  # 3 epochs of ceil(100 / 32) batches
     assert recipes.Recipe(steps=7).total_steps(10_000) == 7
     assert r.warmup_steps(12) == 1 and r.warmup_steps(1000) == 10
-    with pytest.raises(ValueError, match="no recipe for method 'SCPNet'"):
-        recipes.get("SCPNet", "tiny")
+    with pytest.raises(ValueError, match="no recipe for method 'no such method'"):
+        recipes.get("no such method", "tiny")
     assert recipes.get("VoP", "tiny").options["ks"] == 1 and recipes.get("VoP", "colab").options["ks"] == 8
 
 

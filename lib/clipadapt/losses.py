@@ -1,4 +1,4 @@
-"""Contrastive losses.
+"""Losses: contrastive (CLIP) and partial-label (multi-label with unknown labels).
 
 CLIP's objective is a symmetric cross-entropy over the batch's similarity matrix: each
 image must pick out its own caption among all captions of the batch, and each caption its
@@ -62,3 +62,43 @@ def caption_positives(captions: list[str]) -> torch.Tensor:
     index = {c: i for i, c in enumerate(dict.fromkeys(captions))}
     ids = torch.tensor([index[c] for c in captions])
     return ids[:, None] == ids[None, :]
+
+
+# -- partial-label losses (chapter 6) -------------------------------------------------------
+# ``observed`` (B, C) holds 1 (known positive), -1 (known negative) or 0 (unknown); the
+# losses are summed over the batch and the classes, as SCPNet's code does.
+def _check_observed(logits: torch.Tensor, observed: torch.Tensor) -> None:
+    if logits.shape != observed.shape or logits.ndim != 2:
+        raise ValueError(f"logits and observed labels must both be (B, C), got {tuple(logits.shape)} "
+                         f"and {tuple(observed.shape)}")
+
+
+def masked_bce(logits: torch.Tensor, observed: torch.Tensor, epoch: int = 0) -> torch.Tensor:
+    """Binary cross-entropy on the known labels only; unknown labels give no gradient."""
+    _check_observed(logits, observed)
+    known = (observed != 0).float()
+    return (F.binary_cross_entropy_with_logits(logits, (observed > 0).float(), reduction="none") * known).sum()
+
+
+def assume_negative(logits: torch.Tensor, observed: torch.Tensor, epoch: int = 0) -> torch.Tensor:
+    """Binary cross-entropy with every unknown label taken as a negative ("AN")."""
+    _check_observed(logits, observed)
+    return F.binary_cross_entropy_with_logits(logits, (observed > 0).float(), reduction="sum")
+
+
+def splc(logits: torch.Tensor, observed: torch.Tensor, epoch: int = 0, tau: float = 0.6, change_epoch: int = 1,
+         margin: float = 1.0, gamma: float = 2.0) -> torch.Tensor:
+    """SPLC (Zhang et al., 2021), SCPNet's default: focal loss with a margin on the
+    positives' logits, unknown labels taken as negatives, and from epoch ``change_epoch``
+    on, every label that is not a known negative and whose probability exceeds ``tau``
+    corrected to a positive. (SCPNet's single-positive code has no known negatives; here they
+    are never corrected.)"""
+    _check_observed(logits, observed)
+    target = (observed > 0).float()
+    logits = torch.where(target > 0, logits - margin, logits)
+    if epoch >= change_epoch:
+        flip = (torch.sigmoid(logits) > tau) & (observed >= 0)
+        target = torch.where(flip, torch.ones_like(target), target)
+    p = torch.sigmoid(logits)
+    focal = ((1 - p) * target + p * (1 - target)) ** gamma
+    return (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * focal).sum()

@@ -1,4 +1,4 @@
-"""Evaluation: zero-shot classification accuracy and retrieval recall."""
+"""Evaluation: zero-shot classification accuracy, retrieval recall, and multi-label mAP / CF1 / OF1."""
 
 from __future__ import annotations
 
@@ -66,3 +66,44 @@ def image_text_retrieval(image_features: torch.Tensor, text_features: torch.Tens
     """Both directions for paired features (row i of each belongs together)."""
     sim = zero_shot_logits(image_features, text_features)
     return {"image_to_text": retrieval_metrics(sim, ks), "text_to_image": retrieval_metrics(sim.t(), ks)}
+
+
+# -- multi-label (chapter 6) ---------------------------------------------------------------------
+def average_precision(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Average precision per class (columns of ``scores`` and 0/1 ``targets``, (N, C)):
+    the mean of the precision at the rank of each positive (ties broken by order, as the
+    ASL/SCPNet code does). NaN for a class without positives."""
+    if scores.shape != targets.shape or scores.ndim != 2:
+        raise ValueError(f"scores and targets must both be (N, C), got {tuple(scores.shape)} and {tuple(targets.shape)}")
+    order = scores.argsort(dim=0, descending=True, stable=True)
+    hits = targets.gather(0, order).float()  # (N, C) positives in ranked order
+    precision = hits.cumsum(0) / torch.arange(1, len(hits) + 1, device=hits.device)[:, None]
+    n_pos = hits.sum(0)
+    return torch.where(n_pos > 0, (precision * hits).sum(0) / n_pos.clamp(min=1), torch.full_like(n_pos, float("nan")))
+
+
+def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
+    """mAP in percent: AP per class averaged over the classes that have positives."""
+    ap = average_precision(scores, targets)
+    if torch.isnan(ap).all():
+        raise ValueError("no class has a positive: mAP is undefined")
+    return 100.0 * ap.nanmean().item()
+
+
+def multilabel_f1(probs: torch.Tensor, targets: torch.Tensor, threshold: float = 0.5) -> dict[str, float]:
+    """Per-class (C) and overall (O) precision, recall and F1 in percent at ``threshold``:
+    CP/CR average over classes and CF1 = 2 CP CR / (CP + CR); OP/OR/OF1 pool all labels."""
+    if probs.shape != targets.shape:
+        raise ValueError(f"probs and targets must have the same shape, got {tuple(probs.shape)} and {tuple(targets.shape)}")
+    pred, t = (probs > threshold).float(), targets.float()
+    tp, n_pred, n_true = (pred * t).sum(0), pred.sum(0), t.sum(0)
+    cp = (tp / n_pred.clamp(min=1)).mean().item()
+    cr = (tp / n_true.clamp(min=1)).mean().item()
+    op = tp.sum().item() / max(n_pred.sum().item(), 1)
+    orr = tp.sum().item() / max(n_true.sum().item(), 1)
+
+    def f1(p, r):
+        return 2 * p * r / (p + r) if p + r > 0 else 0.0
+
+    return {"CP": 100 * cp, "CR": 100 * cr, "CF1": 100 * f1(cp, cr),
+            "OP": 100 * op, "OR": 100 * orr, "OF1": 100 * f1(op, orr)}

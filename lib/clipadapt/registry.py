@@ -23,13 +23,13 @@ import torch
 from torch import nn
 
 from . import adapt, features, retrieval, tuning
-from .methods import coop, softcpt, tempme, vop, vpt
+from .methods import coop, scpnet, softcpt, tempme, vop, vpt
 
 
 @dataclass(frozen=True)
 class MethodSpec:
     name: str
-    task: str  # "classification", "retrieval" or "multitask": the task class of clipadapt.tasks
+    task: str  # "classification", "retrieval", "multilabel" or "multitask": the task class of clipadapt.tasks
     build: Callable[..., nn.Module]  # (clip, tokenizer, context, options, variant) -> module
     summary: str
     variants: tuple[str, ...] = ()  # the first is the default
@@ -118,6 +118,11 @@ def _tempme(clip, tokenizer, context, options, variant):
                          positions=options.get("positions", True))
 
 
+def _scpnet(clip, tokenizer, context, options, variant):
+    return scpnet.SCPNet(clip, tokenizer, context["classnames"], relation=context.get("relation"), variant=variant,
+                         **options)
+
+
 REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     MethodSpec("zero-shot", "classification", _zero_shot, "nothing trains: the class prompts' text features"),
     MethodSpec("linear probe", "classification", _linear_probe, "a linear layer on frozen image features"),
@@ -141,6 +146,8 @@ REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     MethodSpec("CoOp-MT", "multitask", _multitask("MT"), "one CoOp context shared by every task"),
     MethodSpec("SoftCPT", "multitask", _multitask("SoftCPT"), "contexts generated from the task names by a "
                "task-shared meta network (clipadapt.methods.softcpt)", variants=softcpt.VARIANTS),
+    MethodSpec("SCPNet", "multilabel", _scpnet, "prompts, a label graph and prior-enhanced self-supervision for "
+               "incomplete multi-label recognition (clipadapt.methods.scpnet)", variants=scpnet.VARIANTS),
 )}
 
 

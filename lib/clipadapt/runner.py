@@ -7,7 +7,8 @@
 2. seeds everything (:func:`clipadapt.seeds.seed_everything`) and builds the method
    around a *copy* of ``clip`` (the caller's model is never changed);
 3. trains the parameters that require gradients with :func:`clipadapt.train.fit` on the
-   task's batches and loss (nothing, for a recipe of 0 steps);
+   task's batches and loss (nothing, for a recipe of 0 steps), calling the module's
+   ``after_step()`` after every optimiser step where it has one;
 4. evaluates with the task's metric (:mod:`clipadapt.tasks`) and counts the trainable
    parameters and the multiply-adds of encoding one input.
 
@@ -62,7 +63,8 @@ def run(method: str, clip: nn.Module, tokenizer, task, *, variant: str | None = 
                                    warmup=recipe.warmup_steps(steps), grad_clip=recipe.grad_clip,
                                    progress=progress, description=label)
         batches = task.batches(module, recipe, seed, device)
-        history = train.fit(module, lambda batch: task.loss(module, batch), batches, config, device=device)
+        history = train.fit(module, lambda batch: task.loss(module, batch), batches, config, device=device,
+                            on_step=getattr(module, "after_step", None))  # e.g. SCPNet's weight average
     train_seconds = history.seconds if history else 0.0
     module.eval()
     result_metrics = task.evaluate(module)

@@ -12,7 +12,8 @@ plus ``n_train`` (for epoch-based budgets), and ``encoder(module)`` / ``example(
 (one input, to count multiply-adds). :class:`ClassificationTask` (few-shot
 classification, accuracy) and :class:`RetrievalTask` (text-video retrieval, R@K both ways
 and the reversal test) are the tasks of Parts I and II; :class:`MultiTaskClassificationTask`
-(many few-shot tasks trained jointly, the mean of the per-task accuracies) is SoftCPT's.
+(many few-shot tasks trained jointly, the mean of the per-task accuracies) is SoftCPT's; :class:`MultiLabelTask`
+(incomplete multi-label recognition, mAP) is chapter 6's.
 
 What ``python -m clipadapt.reproduce`` (:mod:`clipadapt.reproduce`) also asks of a task
 class, listed in :data:`TASKS` under its ``kind``:
@@ -381,9 +382,128 @@ class MultiTaskClassificationTask:
         return self._images(0, "test")[0][:1].to(device)
 
 
+class MultiLabelTask:
+    """Multi-label recognition with incomplete labels (chapter 6): training pictures in
+    [0, 1] with observed labels ``(N, C)`` in {1, -1, 0} (:mod:`clipadapt.data.multilabel`),
+    test pictures with full labels; the metrics are mAP, CF1 and OF1 (threshold 0.5).
+
+    A batch holds the images' indices, their augmented views (one per name in the module's
+    ``views``, default a single weak view: :func:`~clipadapt.data.multilabel.weak_view`,
+    :func:`~clipadapt.data.multilabel.strong_view`), their observed labels and the epoch.
+    The loss is the module's own ``training_loss(batch)`` where it has one (SCPNet's
+    supervised + self-supervised objective), else the masked BCE of the first view. A module
+    with ``averaged()`` (a moving average of its weights, updated by its ``after_step``,
+    which the runner calls after every optimiser step) is evaluated through the average;
+    the metrics of the weights themselves come with the suffix `` (regular)``.
+
+    A module whose image encoder is frozen (``frozen_image_encoder``, with
+    ``encode_image`` and ``logits_from_features``) trains on stored features instead:
+    ``pool`` weak and ``pool`` strong views of every training image and the test images are
+    encoded once per encoder weights (shared by every run on the same frozen CLIP), and a
+    batch draws its views from the pools (``batch["features"]`` is then true).
+    """
+
+    kind = "multilabel"
+
+    def __init__(self, train, observed: torch.Tensor, test, threshold: float = 0.5, pool: int = 4):
+        if observed.shape != train.targets.shape:
+            raise ValueError(f"observed labels must match the training targets {tuple(train.targets.shape)}, "
+                             f"got {tuple(observed.shape)}")
+        self.train, self.observed, self.test, self.threshold = train, observed, test, threshold
+        self.context = {"classnames": list(train.classnames), "template": train.template}
+        self.pool = pool
+        self._stored: dict[tuple, dict[str, torch.Tensor]] = {}
+
+    def _frozen(self, module: nn.Module) -> bool:
+        return bool(getattr(module, "frozen_image_encoder", False))
+
+    def stored(self, module: nn.Module) -> dict[str, torch.Tensor]:
+        """Features of a frozen encoder: ``weak`` and ``strong`` ``(pool, N, D)``, ``test`` ``(N, D)``."""
+        from .data import multilabel
+        from .data.pixels import normalize
+
+        params = [p.detach() for p in module.parameters() if not p.requires_grad]
+        key = tuple((tuple(p.shape), round(float(p.double().sum()), 6)) for p in params[:64])
+        if key not in self._stored:
+            device = _device(module)
+            encode = lambda x: module.encode_image(normalize(x).to(device)).float()  # noqa: E731
+            out = {"test": features.encode_batched(encode, self.test.images)}
+            for kind, make in (("weak", multilabel.weak_view), ("strong", multilabel.strong_view)):
+                g = seeds.generator(0, "multilabel", "pool", kind)
+                out[kind] = torch.stack([features.encode_batched(lambda x: encode(make(x, g)), self.train.images)
+                                         for _ in range(self.pool)])
+            self._stored = {key: out}  # one encoder at a time
+        return self._stored[key]
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train)
+
+    def batches(self, module: nn.Module, recipe, seed: int, device) -> Callable[[int], dict]:
+        from .data import multilabel
+        from .data.pixels import normalize
+
+        kinds = getattr(module, "views", ("weak",))
+        make = {"weak": multilabel.weak_view, "strong": multilabel.strong_view}
+        per_epoch = max(1, -(-self.n_train // recipe.batch_size))
+        stored = self.stored(module) if self._frozen(module) else None
+
+        def batch(step: int) -> dict:
+            g = seeds.step_generator(seed, step)
+            idx = torch.randperm(self.n_train, generator=g)[: recipe.batch_size]
+            if stored is None:
+                images = self.train.images[idx]
+                views = [normalize(make[k](images, g)).to(device) for k in kinds]
+            else:  # two different weak views where two are asked for
+                pick = torch.randperm(self.pool, generator=g)
+                views = [stored[k][pick[i], idx].to(device) for i, k in enumerate(kinds)]
+            return {"index": idx.to(device), "views": views, "observed": self.observed[idx].to(device),
+                    "epoch": step // per_epoch, "n_train": self.n_train, "features": stored is not None}
+
+        return batch
+
+    def loss(self, module: nn.Module, batch: dict) -> torch.Tensor:
+        if hasattr(module, "training_loss"):
+            return module.training_loss(batch)
+        run = module.logits_from_features if batch["features"] else module
+        return losses.masked_bce(run(batch["views"][0]).float(), batch["observed"])
+
+    def scores(self, module: nn.Module) -> torch.Tensor:
+        """Probabilities ``(N test, C)``."""
+        from .data.pixels import normalize
+
+        device = _device(module)
+        module.eval()
+        if self._frozen(module):
+            with torch.no_grad():
+                return torch.sigmoid(module.logits_from_features(self.stored(module)["test"].to(device)).float()).cpu()
+        return features.encode_batched(lambda x: torch.sigmoid(module(normalize(x).to(device)).float()),
+                                       self.test.images).cpu()
+
+    def _metrics(self, probs: torch.Tensor) -> dict[str, float]:
+        f1 = metrics.multilabel_f1(probs, self.test.targets, self.threshold)
+        return {"mAP": metrics.mean_average_precision(probs, self.test.targets), "CF1": f1["CF1"], "OF1": f1["OF1"]}
+
+    def evaluate(self, module: nn.Module) -> dict[str, float]:
+        if not hasattr(module, "averaged") or module.averaged() is module:
+            return self._metrics(self.scores(module))
+        out = self._metrics(self.scores(module.averaged()))
+        out.update({f"{k} (regular)": v for k, v in self._metrics(self.scores(module)).items()})
+        return out
+
+    def encoder(self, module: nn.Module) -> Callable:
+        return module.encode_image if hasattr(module, "encode_image") else module
+
+    def example(self, device) -> torch.Tensor:
+        from .data.pixels import normalize
+
+        return normalize(self.test.images[:1]).to(device)
+
+
 # the task class of each kind (MethodSpec.task): what reproduce builds for a method
 TASKS: dict[str, type] = {"classification": ClassificationTask, "retrieval": RetrievalTask,
-                         "multitask": MultiTaskClassificationTask}
+                         "multitask": MultiTaskClassificationTask,
+                         "multilabel": MultiLabelTask}
 
 
 def for_profile(kind: str, profile, clip, preprocess, tokenizer, data_root=None, workdir=None):

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from clipadapt import models, patching, seeds
-from clipadapt.methods import coop, lora, softcpt, tempme, vop, vpt
+from clipadapt.methods import coop, lora, scpnet, softcpt, tempme, vop, vpt
 from clipadapt.methods.tempme_schedule import Schedule
 
 STORE = Path(__file__).with_name("methods.safetensors")
@@ -67,6 +67,11 @@ def outputs() -> dict[str, torch.Tensor]:
             m = softcpt.SoftCPT(copy.deepcopy(clip), tok, tasks, variant, n_ctx=4)
             out[f"softcpt.{variant}.class_features"] = m.class_features()
             out[f"softcpt.{variant}.logits"] = m(images)
+        seeds.seed_everything(0)
+        m = scpnet.SCPNet(copy.deepcopy(clip), tok, ["circle", "square", "triangle", "cross"], topk=3)
+        out["scpnet.adjacency"], out["scpnet.smoothing"] = m.adjacency, m.smoothing
+        out["scpnet.text_features"] = m.text_features()
+        out["scpnet.logits"] = m(images)
 
         m = copy.deepcopy(clip)
         state = patching.apply(m.visual, r=4, trace_source=True)

@@ -3,5 +3,6 @@ their own parameters: ``coop`` (learned text context), ``vpt`` (deep visual prom
 ``lora`` (low-rank updates of the fused attention projection, as a parametrization),
 ``vop`` (VoP's video prompts, every variant), ``tome`` (ToMe on the image tower, over
 :mod:`clipadapt.merge` and :mod:`clipadapt.patching`), ``tempme`` (TempMe's ImgMe and ClipMe
-blocks) with its schedule as data in ``tempme_schedule``, ``softcpt`` (SoftCPT's task-shared meta network
+blocks) with its schedule as data in ``tempme_schedule``, ``scpnet`` (SCPNet's label-prior prompts and
+self-supervision for incomplete multi-label recognition), ``softcpt`` (SoftCPT's task-shared meta network
 and the multi-task baselines). :mod:`clipadapt.registry` builds them by name."""

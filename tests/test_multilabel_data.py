@@ -1,0 +1,235 @@
+"""Chapter 6's data: the scene world, incomplete labels, views, and the real-format loaders
+(COCO 2014, VOC 2007, SCPNet's list files) on fixtures written in exactly those formats."""
+
+import json
+
+import pytest
+import torch
+
+from clipadapt.data import multilabel as ml
+from clipadapt.data import multilabel_sets as sets
+from clipadapt.data import worlds
+from clipadapt.seeds import generator
+
+
+# -- the scene world --------------------------------------------------------------------------
+def test_scene_world_labels_match_what_is_drawn():
+    w = worlds.SceneWorld(64)
+    s = w.sample(200, generator(0, "t"))
+    assert s.targets.shape == (200, 30) and set(s.targets.unique().tolist()) <= {0.0, 1.0}
+    n = s.targets.sum(1)
+    assert n.min() >= 2 and n.max() <= 4
+    attrs = s.scenes.attrs
+    for b in range(20):
+        drawn = {worlds.COLOURS[c] + " " + worlds.SHAPES[sh] for sh, c, *_ in attrs[b].tolist() if sh >= 0}
+        assert drawn == {worlds.SCENE_CLASSES[j] for j in s.targets[b].nonzero().flatten().tolist()}
+    img = w.render(s)
+    assert img.shape == (200, 3, 64, 64) and 0 <= img.min() and img.max() <= 1
+
+
+def test_scene_world_cooccurs_by_colour_and_repeats():
+    w = worlds.SceneWorld(64)
+    p = w.cooccurrence(4000)
+    same = torch.tensor([[i // 5 == j // 5 and i != j for j in range(30)] for i in range(30)])
+    other = ~same & ~torch.eye(30, dtype=torch.bool)
+    assert p[same].mean() > 5 * p[other].mean()  # labels of one scene type go together
+    a, b = w.sample(5, generator(1, "x")), w.sample(5, generator(1, "x"))
+    assert torch.equal(a.targets, b.targets) and torch.equal(w.render(a), w.render(b))
+
+
+def test_image_world_unchanged_by_the_render_loop():
+    w = worlds.ImageWorld(32, p_two_objects=0.5)
+    s = w.sample(4, generator(0, "y"))
+    assert w.render(s).shape == (4, 3, 32, 32)
+
+
+# -- incomplete labels ---------------------------------------------------------------------------
+def test_keep_labels_proportion_and_determinism():
+    t = worlds.SceneWorld().sample(300, generator(0, "z")).targets
+    for p in (0.1, 0.5, 0.9):
+        o = ml.keep_labels(t, p, seed=3)
+        assert (o != 0).sum().item() == round(p * t.numel())
+        known = o != 0
+        assert torch.equal((o[known] > 0).float(), t[known])  # kept labels are the true ones
+        assert torch.equal(o, ml.keep_labels(t, p, seed=3))
+        assert not torch.equal(o, ml.keep_labels(t, p, seed=4))
+    with pytest.raises(ValueError, match="proportion"):
+        ml.keep_labels(t, 0.0)
+
+
+def test_single_positive_keeps_one_true_positive():
+    t = worlds.SceneWorld().sample(300, generator(0, "z")).targets
+    o = ml.single_positive(t, seed=1)
+    assert torch.equal(o.sum(1), torch.ones(300, dtype=o.dtype)) and (o >= 0).all()
+    assert (t[o > 0] == 1).all()
+    assert torch.equal(o, ml.observe(t, "single", 1))
+    with pytest.raises(ValueError, match="images \\[1\\]"):
+        ml.single_positive(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
+    with pytest.raises(ValueError, match="'single'"):
+        ml.observe(t, "half")
+
+
+def test_views_shapes_range_and_seed():
+    x = torch.rand(6, 3, 32, 32)
+    w1 = ml.weak_view(x, torch.Generator().manual_seed(0))
+    w2 = ml.weak_view(x, torch.Generator().manual_seed(0))
+    s = ml.strong_view(x, torch.Generator().manual_seed(0))
+    assert torch.equal(w1, w2) and w1.shape == x.shape and s.shape == x.shape
+    assert 0 <= s.min() and s.max() <= 1 and not torch.allclose(s, w1)
+    full = ml.weak_view(x, torch.Generator().manual_seed(0), scale=(1.0, 1.0), ratio=(1.0, 1.0))  # the whole image
+    per = [torch.allclose(full[i], x[i], atol=1e-4) or torch.allclose(full[i], x[i].flip(-1), atol=1e-4)
+           for i in range(6)]
+    assert all(per)
+
+
+def test_scene_sets_per_profile():
+    tr, te = ml.scene_sets("tiny", sizes=(20, 10))
+    assert tr.images.shape == (20, 3, 64, 64) and te.targets.shape == (10, 30)
+    with pytest.raises(ValueError, match="no scene-set sizes"):
+        ml.scene_sets("huge")
+
+
+# -- COCO 2014 -------------------------------------------------------------------------------
+def _coco(root, split="val"):
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    data = {
+        "info": {"description": "COCO 2014 Dataset"}, "licenses": [],
+        "images": [{"license": 3, "file_name": f"COCO_{split}2014_000000000042.jpg", "height": 480, "width": 640,
+                    "id": 42},
+                   {"license": 1, "file_name": f"COCO_{split}2014_000000000073.jpg", "height": 427, "width": 640,
+                    "id": 73},
+                   {"license": 1, "file_name": f"COCO_{split}2014_000000000074.jpg", "height": 427, "width": 640,
+                    "id": 74}],
+        "annotations": [
+            {"segmentation": [[1, 2, 3, 4]], "area": 10.0, "iscrowd": 0, "image_id": 42, "bbox": [1, 2, 3, 4],
+             "category_id": 18, "id": 1},
+            {"segmentation": [[1, 2, 3, 4]], "area": 10.0, "iscrowd": 0, "image_id": 42, "bbox": [1, 2, 3, 4],
+             "category_id": 1, "id": 2},
+            {"segmentation": [[1, 2, 3, 4]], "area": 10.0, "iscrowd": 0, "image_id": 73, "bbox": [1, 2, 3, 4],
+             "category_id": 90, "id": 3},
+            {"segmentation": [[1, 2, 3, 4]], "area": 5.0, "iscrowd": 0, "image_id": 73, "bbox": [1, 2, 3, 4],
+             "category_id": 90, "id": 4}],
+        "categories": [{"supercategory": "indoor", "id": 90, "name": "toothbrush"},
+                       {"supercategory": "person", "id": 1, "name": "person"},
+                       {"supercategory": "animal", "id": 18, "name": "dog"}],
+    }
+    (root / "annotations" / f"instances_{split}2014.json").write_text(json.dumps(data))
+    return data
+
+
+def test_coco_loader(tmp_path):
+    _coco(tmp_path, "val")
+    d = sets.load_coco(tmp_path, "val")
+    assert d.classnames == ["person", "dog", "toothbrush"]  # increasing category id
+    assert d.targets.tolist() == [[1, 1, 0], [0, 0, 1], [0, 0, 0]]
+    assert d.paths[0] == tmp_path / "val2014" / "COCO_val2014_000000000042.jpg"
+    with pytest.raises(FileNotFoundError, match="missing"):
+        d.image(0)
+
+
+def test_coco_loader_errors(tmp_path):
+    with pytest.raises(sets.MultiLabelFormatError, match="instances_train2014.json"):
+        sets.load_coco(tmp_path, "train")
+    data = _coco(tmp_path, "train")
+    path = tmp_path / "annotations" / "instances_train2014.json"
+    path.write_text("{not json")
+    with pytest.raises(sets.MultiLabelFormatError, match="not valid JSON"):
+        sets.load_coco(tmp_path, "train")
+    data["annotations"][0]["category_id"] = 77
+    path.write_text(json.dumps(data))
+    with pytest.raises(sets.MultiLabelFormatError, match="category 77"):
+        sets.load_coco(tmp_path, "train")
+    path.write_text(json.dumps({"images": []}))
+    with pytest.raises(sets.MultiLabelFormatError, match="'annotations'"):
+        sets.load_coco(tmp_path, "train")
+
+
+# -- VOC 2007 --------------------------------------------------------------------------------
+XML = """<annotation>
+	<folder>VOC2007</folder>
+	<filename>{id}.jpg</filename>
+	<size><width>353</width><height>500</height><depth>3</depth></size>
+{objects}</annotation>
+"""
+OBJ = """	<object>
+		<name>{name}</name>
+		<pose>Unspecified</pose>
+		<truncated>0</truncated>
+		<difficult>{difficult}</difficult>
+		<bndbox><xmin>1</xmin><ymin>2</ymin><xmax>30</xmax><ymax>40</ymax></bndbox>
+	</object>
+"""
+
+
+def _voc(root):
+    objects = {"000005": [("chair", 0), ("chair", 1)], "000007": [("car", 0)], "000009": [("horse", 0),
+               ("person", 0), ("cat", 1)]}
+    main = root / "ImageSets" / "Main"
+    main.mkdir(parents=True)
+    (root / "Annotations").mkdir()
+    ids = list(objects)
+    (main / "trainval.txt").write_text("".join(f"{i}\n" for i in ids))
+    for i, objs in objects.items():
+        (root / "Annotations" / f"{i}.xml").write_text(
+            XML.format(id=i, objects="".join(OBJ.format(name=n, difficult=d) for n, d in objs)))
+    for c in sets.VOC_CLASSES:
+        lines = []
+        for i in ids:
+            flags = [d for n, d in objects[i] if n == c]
+            v = -1 if not flags else (1 if 0 in flags else 0)
+            lines.append(f"{i} {v:2d}\n")  # VOC pads the label to two characters: "000005 -1", "000007  1"
+        (main / f"{c}_trainval.txt").write_text("".join(lines))
+    return ids
+
+
+def test_voc_loader_both_sources_agree(tmp_path):
+    ids = _voc(tmp_path)
+    a = sets.load_voc2007(tmp_path, "trainval", "imagesets")
+    b = sets.load_voc2007(tmp_path, "trainval", "annotations")
+    assert torch.equal(a.targets, b.targets) and torch.equal(a.difficult, b.difficult)
+    c = sets.VOC_CLASSES.index
+    assert a.targets[0, c("chair")] == 1 and a.targets[1, c("car")] == 1
+    assert a.targets[2, c("cat")] == 0 and a.difficult[2, c("cat")]  # difficult only
+    assert a.targets.sum().item() == 4 and a.paths[2].name == f"{ids[2]}.jpg"
+
+
+def test_voc_loader_errors(tmp_path):
+    with pytest.raises(sets.MultiLabelFormatError, match="aeroplane_trainval.txt"):
+        sets.load_voc2007(tmp_path)
+    _voc(tmp_path)
+    bad = tmp_path / "ImageSets" / "Main" / "bird_trainval.txt"
+    bad.write_text("000005 -1\n000007  2\n000009 -1\n")
+    with pytest.raises(sets.MultiLabelFormatError, match="bird_trainval.txt, line 2"):
+        sets.load_voc2007(tmp_path)
+    bad.write_text("000005 -1\n000009 -1\n000007 -1\n")
+    with pytest.raises(sets.MultiLabelFormatError, match="other images"):
+        sets.load_voc2007(tmp_path)
+    (tmp_path / "Annotations" / "000007.xml").write_text(XML.format(id="000007", objects=OBJ.format(name="unicorn",
+                                                                                                    difficult=0)))
+    with pytest.raises(sets.MultiLabelFormatError, match="unicorn"):
+        sets.load_voc2007(tmp_path, source="annotations")
+    (tmp_path / "Annotations" / "000007.xml").write_text("<annotation><object>")
+    with pytest.raises(sets.MultiLabelFormatError, match="not valid XML"):
+        sets.load_voc2007(tmp_path, source="annotations")
+
+
+# -- SCPNet's list files ----------------------------------------------------------------------
+def test_scpnet_list_files(tmp_path):
+    (tmp_path / "voc_labels.txt").write_text("\n".join(sets.VOC_CLASSES))
+    (tmp_path / "voc_train.txt").write_text("2008_000008.jpg,12\n2008_000015.jpg,4\n")
+    (tmp_path / "voc_val.txt").write_text("2008_000002.jpg,19\n2008_000003.jpg,14 18\n")
+    names = sets.read_classnames(tmp_path / "voc_labels.txt")
+    assert names == list(sets.VOC_CLASSES)
+    train = sets.load_list(tmp_path / "voc_train.txt", names, "VOC2012/JPEGImages")
+    assert train.targets.sum(1).tolist() == [1, 1] and train.targets[0, 12] == 1
+    assert str(train.paths[1]) == "VOC2012/JPEGImages/2008_000015.jpg"
+    val = sets.load_list(tmp_path / "voc_val.txt", names)
+    assert val.targets[1].nonzero().flatten().tolist() == [14, 18]
+    (tmp_path / "bad.txt").write_text("2008_000008.jpg,12\n2008_000015.jpg 4\n")
+    with pytest.raises(sets.MultiLabelFormatError, match="bad.txt, line 2"):
+        sets.load_list(tmp_path / "bad.txt", names)
+    (tmp_path / "bad.txt").write_text("2008_000008.jpg,20\n")
+    with pytest.raises(sets.MultiLabelFormatError, match="0..19"):
+        sets.load_list(tmp_path / "bad.txt", names)
+    with pytest.raises(sets.MultiLabelFormatError, match="not found"):
+        sets.load_list(tmp_path / "nope.txt", names)

@@ -1,0 +1,185 @@
+"""SCPNet (clipadapt.methods.scpnet): the prior's post-processing, the counts of the
+reference notes, switched off = stock open_clip, the self-supervision and the EMA."""
+
+import copy
+
+import open_clip
+import pytest
+import torch
+import torch.nn.functional as F
+
+from clipadapt import losses, models
+from clipadapt.methods import scpnet
+
+CLASSES = ["cat", "dog", "car", "truck", "tree"]
+
+
+def _trainable(m):
+    return sum(p.numel() for p in m.parameters() if p.requires_grad)
+
+
+def test_relation_post_processing():
+    g = torch.Generator().manual_seed(0)
+    r = torch.rand(6, 6, generator=g) * 0.2 + 0.7  # CLIP text cosines sit in a narrow band
+    r = (r + r.t()) / 2
+    r.fill_diagonal_(1.0)
+    a, s = scpnet.relation_matrices(r, topk=3, reweight_p=0.2, temperature=0.2)
+    assert torch.allclose(a.sum(1), torch.ones(6)) and torch.allclose(s.sum(1), torch.ones(6))
+    assert torch.allclose(a.diagonal(), torch.full((6,), 0.8))
+    kept = r.topk(3, dim=1).indices
+    for i in range(6):
+        outside = [j for j in range(6) if j not in kept[i].tolist()]
+        assert (a[i, outside] == 0).all() and (s[i, outside] == 0).all()
+        off = [j for j in kept[i].tolist() if j != i]  # off-diagonal kept entries in proportion to r
+        assert torch.allclose(a[i, off] / a[i, off].sum(), r[i, off] / r[i, off].sum())
+    with pytest.raises(ValueError, match="topk"):
+        scpnet.relation_matrices(r, topk=7)
+    with pytest.raises(ValueError, match="square"):
+        scpnet.relation_matrices(torch.ones(3, 4), topk=2)
+
+
+def test_shuffled_prior_is_a_permutation():
+    r = torch.arange(16.0).view(4, 4)
+    s = scpnet.shuffled(r, seed=0)
+    assert sorted(s.flatten().tolist()) == sorted(r.flatten().tolist()) and not torch.equal(s, r)
+    assert torch.equal(s, scpnet.shuffled(r, seed=0))
+
+
+def test_relation_file_round_trip(tmp_path, tiny_clip):
+    clip, _, tok = tiny_clip
+    r = scpnet.write_relation(tmp_path / "relation.npy", clip, tok, CLASSES)
+    assert r.shape == (5, 5) and torch.allclose(r.diagonal(), torch.ones(5), atol=1e-5)
+    assert torch.equal(scpnet.load_relation(tmp_path / "relation.npy", 5), r)
+    with pytest.raises(ValueError, match="relation file"):
+        scpnet.load_relation(tmp_path / "relation.npy", 4)
+    (tmp_path / "bad.npy").write_text("not numpy")
+    with pytest.raises(ValueError, match="bad.npy"):
+        scpnet.load_relation(tmp_path / "bad.npy")
+
+
+@pytest.mark.parametrize("name, with_image, without", [
+    ("RN50", 46_707_553, 8_390_656),  # the reference notes' counts of the official model.py
+    ("ViT-B-32", 89_948_417, 2_099_200),
+    ("ViT-B-16", 88_291_841, 2_099_200),
+])
+def test_counts(name, with_image, without):
+    clip, tok = models.create(name, pretrained=None), open_clip.get_tokenizer(name)
+    full = scpnet.SCPNet(clip, tok, CLASSES, relation=torch.eye(5))
+    assert _trainable(full) == with_image
+    frozen = scpnet.SCPNet(clip, tok, CLASSES, relation=torch.eye(5), train_image_encoder=False)
+    assert _trainable(frozen) == without
+    assert frozen.coop.ctx.numel() == 4 * 512 and _trainable(frozen.graph) == without - 2048
+
+
+def test_graph_off_equals_stock_prompts(tiny_clip):
+    clip, _, tok = tiny_clip
+    m = scpnet.SCPNet(copy.deepcopy(clip), tok, CLASSES, variant="baseline", train_image_encoder=False)
+    with torch.no_grad():
+        ours = m.text_features()
+        stock = clip.encode_text(tok([f"a photo of a {c}." for c in CLASSES]))
+        assert torch.allclose(ours, stock, atol=1e-5)
+        assert torch.allclose(m.prompt_features(), m.coop.text_features(), atol=1e-5)
+        images = torch.rand(2, 3, clip.visual.image_size[0], clip.visual.image_size[1])
+        cos = F.normalize(clip.encode_image(images), dim=-1) @ F.normalize(stock, dim=-1).t()
+        assert torch.allclose(m(images), 10 * cos, atol=1e-4)
+    full = scpnet.SCPNet(copy.deepcopy(clip), tok, CLASSES, variant="full")
+    with torch.no_grad():
+        assert not torch.allclose(full.text_features(), stock, atol=1e-3)  # the graph adds something
+
+
+def test_self_supervision_targets_and_soft_term():
+    weak = torch.tensor([[4.0, 3.0, -4.0], [-5.0, -5.0, -5.0]])
+    strong = torch.zeros(2, 3)
+    observed = torch.tensor([[0, 0, 1], [0, 0, 0]])
+    smoothing = torch.eye(3)
+    loss, labels = scpnet.self_supervision(strong, weak, observed, smoothing, torch.full((3,), 0.9), 2, 1.0)
+    assert labels.tolist() == [[1, 1, 1], [0, 0, 0]]  # top-2 passing, OR the observed positive; row 2 masked
+    p = torch.sigmoid(weak[0])
+    want = F.binary_cross_entropy_with_logits(strong[0], labels[0], reduction="sum") + \
+        F.binary_cross_entropy_with_logits(strong[0], p, reduction="sum")  # S = I: soft targets = p_w
+    assert torch.allclose(loss, want)
+
+
+def test_partial_label_losses():
+    logits = torch.tensor([[2.0, -1.0, 0.5]])
+    observed = torch.tensor([[1, 0, -1]])
+    bce = F.binary_cross_entropy_with_logits
+    assert torch.allclose(losses.masked_bce(logits, observed),
+                          bce(logits[0, [0, 2]], torch.tensor([1.0, 0.0]), reduction="sum"))
+    assert torch.allclose(losses.assume_negative(logits, observed),
+                          bce(logits, torch.tensor([[1.0, 0.0, 0.0]]), reduction="sum"))
+    # SPLC at epoch 0: focal BCE with margin 1 on the positive, unknowns negative
+    z = torch.tensor([1.0, -1.0, 0.5])
+    t = torch.tensor([1.0, 0.0, 0.0])
+    p = torch.sigmoid(z)
+    want = (bce(z, t, reduction="none") * ((1 - p) * t + p * (1 - t)) ** 2).sum()
+    assert torch.allclose(losses.splc(logits, observed, epoch=0), want)
+    # from epoch 1 an unknown with probability > 0.6 turns positive; a known negative never does
+    high = torch.tensor([[2.0, 3.0, 3.0]])
+    t1 = torch.tensor([1.0, 1.0, 0.0])
+    z1 = torch.tensor([1.0, 3.0, 3.0])
+    p1 = torch.sigmoid(z1)
+    want1 = (bce(z1, t1, reduction="none") * ((1 - p1) * t1 + p1 * (1 - t1)) ** 2).sum()
+    assert torch.allclose(losses.splc(high, observed, epoch=1), want1)
+    with pytest.raises(ValueError, match="observed"):
+        losses.masked_bce(logits, observed[:, :2])
+
+
+def test_class_accuracy_and_ema_decay():
+    assert torch.allclose(scpnet.class_accuracy(torch.zeros(4, 3), 2), torch.full((3,), 1 / 3))
+    sel = torch.tensor([[1.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 0]])
+    beta = torch.tensor([2 / 5, 1 / 5, 1 / 3]).clamp(min=1 / 3)  # counts / max(max=2, 2*4 - 3 = 5)
+    assert torch.allclose(scpnet.class_accuracy(sel, 2), beta / (2 - beta))
+    d = scpnet.ema_decay(100)
+    assert abs(d ** 100 - 0.82) < 1e-9
+
+
+def test_ema_follows_the_weights(tiny_clip):
+    clip, _, tok = tiny_clip
+    m = scpnet.SCPNet(copy.deepcopy(clip), tok, CLASSES, variant="graph", train_image_encoder=False, ema_decay=0.5)
+    assert m.averaged() is m
+    m.after_step()
+    before = m.averaged().coop.ctx.clone()
+    with torch.no_grad():
+        m.coop.ctx.add_(1.0)
+    m.after_step()
+    assert torch.allclose(m.averaged().coop.ctx, before + 0.5)
+    assert _trainable(m) == m.coop.ctx.numel() + _trainable(m.graph)  # the average is not trained or counted
+
+
+def test_bad_options(tiny_clip):
+    clip, _, tok = tiny_clip
+    with pytest.raises(ValueError, match="variant"):
+        scpnet.SCPNet(copy.deepcopy(clip), tok, CLASSES, variant="nope")
+    with pytest.raises(ValueError, match="loss"):
+        scpnet.SCPNet(copy.deepcopy(clip), tok, CLASSES, loss="nope")
+
+
+def test_map_and_f1_by_hand():
+    from clipadapt import metrics
+
+    scores = torch.tensor([[0.9, 0.1], [0.8, 0.7], [0.3, 0.6], [0.1, 0.2]])
+    targets = torch.tensor([[1, 0], [0, 1], [1, 1], [0, 0]])
+    # class 0: positives at ranks 1 and 3 -> (1/1 + 2/3) / 2; class 1: ranks 1 and 2 -> 1
+    assert torch.allclose(metrics.average_precision(scores, targets), torch.tensor([5 / 6, 1.0]))
+    assert abs(metrics.mean_average_precision(scores, targets) - 100 * (5 / 6 + 1) / 2) < 1e-4
+    f = metrics.multilabel_f1(scores, targets, 0.5)  # predictions: (1,0), (1,1), (0,1), (0,0)
+    assert abs(f["CP"] - 100 * (1 / 2 + 2 / 2) / 2) < 1e-4 and abs(f["CR"] - 100 * (1 / 2 + 1) / 2) < 1e-4
+    assert abs(f["OP"] - 75.0) < 1e-4 and abs(f["OR"] - 75.0) < 1e-4 and abs(f["OF1"] - 75.0) < 1e-4
+    with pytest.raises(ValueError, match="no class has a positive"):
+        metrics.mean_average_precision(scores, torch.zeros(4, 2))
+
+
+@pytest.mark.parametrize("variant", ["full", "baseline"])
+def test_runner_trains_scpnet(tiny_clip, variant):
+    from clipadapt import recipes, runner, tasks
+    from clipadapt.data import multilabel as ml
+
+    clip, _, tok = tiny_clip
+    train, test = ml.scene_sets("tiny", sizes=(48, 48))
+    task = tasks.MultiLabelTask(train, ml.observe(train.targets, 0.3, seed=0), test)
+    recipe = recipes.get("SCPNet", "tiny").replace(steps=3, batch_size=16)
+    before = [p.clone() for p in clip.parameters()]
+    r = runner.run("SCPNet", clip, tok, task, variant=variant, recipe=recipe, count_macs=False)
+    assert 0 <= r.metrics["mAP"] <= 100 and "CF1" in r.metrics and "OF1" in r.metrics
+    assert all(torch.equal(a, b) for a, b in zip(before, clip.parameters()))  # the caller's CLIP is untouched
