@@ -405,6 +405,23 @@ class MultiLabelTask:
 
     kind = "multilabel"
 
+    # the label setting reproduce trains with: SCPNet's headline setting keeps 10% of the labels
+    LABEL_PROPORTION = 0.1
+
+    @classmethod
+    def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None) -> "MultiLabelTask":
+        """The scene world of the profile's size with 10% of the training labels observed
+        (seed 0). The real datasets (MS-COCO, VOC: :mod:`clipadapt.data.multilabel_sets`) are
+        not wired to a profile yet."""
+        from .data import multilabel
+
+        p = profiles.get(profile)
+        if p.name not in multilabel.SIZES:
+            raise ValueError(f"no multi-label data for profile {p.name!r}: the scene world has sizes for "
+                             f"{', '.join(multilabel.SIZES)}")
+        train, test = multilabel.scene_sets(p.name)
+        return cls(train, multilabel.observe(train.targets, cls.LABEL_PROPORTION, seed=0), test)
+
     def __init__(self, train, observed: torch.Tensor, test, threshold: float = 0.5, pool: int = 4):
         if observed.shape != train.targets.shape:
             raise ValueError(f"observed labels must match the training targets {tuple(train.targets.shape)}, "
