@@ -97,7 +97,7 @@ def _browser():
     return pytest.importorskip("playwright.sync_api") if not REQUIRE_BROWSER else __import__("playwright.sync_api").sync_api
 
 
-WIDGET_CHAPTERS = {"02_adapting_clip", "04_vop"}  # chapters with ipywidgets explorers
+WIDGET_CHAPTERS = {"02_adapting_clip", "04_vop", "05_tempme"}  # chapters with ipywidgets explorers
 
 
 # Console errors that the page templates of jupyter-book 1 raise on every page, whatever the
