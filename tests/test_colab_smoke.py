@@ -80,7 +80,7 @@ def _pending(nb_path):
 def test_every_chapter_ran_under_colab_smoke(smoke_run):
     """Every chapter ran, except those that say in their metadata what they still lack."""
     names = {Path(e.notebook).name for e in smoke_run["executed"]}
-    waiting = {p.name: _pending(p) for p in book.toc_notebooks(ROOT) if _pending(p)}
+    waiting = {p.name: why for p in book.toc_notebooks(ROOT) if (why := _pending(p))}
     assert names == {p.name for p in book.toc_notebooks(ROOT)} - set(waiting)
     assert all(len(why) > 20 for why in waiting.values()), waiting  # a reason, not a flag
     for name, why in waiting.items():
@@ -90,8 +90,9 @@ def test_every_chapter_ran_under_colab_smoke(smoke_run):
 
 @pytest.mark.parametrize("nb_path", book.toc_notebooks(ROOT), ids=lambda p: p.stem)
 def test_chapter_executed_the_colab_code_paths(smoke_run, nb_path):
-    if _pending(nb_path):
-        pytest.skip(f"pending under {SMOKE}: {_pending(nb_path)}")
+    why = _pending(nb_path)
+    if why:
+        pytest.skip(f"pending under {SMOKE}: {why}")
     nb = nbformat.read(smoke_run["exec"] / nb_path, as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and f'profile = "{SMOKE}"' in injected[0].source

@@ -31,13 +31,13 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def cli(out, *extra, kill=None):
-    """The command in a subprocess (one thread); ``kill="save:8"`` SIGKILLs it there."""
+def cli(out, *extra, kill=None, argv=ARGS):
+    """The command ``argv`` in a subprocess (one thread); ``kill="save:8"`` SIGKILLs it there."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(LIB)}
     env.pop(reproduce.KILL_ENV, None)
     if kill:
         env[reproduce.KILL_ENV] = kill
-    return subprocess.run([sys.executable, "-m", "clipadapt.reproduce", *ARGS, "--out", str(out), *extra],
+    return subprocess.run([sys.executable, "-m", "clipadapt.reproduce", *argv, "--out", str(out), *extra],
                           env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -261,9 +261,7 @@ def test_softcpt_runs_and_resumes_through_the_multitask_task(tmp_path, one_threa
     assert "mean accuracy (%)" in table and "worst task (%)" in table
     result = json.loads((tmp_path / "straight" / "result.json").read_text())
     assert len(result["metrics"]["per_task"]) == 12 and 0 < result["metrics"]["accuracy"] <= 1
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(LIB), reproduce.KILL_ENV: "step:5"}
-    killed = subprocess.run([sys.executable, "-m", "clipadapt.reproduce", *argv, "--out", str(tmp_path / "stopped")],
-                            env=env, capture_output=True, text=True, timeout=300)
+    killed = cli(tmp_path / "stopped", kill="step:5", argv=argv)
     assert killed.returncode == -9, killed.stderr
     assert reproduce.main([*argv, "--out", str(tmp_path / "stopped"), "--resume"]) == 0
     same_run(tmp_path / "straight", tmp_path / "stopped")
