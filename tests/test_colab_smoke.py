@@ -22,7 +22,7 @@ SMOKE = "colab-smoke"
 SCALE = {"name", "description", "clip_pretrained", "pretrain", "live_pretrain_steps", "eval_images",
          "retrieval_pairs", "device", "fewshot_shots", "fewshot_epochs", "fewshot_min_steps",
          "fewshot_test_per_class", "video_frames", "video_train_pairs", "video_test_pairs", "video_steps",
-         "video_batch"}
+         "video_batch", "multilabel_train", "multilabel_test", "multilabel_steps", "multilabel_seeds"}
 
 
 def test_smoke_profile_is_the_colab_profile_at_ci_scale():

@@ -85,7 +85,7 @@ def test_views_shapes_range_and_seed():
 def test_scene_sets_per_profile():
     tr, te = ml.scene_sets("tiny", sizes=(20, 10))
     assert tr.images.shape == (20, 3, 64, 64) and te.targets.shape == (10, 30)
-    with pytest.raises(ValueError, match="no scene-set sizes"):
+    with pytest.raises(ValueError, match="unknown profile 'huge'"):
         ml.scene_sets("huge")
 
 

@@ -80,6 +80,16 @@ def masked_bce(logits: torch.Tensor, observed: torch.Tensor, epoch: int = 0) -> 
     return (F.binary_cross_entropy_with_logits(logits, (observed > 0).float(), reduction="none") * known).sum()
 
 
+def partial_bce(logits: torch.Tensor, observed: torch.Tensor, epoch: int = 0) -> torch.Tensor:
+    """Masked BCE rescaled by ``B * C / known`` (the partial-BCE normalisation of Durand et
+    al., 2019): the total weight of the known labels equals that of a fully labelled batch,
+    so a loss added beside it (SCPNet's self-supervision, summed over every label) keeps
+    the same relative weight whatever the proportion of labels kept."""
+    _check_observed(logits, observed)
+    known = int((observed != 0).sum())
+    return masked_bce(logits, observed) * (observed.numel() / max(known, 1))
+
+
 def assume_negative(logits: torch.Tensor, observed: torch.Tensor, epoch: int = 0) -> torch.Tensor:
     """Binary cross-entropy with every unknown label taken as a negative ("AN")."""
     _check_observed(logits, observed)

@@ -70,6 +70,12 @@ class Profile:
     video_test_near_misses: int = 5
     video_steps: int = 60
     video_batch: int = 16
+    # Part III, chapter 6: the multi-label scene world (images at the CLIP's input size), the
+    # steps of one SCPNet run and the seeds its ablation averages over
+    multilabel_train: int = 400
+    multilabel_test: int = 1000
+    multilabel_steps: int = 100
+    multilabel_seeds: tuple[int, ...] = (0, 1)
 
     def replace(self, **changes) -> "Profile":
         return dataclasses.replace(self, **changes)
@@ -111,6 +117,10 @@ PROFILES: dict[str, Profile] = {
         video_test_pairs=1000,
         video_steps=150,
         video_batch=32,
+        multilabel_train=2000,
+        multilabel_test=2000,
+        multilabel_steps=300,
+        multilabel_seeds=(0, 1, 2),
     ),
     "paper": Profile(
         name="paper",
@@ -133,6 +143,10 @@ PROFILES: dict[str, Profile] = {
         video_test_pairs=1000,
         video_steps=28000,  # 5 epochs of the 9k split's 180k pairs at batch 32
         video_batch=32,
+        multilabel_train=10000,
+        multilabel_test=5000,
+        multilabel_steps=3000,
+        multilabel_seeds=(0, 1, 2),
     ),
 }
 
@@ -159,6 +173,10 @@ PROFILES["colab-smoke"] = PROFILES["colab"].replace(
     video_test_pairs=4,
     video_steps=2,
     video_batch=3,
+    multilabel_train=32,
+    multilabel_test=32,
+    multilabel_steps=2,
+    multilabel_seeds=(0,),
 )
 
 

@@ -410,16 +410,13 @@ class MultiLabelTask:
 
     @classmethod
     def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None) -> "MultiLabelTask":
-        """The scene world of the profile's size with 10% of the training labels observed
-        (seed 0). The real datasets (MS-COCO, VOC: :mod:`clipadapt.data.multilabel_sets`) are
-        not wired to a profile yet."""
+        """The scene world of the profile's size, drawn at the CLIP's input size, with 10% of
+        the training labels observed (seed 0). The real datasets (MS-COCO, VOC:
+        :mod:`clipadapt.data.multilabel_sets`) are not wired to a profile."""
         from .data import multilabel
 
-        p = profiles.get(profile)
-        if p.name not in multilabel.SIZES:
-            raise ValueError(f"no multi-label data for profile {p.name!r}: the scene world has sizes for "
-                             f"{', '.join(multilabel.SIZES)}")
-        train, test = multilabel.scene_sets(p.name)
+        size = clip.visual.image_size
+        train, test = multilabel.scene_sets(profile, image_size=size if isinstance(size, int) else size[0])
         return cls(train, multilabel.observe(train.targets, cls.LABEL_PROPORTION, seed=0), test)
 
     def __init__(self, train, observed: torch.Tensor, test, threshold: float = 0.5, pool: int = 4):
@@ -430,6 +427,13 @@ class MultiLabelTask:
         self.context = {"classnames": list(train.classnames), "template": train.template}
         self.pool = pool
         self._stored: dict[tuple, dict[str, torch.Tensor]] = {}
+
+    def relabel(self, observed: torch.Tensor) -> "MultiLabelTask":
+        """The same images under other observed labels, sharing the stored features (the
+        ablation's label settings and seeds encode the images once)."""
+        other = MultiLabelTask(self.train, observed, self.test, self.threshold, self.pool)
+        other._stored = self._stored
+        return other
 
     def _frozen(self, module: nn.Module) -> bool:
         return bool(getattr(module, "frozen_image_encoder", False))
@@ -449,7 +453,8 @@ class MultiLabelTask:
                 g = seeds.generator(0, "multilabel", "pool", kind)
                 out[kind] = torch.stack([features.encode_batched(lambda x: encode(make(x, g)), self.train.images)
                                          for _ in range(self.pool)])
-            self._stored = {key: out}  # one encoder at a time
+            self._stored.clear()  # one encoder at a time (the dict is shared by relabel)
+            self._stored[key] = out
         return self._stored[key]
 
     @property

@@ -181,16 +181,14 @@ class SceneSet:
         return normalize(self.images)
 
 
-# training and test images of the scene world per profile (the tiny CLIP reads 64 px)
-SIZES = {"tiny": (400, 1000), "colab": (2000, 2000), "paper": (10000, 5000)}
-
-
-def scene_sets(profile_name: str = "tiny", image_size: int = 64, seed: int = 0,
+def scene_sets(profile=None, image_size: int = 64, seed: int = 0,
                sizes: tuple[int, int] | None = None) -> tuple[SceneSet, SceneSet]:
-    """The scene world's training and test sets (``sizes`` overrides the profile's)."""
-    if sizes is None and profile_name not in SIZES:
-        raise ValueError(f"no scene-set sizes for profile {profile_name!r}; known: {', '.join(SIZES)}")
-    n_train, n_test = sizes or SIZES[profile_name]
+    """The scene world's training and test sets, of the sizes the profile gives
+    (``multilabel_train``, ``multilabel_test``) unless ``sizes`` overrides them."""
+    from .. import profiles
+
+    p = profiles.get(profile)
+    n_train, n_test = sizes or (p.multilabel_train, p.multilabel_test)
     world = worlds.SceneWorld(image_size)
     out = []
     for split, n in (("train", n_train), ("test", n_test)):

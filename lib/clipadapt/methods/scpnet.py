@@ -43,7 +43,8 @@ from .coop import CoOp
 
 VARIANTS = ("full", "baseline", "soft targets", "graph", "shuffled prior")
 TEMPLATE = "a photo of a {}."
-SUPERVISED = {"splc": losses.splc, "masked bce": losses.masked_bce, "assume negative": losses.assume_negative}
+SUPERVISED = {"splc": losses.splc, "partial bce": losses.partial_bce, "masked bce": losses.masked_bce,
+              "assume negative": losses.assume_negative}
 
 
 # -- the prior -------------------------------------------------------------------------------
@@ -217,9 +218,13 @@ class SCPNet(nn.Module):
         if self._ema is None:  # a plain attribute, not a sub-module: it is not trained or counted
             object.__setattr__(self, "_ema", copy.deepcopy(self))
             models.freeze(self._ema)
-        with torch.no_grad():  # floating-point state (weights and buffers) averaged, the rest copied
-            for avg, now in zip(self._ema.state_dict().values(), self.state_dict().values()):
-                avg.lerp_(now, 1 - self.ema_decay) if avg.is_floating_point() else avg.copy_(now)
+        frozen = {n for n, p in self.named_parameters() if not p.requires_grad}  # equal to their average
+        with torch.no_grad():  # the rest of the state (trained weights, batch-norm statistics) averaged
+            avg_state = self._ema.state_dict()
+            for name, now in self.state_dict().items():
+                if name not in frozen:
+                    avg = avg_state[name]
+                    avg.lerp_(now, 1 - self.ema_decay) if avg.is_floating_point() else avg.copy_(now)
 
     def averaged(self) -> nn.Module:
         """The moving average of the weights (the model itself before any step)."""
