@@ -1,6 +1,7 @@
 """The colab profile's code paths, executed in CI: every chapter of _toc.yml run by papermill
-under ``colab-smoke`` (ViT-B/32 with random weights read from a local file, EuroSAT and
-MSR-VTT in their real formats written by clipadapt.data.fixtures, a handful of steps). A chapter takes part by being in _toc.yml and reading
+under ``colab-smoke`` (ViT-B/32 with random weights read from a local file, EuroSAT, MSR-VTT
+and the colab profile's General-10 datasets in their real formats written by
+clipadapt.data.fixtures, a handful of steps). A chapter takes part by being in _toc.yml and reading
 everything from its profile; nothing here names a chapter."""
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ SMOKE = "colab-smoke"
 SCALE = {"name", "description", "clip_pretrained", "pretrain", "live_pretrain_steps", "eval_images",
          "retrieval_pairs", "device", "fewshot_shots", "fewshot_epochs", "fewshot_min_steps",
          "fewshot_test_per_class", "video_frames", "video_train_pairs", "video_test_pairs", "video_steps",
-         "video_batch", "multilabel_train", "multilabel_test", "multilabel_steps", "multilabel_seeds"}
+         "video_batch", "multitask_classes", "multitask_steps", "multilabel_train", "multilabel_test",
+         "multilabel_steps", "multilabel_seeds"}
 
 
 def test_smoke_profile_is_the_colab_profile_at_ci_scale():
@@ -30,8 +32,9 @@ def test_smoke_profile_is_the_colab_profile_at_ci_scale():
     differ = {f.name for f in dataclasses.fields(colab) if getattr(colab, f.name) != getattr(smoke, f.name)}
     assert differ <= SCALE, differ - SCALE
     # the data, the model and the frame size are the colab profile's
-    assert (smoke.clip_model, smoke.fewshot_task, smoke.video_data, smoke.video_size) == \
-        (colab.clip_model, colab.fewshot_task, colab.video_data, colab.video_size)
+    assert (smoke.clip_model, smoke.fewshot_task, smoke.video_data, smoke.video_size, smoke.video_frames,
+            smoke.multitask_datasets) == (colab.clip_model, colab.fewshot_task, colab.video_data, colab.video_size,
+                                          colab.video_frames, colab.multitask_datasets)
     assert smoke.device == "cpu"
 
 

@@ -164,7 +164,7 @@ def test_a_truncated_archive_without_a_published_hash_is_refused(server, msrvtt_
     notes, _ = msrvtt_archives
     handler.files["/half.zip"] = notes[: len(notes) // 2]
     res = dataclasses.replace(download.RESOURCES["msrvtt-annotations"], url=f"{base}/half.zip", known_hash=None)
-    with pytest.raises(download.DownloadError, match=r"not a readable zip archive.*deleted\n.*\n  expected hash: none published"):
+    with pytest.raises(download.DownloadError, match=r"not a readable zip or tar archive.*deleted\n.*\n  expected hash: none published"):
         download.fetch(res, tmp_path, progress=False)
     assert not (tmp_path / "downloads" / "msrvtt-annotations.complete").exists()
     assert not list((tmp_path / "msrvtt").glob("*.csv"))

@@ -135,8 +135,44 @@ def test_task_accuracy_as_softcpt_measures_it():
         metrics.task_accuracy(preds, labels, "top5")
 
 
-def test_the_profiles_suites(tmp_path):
+def test_the_profiles_suites(tmp_path, monkeypatch):
+    from clipadapt import profiles
+    from clipadapt.data import download, fixtures
+
     s = mt.suite_for("tiny")
     assert len(s) == 12 and s.n_classes == 36
-    with pytest.raises(fewshot.DatasetMissingError, match="caltech-101"):
+    asked = []
+
+    def ensure(folder, root=None, **kw):
+        asked.append(folder)
+        raise download.DownloadError(f"{folder}: offline")
+
+    monkeypatch.setattr(download, "ensure", ensure)  # an absent dataset goes to the download layer
+    with pytest.raises(download.DownloadError, match="caltech-101: offline"):
         mt.suite_for("colab", preprocess=_preprocess, data_root=tmp_path)
+    colab = profiles.get("colab")
+    assert set(colab.multitask_datasets) <= set(download.DATASETS)  # every colab dataset has a download
+    fixtures.write_general10(tmp_path, colab.multitask_datasets)
+    s = mt.suite_for("colab", preprocess=_preprocess, data_root=tmp_path)  # present: nothing fetched
+    assert asked == ["caltech-101"]
+    assert s.domains == colab.multitask_datasets and s.n_classes == 259
+    smoke = mt.suite_for("colab-smoke", preprocess=_preprocess, data_root=tmp_path)
+    assert smoke.n_classes == 4 * 3 and smoke.tasks[1].classnames == ["dtd class 000", "dtd class 001", "dtd class 002"]
+    assert [len(t.test_set()[1]) for t in smoke.tasks] == [3, 3, 3, 3]  # one test picture a class
+    with pytest.raises(ValueError, match=r"\['imagenet'\] are not General-10 folders"):
+        mt.suite_for(colab.replace(multitask_datasets=("imagenet",)), _preprocess, tmp_path)
+
+
+def test_every_general10_dataset_has_a_fixture_in_its_real_format(tmp_path):
+    """All ten, written with their real class counts, read back by the loaders."""
+    from clipadapt.data import fixtures
+
+    fixtures.write_general10(tmp_path)
+    s = mt.load_suite(tmp_path, mt.GENERAL10, _preprocess, classes=2)
+    assert s.n_classes == 20 and len(s) == 10
+    for task in s.tasks:
+        x, y = task.train_set(1)
+        assert y.tolist() == [0, 1] and x.shape == (2, 3)
+    assert (tmp_path / "oxford_flowers" / "jpg" / "image_00001.jpg").is_file()
+    assert (tmp_path / "caltech-101" / "101_ObjectCategories" / "caltech_101_class_000" / "image_0001.jpg").is_file()
+    assert len((tmp_path / "fgvc_aircraft" / "variants.txt").read_text().splitlines()) == 100

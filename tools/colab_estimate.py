@@ -13,6 +13,7 @@ video decoding and Python overhead are not in it.
 from __future__ import annotations
 
 import argparse
+import copy
 
 import torch
 
@@ -28,7 +29,25 @@ def measure(model_name: str) -> tuple[float, float]:
     return image, text
 
 
-def chapters(p: profiles.Profile, image: float, text: float, tiny: tuple[float, float]) -> dict[str, float]:
+def measure_videos(model_name: str, frames: int) -> dict[str, float]:
+    """Multiply-adds of encoding one video of ``frames`` frames: every frame alone (mean
+    pooling), VoP, TempMe with the model's schedule (random weights)."""
+    from clipadapt.methods import tempme, vop
+
+    clip = models.create(model_name).eval()
+    size = clip.visual.image_size
+    size = size[0] if isinstance(size, (tuple, list)) else size
+    x = torch.zeros(1, frames, 3, size, size)
+    encoders = {"mean pooling": lambda v: clip.encode_image(v.flatten(0, 1)),
+                "VoP": vop.VoP(copy.deepcopy(clip), "vop", frames=frames).eval().encode_video,
+                "TempMe": tempme.TempMe(copy.deepcopy(clip), tempme.schedule_for(model_name),
+                                        frames=frames).eval().encode_video}
+    with torch.no_grad():
+        return {k: flops.count_macs(f, x).total for k, f in encoders.items()}
+
+
+def chapters(p: profiles.Profile, image: float, text: float, tiny: tuple[float, float],
+             videos: dict[str, float] | None = None) -> dict[str, float]:
     """Multiply-adds per chapter (training and evaluation), by the chapter's runs."""
     classes = 10
     pre = p.pretrain
@@ -57,7 +76,40 @@ def chapters(p: profiles.Profile, image: float, text: float, tiny: tuple[float, 
     work["03_video_retrieval"] = total
     r = recipes.get("VoP", p)
     work["04_vop"] = 6 * (r.steps * r.batch_size * (frames * image + text) * 3 + evaluation)
+    if videos:
+        work["05_tempme"] = tempme_chapter(p, image, text, videos)
+    work["07_softcpt"] = softcpt_chapter(p, image, text)
     return work
+
+
+def tempme_chapter(p: profiles.Profile, image: float, text: float, videos: dict[str, float]) -> float:
+    """Chapter 5: LoRA with mean pooling, VoP, TempMe + LoRA with and without clip positions,
+    each trained and evaluated; the cost table (4 encoders, 4 passes over 16 videos)."""
+    total = 4 * 4 * 16 * sum(videos.values())
+    for method, video, factor in (("mean pooling", "mean pooling", 1), ("VoP", "VoP", 1), ("TempMe", "TempMe", 2)):
+        r = recipes.get(method, p, "lora" if method != "VoP" else None)
+        total += factor * (r.steps * r.batch_size * (videos[video] + text) * 3
+                           + p.video_test_pairs * (videos[video] + text))
+    return total
+
+
+def softcpt_chapter(p: profiles.Profile, image: float, text: float) -> float:
+    """Chapter 7 on the profile's General-10 datasets: frozen image features once per seed and
+    shot count (test images: at most fewshot_test_per_class a class, counted as that many),
+    then per run every class prompt and task name through the text encoder at every step
+    (CoOp-CA, CoOp-MT, SoftCPT and its shuffled-names control) and once to evaluate."""
+    from clipadapt.data import multitask
+
+    entries = [e for e in multitask.GENERAL10 if not p.multitask_datasets or e.folder in p.multitask_datasets]
+    classes = sum(min(e.n_classes, p.multitask_classes or e.n_classes) for e in entries)
+    total = 0.0
+    for _ in p.multitask_seeds:
+        total += classes * (p.fewshot_test_per_class or 100) * image + classes * text  # test features, ZS-CLIP
+        for k in p.fewshot_shots:
+            total += k * classes * image + 2 * classes * text  # train features; LP-CLIP's init and test
+            steps = recipes.get("SoftCPT", p).total_steps(k * classes)
+            total += 4 * (steps * (classes + len(entries)) * text * 3 + classes * text)
+    return total
 
 
 def main() -> None:
@@ -68,9 +120,11 @@ def main() -> None:
     p = profiles.get(args.profile)
     image, text = measure(p.clip_model)
     tiny = measure("tiny-clip")
+    videos = measure_videos(p.clip_model, p.video_frames)
     print(f"{p.clip_model}: {image / 1e9:.2f} G multiply-adds per image, {text / 1e9:.2f} G per caption (measured)")
+    print(f"  a {p.video_frames}-frame video: " + ", ".join(f"{k} {v / 1e9:.1f} G" for k, v in videos.items()))
     print(f"ESTIMATE at {args.tmacs:g} T multiply-adds/s (compute only; no loading, decoding or overhead):")
-    for name, macs in chapters(p, image, text, tiny).items():
+    for name, macs in chapters(p, image, text, tiny, videos).items():
         print(f"  {name:24s} {macs / 1e15:8.2f} P multiply-adds  ~{macs / (args.tmacs * 1e12) / 60:7.1f} min")
 
 

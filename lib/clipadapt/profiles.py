@@ -6,7 +6,8 @@
 * ``colab-smoke`` -- the ``colab`` profile's code paths (ViT-B/32, EuroSAT and MSR-VTT in
   their real formats) on the CPU in minutes: random ViT-B/32 weights read
   from a local file instead of the download, miniature datasets
-  (:mod:`clipadapt.data.fixtures`), a handful of steps. CI executes every chapter under it.
+  (:mod:`clipadapt.data.fixtures`; General-10's four colab datasets, 3 classes of each read),
+  a handful of steps. CI executes every chapter under it.
 
 A notebook's ``parameters`` cell sets ``profile``; ``None`` there means "ask the
 environment": the ``CLIPADAPT_PROFILE`` variable, else ``colab`` when a GPU is found
@@ -76,6 +77,12 @@ class Profile:
     multilabel_test: int = 1000
     multilabel_steps: int = 100
     multilabel_seeds: tuple[int, ...] = (0, 1)
+    # chapter 7: SoftCPT's suite (the synthetic world where fewshot_task is synthetic; otherwise
+    # datasets of General-10, clipadapt.data.multitask.GENERAL10, fetched into the data root)
+    multitask_datasets: tuple[str, ...] = ()  # General-10 folders (empty: all ten)
+    multitask_classes: int | None = None  # keep each dataset's first classes only (None: all)
+    multitask_seeds: tuple[int, ...] = (1, 2, 3)  # the paper's
+    multitask_steps: int | None = None  # joint steps per run (None: the paper's 50 epochs, at least 200)
 
     def replace(self, **changes) -> "Profile":
         return dataclasses.replace(self, **changes)
@@ -92,6 +99,7 @@ PROFILES: dict[str, Profile] = {
         eval_images=1000,
         retrieval_pairs=200,
         device="cpu",
+        multitask_seeds=(0, 1),
     ),
     "colab": Profile(
         name="colab",
@@ -121,6 +129,12 @@ PROFILES: dict[str, Profile] = {
         multilabel_test=2000,
         multilabel_steps=300,
         multilabel_seeds=(0, 1, 2),
+        # General-10's four datasets with torchvision's checked archives, about 1.1 GB in all
+        # (Caltech-101, DTD, EuroSAT, Flowers-102: 259 classes); one seed and 100 joint steps
+        # per run make chapter 7 about 20 minutes of T4 compute (tools/colab_estimate.py)
+        multitask_datasets=("caltech-101", "dtd", "eurosat", "oxford_flowers"),
+        multitask_seeds=(1,),
+        multitask_steps=100,
     ),
     "paper": Profile(
         name="paper",
@@ -168,11 +182,16 @@ PROFILES["colab-smoke"] = PROFILES["colab"].replace(
     fewshot_epochs=1,
     fewshot_min_steps=2,
     fewshot_test_per_class=1,
-    video_frames=4,
-    video_train_pairs=6,
+    # the colab profile's 12 frames (TempMe's ViT-B/32 schedule joins 12 clips: 2, then 2, then 3);
+    # one step of 2 pairs (24 frames) per run keeps Part II's training cost at that of two 4-frame
+    # batches of 3; chapter 3 shows 4 test videos
+    video_train_pairs=4,
     video_test_pairs=4,
-    video_steps=2,
-    video_batch=3,
+    video_steps=1,
+    video_batch=2,
+    # the colab profile's four General-10 datasets in their real formats, 3 classes of each read
+    multitask_classes=3,
+    multitask_steps=1,
     multilabel_train=32,
     multilabel_test=32,
     multilabel_steps=2,

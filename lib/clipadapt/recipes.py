@@ -64,7 +64,7 @@ def _table(p: profiles.Profile) -> dict[str, dict[str | None, Recipe]]:
     # epochs at batch 32, L = 16 context tokens. The tiny CLIP: 30 steps and L = 4, because
     # every step reads every class prompt of every task through the text encoder
     joint = Recipe(steps=30, batch_size=32, lr=2e-2, warmup=3) if tiny else \
-        Recipe(epochs=50, min_steps=200, batch_size=32, lr=2e-3, warmup=20)
+        Recipe(steps=p.multitask_steps, epochs=50, min_steps=200, batch_size=32, lr=2e-3, warmup=20)
     n_ctx = 4 if tiny else 16
     multitask = {"ZS-CLIP": {None: Recipe(steps=0)},
                  # the probe starts at the zero-shot weights times CLIP's temperature (~100): on

@@ -5,8 +5,13 @@ real-data paths of every chapter execute in CI without a download:
 
 * ``eurosat/`` -- CoOp's layout: ``split_zhou_EuroSAT.json`` (``[path, label, class]``
   rows) and 64x64 JPEGs in ``2750/<Class>/<Class>_<n>.jpg``, EuroSAT's ten classes;
+* General-10's datasets (SoftCPT, chapter 7) in the folders and formats of CoOp's DATASETS.md:
+  a ``split_zhou_*.json`` and the dataset's own image layout (``caltech-101/101_ObjectCategories/
+  <class>/image_0001.jpg``, ``oxford_flowers/jpg/image_00001.jpg``, ...; FGVC-Aircraft's variant
+  files), each with its real number of classes and a few pictures per class;
 * ``msrvtt/`` -- CLIP4Clip's files (``MSRVTT_data.json``, ``MSRVTT_train.9k.csv``,
-  ``MSRVTT_JSFUSION_test.csv``) and ``MSRVTT_Videos/video<N>.mp4``.
+  ``MSRVTT_JSFUSION_test.csv``) and ``MSRVTT_Videos/video<N>.mp4``, 16 frames each (more
+  than the profile's 12, so frames are chosen among them as in a real video).
 
 The pictures and videos are made from the synthetic worlds, so that they hold shapes and
 motion rather than noise; the captions say what is in them.
@@ -49,7 +54,7 @@ def write_eurosat(root: str | Path, train_per_class: int = 16, test_per_class: i
     return out
 
 
-def write_msrvtt(root: str | Path, n_train: int = 8, n_test: int = 6, captions: int = 2, frames: int = 8,
+def write_msrvtt(root: str | Path, n_train: int = 8, n_test: int = 6, captions: int = 2, frames: int = 16,
                  size: int = 64, seed: int = 0) -> Path:
     """``root/msrvtt`` in CLIP4Clip's files with mp4 videos; returns that folder."""
     out = Path(root) / "msrvtt"
@@ -84,8 +89,69 @@ def write_msrvtt(root: str | Path, n_train: int = 8, n_test: int = 6, captions: 
     return out
 
 
-def write_all(root: str | Path) -> Path:
-    """Both datasets under ``root`` (use it as ``$CLIPADAPT_DATA``); returns ``root``."""
+# where image n (class c, its i-th picture) lies under a dataset's image folder, as in the real one
+_LAYOUTS = {
+    "caltech-101": "{c}/image_{i:04d}.jpg",
+    "dtd": "{c}/{c}_{i:04d}.jpg",
+    "oxford_flowers": "image_{n:05d}.jpg",
+    "oxford_pets": "{c}_{i}.jpg",
+    "food-101": "{c}/{n}.jpg",
+    "stanford_cars": "cars_{split}/{n:05d}.jpg",
+    "sun397": "{c0}/{c}/sun_{n:08d}.jpg",
+    "ucf101": "{c}/v_{c}_g01_c{i:02d}.jpg",
+}
+
+
+def write_general10(root: str | Path, folders=None, train_per_class: int = 1, test_per_class: int = 1,
+                    seed: int = 0) -> Path:
+    """General-10's datasets (``folders``: some of :data:`clipadapt.data.multitask.GENERAL10`'s,
+    default all) under ``root`` in CoOp's formats, with their real class counts; returns ``root``."""
+    from PIL import Image
+
+    from .multitask import GENERAL10
+
+    root = Path(root)
+    world = worlds.ImageWorld(64)
+    for e in GENERAL10:
+        if folders is not None and e.folder not in folders:
+            continue
+        if e.folder == "eurosat":
+            write_eurosat(root, train_per_class, test_per_class, seed)
+            continue
+        out, per = root / e.folder, train_per_class + test_per_class
+        scenes = world.sample(e.n_classes * per, worlds.generator(seed, "general10-fixture", e.folder))
+        pixels = (world.render(scenes).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+        classes = [f"{e.folder.replace('-', '_')}_class_{k:03d}" for k in range(e.n_classes)]
+        rows = {"train": [], "val": [], "test": []}
+        for n in range(e.n_classes * per):
+            k, i = divmod(n, per)
+            split = "train" if i < train_per_class else "test"
+            if e.folder == "fgvc_aircraft":
+                rel = f"{n:07d}.jpg"
+                rows[split].append(f"{n:07d} {classes[k]}")
+            else:
+                rel = _LAYOUTS[e.folder].format(c=classes[k], c0=classes[k][0], i=i + 1, n=n + 1, split=split)
+                rows[split].append([rel, k, classes[k].replace("_", " ")])
+            path = out / e.dataset.image_dir / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels[n]).save(path, format="JPEG", quality=90)
+        if e.folder == "fgvc_aircraft":  # CoOp reads FGVC-Aircraft's own variant files
+            (out / "variants.txt").write_text("".join(f"{c}\n" for c in classes))
+            for split, lines in rows.items():
+                (out / f"images_variant_{split}.txt").write_text("".join(f"{x}\n" for x in lines))
+        else:
+            with atomic_path(out / e.dataset.split_file) as tmp:
+                tmp.write_text(json.dumps(rows))
+    return root
+
+
+def write_all(root: str | Path, general10=None) -> Path:
+    """EuroSAT, MSR-VTT and the ``general10`` datasets (default: the colab profile's suite)
+    under ``root`` (use it as ``$CLIPADAPT_DATA``); returns ``root``."""
+    from .. import profiles
+
     write_eurosat(root)
     write_msrvtt(root)
+    folders = profiles.get("colab").multitask_datasets if general10 is None else general10
+    write_general10(root, [f for f in folders if f != "eurosat"])
     return Path(root)

@@ -24,7 +24,6 @@ per-class accuracies).
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -250,9 +249,15 @@ def _read_variant_files(root: Path, ds: fewshot.CoOpDataset, preprocess, seed: i
     return fewshot.RealTask(root, ds, items, preprocess, seed)
 
 
-def load_suite(root: str | Path, entries=GENERAL10, preprocess=None, seed: int = 1) -> Suite:
+def first_classes(task: fewshot.RealTask, n: int) -> fewshot.RealTask:
+    """``task`` restricted to its first ``n`` classes (labels ``0 .. n-1``)."""
+    return dataclasses.replace(task, items={k: [row for row in rows if row[1] < n] for k, rows in task.items.items()})
+
+
+def load_suite(root: str | Path, entries=GENERAL10, preprocess=None, seed: int = 1, classes: int | None = None) -> Suite:
     """Read each entry's dataset from ``root/<folder>``; missing data raise
-    :class:`clipadapt.data.fewshot.DatasetMissingError` naming what to download."""
+    :class:`clipadapt.data.fewshot.DatasetMissingError` naming what to download. ``classes``
+    keeps each task's first classes only (checked against the whole dataset first)."""
     root = Path(root)
     tasks = []
     for e in entries:
@@ -262,17 +267,34 @@ def load_suite(root: str | Path, entries=GENERAL10, preprocess=None, seed: int =
         if len(task.classnames) != e.n_classes:
             raise ValueError(f"{folder}: expected {e.n_classes} classes for {e.task_name!r}, "
                              f"found {len(task.classnames)}")
-        tasks.append(task)
+        tasks.append(first_classes(task, classes) if classes else task)
     return Suite(tuple(e.task_name for e in entries), tuple(tasks), tuple(e.folder for e in entries),
                  tuple(e.metric for e in entries))
 
 
+def _present(root: Path, e: SuiteEntry) -> bool:
+    index = e.dataset.split_file or "variants.txt"
+    return (root / e.folder / index).is_file() and (root / e.folder / e.dataset.image_dir).is_dir()
+
+
 def suite_for(profile, preprocess=None, data_root: str | Path | None = None, seed: int = 0) -> Suite:
     """The suite of a profile: the world (4 tasks in each domain, 3 classes each) under
-    ``tiny``, General-10 from the data root otherwise."""
+    ``tiny``; otherwise the profile's datasets of General-10 (``multitask_datasets``, empty:
+    all ten) from the data root, each fetched by :mod:`clipadapt.data.download` when absent."""
     from .. import profiles
+    from . import download
 
     prof = profiles.get(profile)
     if prof.fewshot_task in fewshot.SYNTHETIC_TASKS:
         return world_suite(4, classes=3, seed=seed)
-    return load_suite(Path(data_root or os.environ.get("CLIPADAPT_DATA", "data")), GENERAL10, preprocess, seed + 1)
+    wanted = prof.multitask_datasets
+    unknown = set(wanted) - {e.folder for e in GENERAL10}
+    if unknown:
+        raise ValueError(f"profile {prof.name!r}: {sorted(unknown)} are not General-10 folders; "
+                         f"expected some of {[e.folder for e in GENERAL10]}")
+    entries = tuple(e for e in GENERAL10 if not wanted or e.folder in wanted)
+    root = download.data_root(data_root)
+    for e in entries:
+        if not _present(root, e):
+            download.ensure(e.folder, data_root)
+    return load_suite(root, entries, preprocess, seed + 1, classes=prof.multitask_classes)
