@@ -73,8 +73,8 @@ def _table(p: profiles.Profile) -> dict[str, dict[str | None, Recipe]]:
                  **{m: {None: joint.replace(options={"n_ctx": n_ctx})} for m in ("CoOp-CA", "CoOp-MT")},
                  "SoftCPT": {None: joint.replace(options={"n_ctx": n_ctx, "task_n_ctx": 4, "class_n_ctx": 4})}}
     # SCPNet: the official settings (hard_k, kl_lambda, p_cutoff, lambda_u in the module's
-    # defaults; T = 0.2; the top-k 20 of the scene world's 30 classes, as COCO's 62 of 80) and the official EMA decay (the average
-    # keeps 0.82 of itself per epoch). On the tiny CLIP, and in chapter 6's ablation on
+    # defaults; T = 0.2; the top-k 20 of the scene world's 30 classes, as COCO's 62 of 80) and
+    # the official EMA decay (the average keeps 0.82 of itself per epoch). On the tiny CLIP, and in chapter 6's ablation on
     # ViT-B/32, the image encoder stays frozen (SCPNet's switch; the runs then train on
     # stored features) and the supervised loss is partial BCE, because the headline setting
     # here keeps a proportion of the labels (SPLC, the official loss, is for a single
