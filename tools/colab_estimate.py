@@ -78,8 +78,22 @@ def chapters(p: profiles.Profile, image: float, text: float, tiny: tuple[float, 
     work["04_vop"] = 6 * (r.steps * r.batch_size * (frames * image + text) * 3 + evaluation)
     if videos:
         work["05_tempme"] = tempme_chapter(p, image, text, videos)
+    work["06_scpnet"] = scpnet_chapter(p, image, text)
     work["07_softcpt"] = softcpt_chapter(p, image, text)
     return work
+
+
+def scpnet_chapter(p: profiles.Profile, image: float, text: float) -> float:
+    """Chapter 6 on the scene world (30 classes): the frozen encoder's features once (4 weak
+    and 4 strong views of every training image, and the test images), then per run every
+    class prompt through the text encoder at every step, forward and backward (the ablation's
+    5 variants x 3 label settings x seeds, 3 more losses and a masked-BCE SCPNet). A prompt is
+    counted at the measured caption's full context; the chapter encodes only up to the end of
+    text, so this part is an upper bound."""
+    classes = 30
+    runs = 5 * 3 * len(p.multilabel_seeds) + 4
+    steps = recipes.get("SCPNet", p).steps
+    return (8 * p.multilabel_train + p.multilabel_test) * image + runs * (steps * 3 + 1) * classes * text
 
 
 def tempme_chapter(p: profiles.Profile, image: float, text: float, videos: dict[str, float]) -> float:

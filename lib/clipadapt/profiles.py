@@ -76,7 +76,7 @@ class Profile:
     multilabel_train: int = 400
     multilabel_test: int = 1000
     multilabel_steps: int = 100
-    multilabel_seeds: tuple[int, ...] = (0, 1)
+    multilabel_seeds: tuple[int, ...] = (0, 1, 2)
     # chapter 7: SoftCPT's suite (the synthetic world where fewshot_task is synthetic; otherwise
     # datasets of General-10, clipadapt.data.multitask.GENERAL10, fetched into the data root)
     multitask_datasets: tuple[str, ...] = ()  # General-10 folders (empty: all ten)

@@ -432,7 +432,7 @@ class MultiLabelTask:
         """The same images under other observed labels, sharing the stored features (the
         ablation's label settings and seeds encode the images once)."""
         other = MultiLabelTask(self.train, observed, self.test, self.threshold, self.pool)
-        other._stored = self._stored
+        other._stored, other.context = self._stored, dict(self.context)
         return other
 
     def _frozen(self, module: nn.Module) -> bool:
@@ -443,8 +443,12 @@ class MultiLabelTask:
         from .data import multilabel
         from .data.pixels import normalize
 
-        params = [p.detach() for p in module.parameters() if not p.requires_grad]
-        key = tuple((tuple(p.shape), round(float(p.double().sum()), 6)) for p in params[:64])
+        # keyed by the image encoder's weights (the module's ``image_encoder``, else its frozen
+        # weights), so that a run's weight average and every run on the same CLIP share them
+        encoder = getattr(module, "image_encoder", None)
+        params = list(encoder.parameters()) if encoder is not None else \
+            [p for p in module.parameters() if not p.requires_grad]
+        key = tuple((tuple(p.shape), round(float(p.detach().double().sum()), 6)) for p in params[:64])
         if key not in self._stored:
             device = _device(module)
             encode = lambda x: module.encode_image(normalize(x).to(device)).float()  # noqa: E731

@@ -182,6 +182,8 @@ class SCPNet(nn.Module):
         z = self.prompt_features()  # (C, d), not normalised
         return z if self.graph is None else self.graph(z.float(), self.adjacency)
 
+    image_encoder = property(lambda self: self.coop.clip.visual)  # a task keys stored features by it
+
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         return self.coop.clip.encode_image(images)
 
