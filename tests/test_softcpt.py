@@ -140,3 +140,24 @@ def test_runner_trains_the_meta_network_only_and_repeats(tiny_clip):
         assert 0.0 <= r.metrics["accuracy"] <= 1.0
     with pytest.raises(ValueError, match="solves multitask"):
         runner.run("SoftCPT", clip, tok, tasks.ClassificationTask(mt.world_suite(1).tasks[0], 1))
+
+
+def test_the_feature_cache_keeps_unhashable_tasks_alive():
+    """A real-data task is keyed by its id; the cache holds it, so that after a seed's suite is
+    dropped no task of the next seed can take over its id and read its images."""
+    import gc
+    import weakref
+
+    from clipadapt import tasks
+
+    class Unhashable:
+        __hash__ = None
+
+    cache: dict = {}
+    t = Unhashable()
+    ref = weakref.ref(t)
+    key = tasks._key(t, cache)
+    del t
+    gc.collect()
+    assert ref() is not None and key == id(ref())
+    assert tasks._key((1, 2), cache) == (1, 2)  # hashable tasks are their own key

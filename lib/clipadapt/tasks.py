@@ -264,13 +264,15 @@ class RetrievalTask:
         return torch.randn(1, self.test.frames, 3, s, s, device=device)
 
 
-def _key(task):
+def _key(task, cache: dict):
     """A cache key for a few-shot task: the task itself where it is hashable (the frozen
-    synthetic tasks compare by value), else its identity."""
+    synthetic tasks compare by value), else its identity -- and then ``cache`` keeps the task
+    alive, so that its id cannot pass to another task (of another seed) while the cache lives."""
     try:
         hash(task)
         return task
     except TypeError:
+        cache.setdefault(("alive", id(task)), task)
         return id(task)
 
 
@@ -319,7 +321,7 @@ class MultiTaskClassificationTask:
         return len(self.y_train)
 
     def _images(self, i: int, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        key = ("images", _key(self.suite.tasks[i]), split, self.shots if split == "train" else self.test_per_class)
+        key = ("images", _key(self.suite.tasks[i], self.cache), split, self.shots if split == "train" else self.test_per_class)
         if key not in self.cache:
             task = self.suite.tasks[i]
             self.cache[key] = task.train_set(self.shots) if split == "train" else task.test_set(self.test_per_class)
@@ -331,7 +333,7 @@ class MultiTaskClassificationTask:
         fingerprint = torch.cat([p.detach().flatten()[:32].float().cpu() for p in visual.parameters()])
         out = []
         for i in range(len(self.suite)):
-            key = ("features", hash(fingerprint.numpy().tobytes()), _key(self.suite.tasks[i]), split,
+            key = ("features", hash(fingerprint.numpy().tobytes()), _key(self.suite.tasks[i], self.cache), split,
                    self.shots if split == "train" else self.test_per_class)
             if key not in self.cache:
                 self.cache[key] = module.frozen_features(self._images(i, split)[0])
