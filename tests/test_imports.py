@@ -11,7 +11,7 @@ import clipadapt
 ROOT = Path(clipadapt.__file__).parent
 # lowest first; a module may import from its own layer and the layers before it
 LAYERS = [
-    {"files", "seeds", "profiles", "flops", "metrics", "losses", "viz", "distributed"},
+    {"files", "seeds", "profiles", "flops", "metrics", "losses", "viz", "distributed", "memory"},
     {"checkpoints", "runstate", "train", "data.pixels", "data.worlds", "data.video", "data.msrvtt", "data.fewshot",
      "data.video_sets", "data.download", "data.fixtures", "data.multitask",
      "data.multilabel", "data.multilabel_sets"},

@@ -6,7 +6,8 @@ it in this list; ``tests/test_imports.py`` checks it):
 * foundations: ``files`` (atomic writes), ``seeds`` (every random stream's seed),
   ``profiles`` (tiny / colab / paper), ``flops`` (multiply-adds and timing), ``metrics``
   (accuracy, retrieval recall), ``losses`` (contrastive losses), ``viz`` (figures),
-  ``distributed`` (data-parallel pieces: shards, gathers with gradients);
+  ``distributed`` (data-parallel pieces: shards, gathers with gradients), ``memory`` (peak
+  resident memory, sampled);
 * ``checkpoints`` (safetensors files), ``runstate`` (a run's whole state, to resume it),
   ``train`` (the training loop), ``data`` (worlds, pixels, videos and the real-format
   loaders);

@@ -10,45 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
-
 from . import book
+from .memory import PeakMemory
 
 TARGETS_S = {"01_clip_from_scratch": 150, "02_adapting_clip": 180, "03_video_retrieval": 180, "04_vop": 180,
-             "05_tempme": 180, "07_softcpt": 180}
+             "05_tempme": 180, "06_scpnet": 180, "07_softcpt": 180}
 TARGET_PEAK_GB = 4.0
-
-
-class PeakMemory:
-    """Peak resident memory of this process's children (the Jupyter kernel), sampled."""
-
-    def __init__(self, interval: float = 0.05):
-        self.interval, self.peak, self._stop = interval, 0, threading.Event()
-
-    def _run(self):
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for child in me.children(recursive=True):
-                try:
-                    total = max(total, child.memory_info().rss)
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-            time.sleep(self.interval)
-
-    def __enter__(self):
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 def bench_chapters(notebooks: list[str] | None, profile: str) -> list[dict]:

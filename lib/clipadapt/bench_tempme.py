@@ -24,13 +24,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import ctypes
-import threading
 import time
 
-import psutil
 import torch
 
 from . import flops, losses, merge, models, retrieval
+from .memory import PeakMemory
 from .methods import lora, tempme, vop
 
 TARGETS = {"TempMe / unmerged": 1.45, "TempMe / VoP": 1.65}
@@ -53,24 +52,11 @@ def peak_memory(fn, device: torch.device):
         torch.cuda.synchronize()
         return out, torch.cuda.max_memory_allocated() - before
     _trim()
-    proc = psutil.Process()
-    base = proc.memory_info().rss
-    peak, stop = [base], threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            peak[0] = max(peak[0], proc.memory_info().rss)
-            time.sleep(0.002)
-
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
-    try:
+    sampler = PeakMemory(interval=0.002, children=False)
+    base = sampler.rss()
+    with sampler:
         out = fn()
-    finally:
-        stop.set()
-        t.join()
-    peak[0] = max(peak[0], proc.memory_info().rss)
-    return out, peak[0] - base
+    return out, max(sampler.peak, sampler.rss()) - base
 
 
 @contextlib.contextmanager

@@ -74,11 +74,12 @@ def _table(p: profiles.Profile) -> dict[str, dict[str | None, Recipe]]:
                  "SoftCPT": {None: joint.replace(options={"n_ctx": n_ctx, "task_n_ctx": 4, "class_n_ctx": 4})}}
     # SCPNet: the official settings (hard_k, kl_lambda, p_cutoff, lambda_u in the module's
     # defaults; T = 0.2; the top-k 20 of the scene world's 30 classes, as COCO's 62 of 80) and
-    # the official EMA decay (the average keeps 0.82 of itself per epoch). On the tiny CLIP, and in chapter 6's ablation on
-    # ViT-B/32, the image encoder stays frozen (SCPNet's switch; the runs then train on
-    # stored features) and the supervised loss is partial BCE, because the headline setting
-    # here keeps a proportion of the labels (SPLC, the official loss, is for a single
-    # positive per image, where chapter 6 uses it); the paper profile fine-tunes the encoder.
+    # the official EMA decay (the average keeps 0.82 of itself per epoch). On the tiny CLIP,
+    # and in chapter 6's ablation on ViT-B/32, the image encoder stays frozen (SCPNet's
+    # switch; the runs then train on stored features) and the supervised loss is partial BCE,
+    # because the headline setting here keeps a proportion of the labels (SPLC, the official
+    # loss, is for a single positive per image, where chapter 6 uses it); the paper profile
+    # fine-tunes the encoder.
     paper = p.name == "paper"
     ml_batch = 32 if tiny else 128
     scp = {"topk": 20, "temperature": 0.2, "loss": "splc" if paper else "partial bce", "hard_k": 2,

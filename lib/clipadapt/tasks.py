@@ -264,6 +264,11 @@ class RetrievalTask:
         return torch.randn(1, self.test.frames, 3, s, s, device=device)
 
 
+def _fingerprint(encoder: nn.Module) -> int:
+    """A cache key for an encoder's weights: a hash of the first 32 values of each tensor."""
+    return hash(torch.cat([p.detach().flatten()[:32].float().cpu() for p in encoder.parameters()]).numpy().tobytes())
+
+
 def _key(task, cache: dict):
     """A cache key for a few-shot task: the task itself where it is hashable (the frozen
     synthetic tasks compare by value), else its identity -- and then ``cache`` keeps the task
@@ -329,11 +334,10 @@ class MultiTaskClassificationTask:
 
     def _features(self, module: nn.Module, split: str) -> list[torch.Tensor]:
         """Per task, the frozen image features of ``split`` (computed once per encoder)."""
-        visual = module.clip.visual
-        fingerprint = torch.cat([p.detach().flatten()[:32].float().cpu() for p in visual.parameters()])
+        fingerprint = _fingerprint(module.clip.visual)
         out = []
         for i in range(len(self.suite)):
-            key = ("features", hash(fingerprint.numpy().tobytes()), _key(self.suite.tasks[i], self.cache), split,
+            key = ("features", fingerprint, _key(self.suite.tasks[i], self.cache), split,
                    self.shots if split == "train" else self.test_per_class)
             if key not in self.cache:
                 self.cache[key] = module.frozen_features(self._images(i, split)[0])
@@ -399,7 +403,7 @@ class MultiLabelTask:
     the metrics of the weights themselves come with the suffix `` (regular)``.
 
     A module whose image encoder is frozen (``frozen_image_encoder``, with
-    ``encode_image`` and ``logits_from_features``) trains on stored features instead:
+    ``image_encoder``, ``encode_image`` and ``logits_from_features``) trains on stored features instead:
     ``pool`` weak and ``pool`` strong views of every training image and the test images are
     encoded once per encoder weights (shared by every run on the same frozen CLIP), and a
     batch draws its views from the pools (``batch["features"]`` is then true).
@@ -428,7 +432,7 @@ class MultiLabelTask:
         self.train, self.observed, self.test, self.threshold = train, observed, test, threshold
         self.context = {"classnames": list(train.classnames), "template": train.template}
         self.pool = pool
-        self._stored: dict[tuple, dict[str, torch.Tensor]] = {}
+        self._stored: dict[int, dict[str, torch.Tensor]] = {}
 
     def relabel(self, observed: torch.Tensor) -> "MultiLabelTask":
         """The same images under other observed labels, sharing the stored features (the
@@ -445,12 +449,9 @@ class MultiLabelTask:
         from .data import multilabel
         from .data.pixels import normalize
 
-        # keyed by the image encoder's weights (the module's ``image_encoder``, else its frozen
-        # weights), so that a run's weight average and every run on the same CLIP share them
-        encoder = getattr(module, "image_encoder", None)
-        params = list(encoder.parameters()) if encoder is not None else \
-            [p for p in module.parameters() if not p.requires_grad]
-        key = tuple((tuple(p.shape), round(float(p.detach().double().sum()), 6)) for p in params[:64])
+        # keyed by the image encoder's weights, so that a run's weight average and every run
+        # on the same CLIP share them
+        key = _fingerprint(module.image_encoder)
         if key not in self._stored:
             device = _device(module)
             encode = lambda x: module.encode_image(normalize(x).to(device)).float()  # noqa: E731

@@ -245,6 +245,7 @@ def _unpack(res: Resource, archive: Path, root: Path, url: str) -> int:
                         source = tmp / ".inner"
                         with open_member() as src, open(source, "wb") as dst:
                             shutil.copyfileobj(src, dst, 1 << 20)
+                        break
                 if source == archive:
                     raise _fail(res, url, root, f"{archive.name} holds no member {res.inner}")
             for name, open_member in _members(source):
