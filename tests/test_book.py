@@ -65,7 +65,7 @@ def test_book_front_and_back_matter(built):
 
 
 def test_each_page_loads_each_script_once(built):
-    """book/_ext/one_script_each.py: sphinx-thebe's inline configuration (and any other script)
+    """book/_ext/page_fixes.py: sphinx-thebe's inline configuration (and any other script)
     appears once per page; twice, its `const` declarations fail in the browser."""
     for page in sorted(built["html"].rglob("*.html")):
         scripts = re.findall(r"<script\b[^>]*>.*?</script>", page.read_text(), flags=re.S)
@@ -80,14 +80,14 @@ def test_the_script_filter_keeps_the_first_of_each():
 
     sys.path.insert(0, str(ROOT / "book" / "_ext"))
     try:
-        import one_script_each
+        import page_fixes
     finally:
         sys.path.remove(str(ROOT / "book" / "_ext"))
     config = 'const THEBE_JS_URL = "x"'
     scripts = [_JavaScript(None, body=config), _JavaScript("a.js"), _JavaScript("", body=config),
                _JavaScript("a.js", **{"async": "async"}), _JavaScript("a.js"), _JavaScript(None, body="other")]
     context = {"script_files": scripts}
-    one_script_each.drop_repeated_scripts(None, "page", "page.html", context, None)
+    page_fixes.drop_repeated_scripts(None, "page", "page.html", context, None)
     assert context["script_files"] == [scripts[0], scripts[1], scripts[3], scripts[5]]
     assert [s.attributes for s in context["script_files"]] == [scripts[i].attributes for i in (0, 1, 3, 5)]
 
@@ -184,6 +184,8 @@ def test_chapter_pages_in_a_browser(built, served):
                 problems.append(f"{name}: no link to {badge} (found {links})")
             if not any(link.endswith(f"/notebooks/{nb_path.name}") and "/blob/" in link and link != badge for link in links):
                 problems.append(f"{name}: no Colab launch button for notebooks/{nb_path.name} (found {links})")
+            if page.locator("#pst-header").is_visible():  # book/_ext/static/page-fixes.css hides it
+                problems.append(f"{name}: the theme's empty top bar is shown at 1300 px")
             if name in WIDGET_CHAPTERS:
                 views = page.locator("script[type='application/vnd.jupyter.widget-view+json']").count()
                 state = page.locator("script[type='application/vnd.jupyter.widget-state+json']").count()
