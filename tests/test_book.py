@@ -92,21 +92,43 @@ def test_the_script_filter_keeps_the_first_of_each():
     assert [s.attributes for s in context["script_files"]] == [scripts[i].attributes for i in (0, 1, 3, 5)]
 
 
-def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
-    import nbformat
-
-    root = tmp_path / "src"
+def _one_chapter_book(root: Path, name: str, *sources: str) -> Path:
+    """A book of one chapter whose code cells are ``sources`` (after the parameters cell)."""
     (root / "notebooks").mkdir(parents=True)
     (root / "book").mkdir()
     (root / "book" / "intro.md").write_text("# Intro\n")
     (root / "_config.yml").write_text("title: t\n")
-    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/bad\n")
+    (root / "_toc.yml").write_text(f"format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/{name}\n")
     params = nbformat.v4.new_code_cell("profile = None")
     params.metadata["tags"] = ["parameters"]
-    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell("x = 1"),
-                                         nbformat.v4.new_code_cell("raise ValueError('broken on purpose')")])
+    nb = nbformat.v4.new_notebook(cells=[params, *(nbformat.v4.new_code_cell(src) for src in sources)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / "notebooks" / "bad.ipynb")
+    nbformat.write(nb, root / "notebooks" / f"{name}.ipynb")
+    return root
+
+
+def test_a_chapter_whose_cell_hangs_is_executed_again_once(tmp_path):
+    # the first run's cell outlives the timeout (as a cell whose reply was lost would); the
+    # second run, from the source again, finds the marker and finishes
+    hang_once = ("import pathlib, time\nmark = pathlib.Path('ran-once')\n"
+                 "if not mark.exists():\n    mark.touch()\n    time.sleep(60)\nresult = 'second run'")
+    root = _one_chapter_book(tmp_path / "src", "slow", hang_once, "print(result)")
+    logged = []
+    done = book.execute("tiny", dest=tmp_path / "exec", root=root, timeout=5, log=logged.append)
+    assert [Path(e.notebook).name for e in done] == ["slow.ipynb"]
+    assert any("ran past 5 s" in line and "again, once" in line for line in logged), logged
+    nb = nbformat.read(tmp_path / "exec" / "notebooks" / "slow.ipynb", as_version=4)
+    assert "second run" in nb.cells[-1].outputs[0]["text"]
+
+
+def test_a_chapter_that_hangs_twice_is_named(tmp_path):
+    root = _one_chapter_book(tmp_path / "src", "stuck", "import time\ntime.sleep(60)")
+    with pytest.raises(book.NotebookError, match=r"notebooks/stuck.ipynb: a cell ran past 3 s twice"):
+        book.execute("tiny", dest=tmp_path / "exec", root=root, timeout=3, log=lambda *_: None)
+
+
+def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
+    root = _one_chapter_book(tmp_path / "src", "bad", "x = 1", "raise ValueError('broken on purpose')")
     with pytest.raises(book.NotebookError, match=r"notebooks/bad.ipynb failed in cell \d.*ValueError: broken on purpose"):
         book.execute("tiny", dest=tmp_path / "exec", root=root)
     # the committed source is untouched: no outputs written into it

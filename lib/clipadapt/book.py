@@ -174,15 +174,28 @@ def copy_sources(dest: Path, root: Path = ROOT, keep: set[str] = frozenset()) ->
     return dest
 
 
+# Seconds one cell may run under the CPU-scale profiles; beyond that a chapter is executed
+# again, once. A hung cell is not always the chapter's fault: a kernel can finish a cell and
+# sit idle while its reply never reaches the client (seen once with ipykernel 7, the reason
+# the book extra keeps ipykernel < 7). No limit under colab and paper, whose training cells
+# may rightly run for an hour on a GPU.
+CELL_TIMEOUT_S = {"tiny": 600, "colab-smoke": 900}
+
+
 def execute(profile: str | None = None, dest: Path | None = None, notebooks: list[str] | None = None,
-            root: Path = ROOT, timeout: int = 1800, log=print) -> list[Executed]:
-    """Copy the sources to ``dest`` and execute the chapters there with papermill."""
+            root: Path = ROOT, timeout: int | None = None, log=print) -> list[Executed]:
+    """Copy the sources to ``dest`` and execute the chapters there with papermill.
+
+    ``timeout``: seconds a cell may run (default: ``CELL_TIMEOUT_S`` of the profile, else
+    none); a chapter that passes it is executed again from its source, once."""
     import papermill as pm
+    from nbclient.exceptions import CellTimeoutError
     from papermill.exceptions import PapermillExecutionError
 
     from . import profiles
 
     prof = profiles.get(profile)
+    timeout = timeout if timeout is not None else CELL_TIMEOUT_S.get(prof.name)
     everything = toc_notebooks(root)
     chosen = everything
     if notebooks:
@@ -210,11 +223,20 @@ def execute(profile: str | None = None, dest: Path | None = None, notebooks: lis
             log(f"executing {rel} under profile {prof.name!r} ...")
             start = time.perf_counter()
             try:
-                pm.execute_notebook(
-                    str(path), str(path), parameters={"profile": prof.name}, cwd=str(path.parent),
-                    kernel_name="python3", progress_bar=False, execution_timeout=timeout,
-                    report_mode=False, log_output=False,
-                )
+                for attempt in (1, 2):
+                    try:
+                        pm.execute_notebook(
+                            str(path), str(path), parameters={"profile": prof.name}, cwd=str(path.parent),
+                            kernel_name="python3", progress_bar=False, execution_timeout=timeout,
+                            report_mode=False, log_output=False,
+                        )
+                        break
+                    except CellTimeoutError as err:
+                        if attempt == 2:
+                            raise NotebookError(f"{rel}: a cell ran past {timeout} s twice ({err}); the executed "
+                                                f"copy is {path}") from None
+                        log(f"  {rel}: a cell ran past {timeout} s ({err}); executing the chapter again, once")
+                        shutil.copy2(root / rel, path)
             except PapermillExecutionError as err:
                 first = (err.source or "").strip().splitlines()[:1]
                 raise NotebookError(
