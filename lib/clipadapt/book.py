@@ -174,12 +174,14 @@ def copy_sources(dest: Path, root: Path = ROOT, keep: set[str] = frozenset()) ->
     return dest
 
 
-# Seconds one cell may run under the CPU-scale profiles; beyond that a chapter is executed
-# again, once. A hung cell is not always the chapter's fault: a kernel can finish a cell and
-# sit idle while its reply never reaches the client (seen once with ipykernel 7, the reason
-# the book extra keeps ipykernel < 7). No limit under colab and paper, whose training cells
-# may rightly run for an hour on a GPU.
-CELL_TIMEOUT_S = {"tiny": 600, "colab-smoke": 900}
+# Seconds one cell may run under the CPU-scale profiles (their longest cells take about 75 s
+# on 2 cores); beyond that the chapter is executed again from its source, up to ATTEMPTS
+# times in all. A hung cell is not always the chapter's fault: twice in CI a cell that calls
+# ipywidgets' interact finished, the kernel sat idle, and papermill (nbclient) waited for
+# a reply that never came (nbclient#312 and nbconvert#2029 report the same). No limit under
+# colab and paper, whose training cells may rightly run for an hour on a GPU.
+CELL_TIMEOUT_S = {"tiny": 300, "colab-smoke": 300}
+ATTEMPTS = 3
 
 
 def execute(profile: str | None = None, dest: Path | None = None, notebooks: list[str] | None = None,
@@ -187,7 +189,8 @@ def execute(profile: str | None = None, dest: Path | None = None, notebooks: lis
     """Copy the sources to ``dest`` and execute the chapters there with papermill.
 
     ``timeout``: seconds a cell may run (default: ``CELL_TIMEOUT_S`` of the profile, else
-    none); a chapter that passes it is executed again from its source, once."""
+    none); a chapter that passes it is executed again from its source, ``ATTEMPTS`` times
+    in all."""
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError
     from papermill.exceptions import PapermillExecutionError
@@ -223,7 +226,7 @@ def execute(profile: str | None = None, dest: Path | None = None, notebooks: lis
             log(f"executing {rel} under profile {prof.name!r} ...")
             start = time.perf_counter()
             try:
-                for attempt in (1, 2):
+                for attempt in range(1, ATTEMPTS + 1):
                     try:
                         pm.execute_notebook(
                             str(path), str(path), parameters={"profile": prof.name}, cwd=str(path.parent),
@@ -232,10 +235,11 @@ def execute(profile: str | None = None, dest: Path | None = None, notebooks: lis
                         )
                         break
                     except CellTimeoutError as err:
-                        if attempt == 2:
-                            raise NotebookError(f"{rel}: a cell ran past {timeout} s twice ({err}); the executed "
-                                                f"copy is {path}") from None
-                        log(f"  {rel}: a cell ran past {timeout} s ({err}); executing the chapter again, once")
+                        if attempt == ATTEMPTS:
+                            raise NotebookError(f"{rel}: a cell ran past {timeout} s in each of {ATTEMPTS} "
+                                                f"executions ({err}); the executed copy is {path}") from None
+                        log(f"  {rel}: a cell ran past {timeout} s ({err}); executing the chapter again "
+                            f"({attempt + 1} of {ATTEMPTS})")
                         shutil.copy2(root / rel, path)
             except PapermillExecutionError as err:
                 first = (err.source or "").strip().splitlines()[:1]
