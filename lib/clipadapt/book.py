@@ -175,11 +175,13 @@ def copy_sources(dest: Path, root: Path = ROOT, keep: set[str] = frozenset()) ->
 
 
 # Seconds one cell may run under the CPU-scale profiles (their longest cells take about 75 s
-# on 2 cores); beyond that the chapter is executed again from its source, up to ATTEMPTS
-# times in all. A hung cell is not always the chapter's fault: twice in CI a cell that calls
-# ipywidgets' interact finished, the kernel sat idle, and papermill (nbclient) waited for
-# a reply that never came (nbclient#312 and nbconvert#2029 report the same). No limit under
-# colab and paper, whose training cells may rightly run for an hour on a GPU.
+# on 2 cores). The limit also ends a wait that is not the chapter's fault: twice in CI a cell
+# calling ipywidgets' interact finished and its kernel went idle, yet papermill (nbclient)
+# woke only at the limit, then found the reply and every output and went on (nbclient#312
+# and nbconvert#2029 report such hangs); without a limit it waits forever. A cell that is
+# still running at the limit fails the chapter, which is then executed again from its
+# source, ATTEMPTS times in all. No limit under colab and paper, whose training cells may
+# rightly run for an hour on a GPU.
 CELL_TIMEOUT_S = {"tiny": 300, "colab-smoke": 300}
 ATTEMPTS = 3
 
