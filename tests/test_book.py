@@ -121,6 +121,25 @@ def test_a_chapter_whose_cell_hangs_is_executed_again_once(tmp_path):
     assert "second run" in nb.cells[-1].outputs[0]["text"]
 
 
+def test_chapters_are_executed_through_the_wakeful_client(tmp_path, monkeypatch):
+    # what ends the stalls of lost socket wake-ups (tests/test_kernels.py) must be what
+    # papermill's client actually reads its replies and outputs with
+    from clipadapt import kernels
+
+    read = []
+    stock = kernels.WakefulChannel.get_msg
+
+    async def counted(self, timeout=None):
+        msg = await stock(self, timeout=timeout)
+        read.append(msg["msg_type"])
+        return msg
+
+    monkeypatch.setattr(kernels.WakefulChannel, "get_msg", counted)
+    root = _one_chapter_book(tmp_path / "src", "plain", "print('hello')")
+    book.execute("tiny", dest=tmp_path / "exec", root=root, log=lambda *_: None)
+    assert "execute_reply" in read and "stream" in read, read
+
+
 def test_a_chapter_that_hangs_every_time_is_named(tmp_path):
     root = _one_chapter_book(tmp_path / "src", "stuck", "import time\ntime.sleep(60)")
     with pytest.raises(book.NotebookError, match=r"notebooks/stuck.ipynb: a cell ran past 3 s in each of 3 executions"):

@@ -22,7 +22,7 @@ LAYERS = [
     {"tuning", "adapt", "retrieval"},
     {"recipes", "tasks", "registry"},
     {"runner"},
-    {"pretrain", "bench", "bench_tempme", "book", "reproduce"},
+    {"pretrain", "bench", "bench_tempme", "book", "kernels", "reproduce"},
 ]
 LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 

@@ -175,13 +175,12 @@ def copy_sources(dest: Path, root: Path = ROOT, keep: set[str] = frozenset()) ->
 
 
 # Seconds one cell may run under the CPU-scale profiles (their longest cells take about 75 s
-# on 2 cores). The limit also ends a wait that is not the chapter's fault: twice in CI a cell
-# calling ipywidgets' interact finished and its kernel went idle, yet papermill (nbclient)
-# woke only at the limit, then found the reply and every output and went on (nbclient#312
-# and nbconvert#2029 report such hangs); without a limit it waits forever. A cell that is
-# still running at the limit fails the chapter, which is then executed again from its
-# source, ATTEMPTS times in all. No limit under colab and paper, whose training cells may
-# rightly run for an hour on a GPU.
+# on 2 cores). A cell still running at the limit fails the chapter, which is then executed
+# again from its source, ATTEMPTS times in all. No limit under colab and paper, whose
+# training cells may rightly run for an hour on a GPU. The limit once also ended waits that
+# were not the chapter's fault (a finished interact cell, an idle kernel, papermill asleep
+# until the limit: a lost socket wake-up); clipadapt.kernels' client now ends those within
+# a second, under every profile.
 CELL_TIMEOUT_S = {"tiny": 300, "colab-smoke": 300}
 ATTEMPTS = 3
 
@@ -198,6 +197,7 @@ def execute(profile: str | None = None, dest: Path | None = None, notebooks: lis
     from papermill.exceptions import PapermillExecutionError
 
     from . import profiles
+    from .kernels import WakefulKernelManager
 
     prof = profiles.get(profile)
     timeout = timeout if timeout is not None else CELL_TIMEOUT_S.get(prof.name)
@@ -233,7 +233,7 @@ def execute(profile: str | None = None, dest: Path | None = None, notebooks: lis
                         pm.execute_notebook(
                             str(path), str(path), parameters={"profile": prof.name}, cwd=str(path.parent),
                             kernel_name="python3", progress_bar=False, execution_timeout=timeout,
-                            report_mode=False, log_output=False,
+                            report_mode=False, log_output=False, kernel_manager_class=WakefulKernelManager,
                         )
                         break
                     except CellTimeoutError as err:
