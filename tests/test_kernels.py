@@ -1,6 +1,7 @@
 """The book's kernel client finds a message whose wake-up was lost, where the stock one waits."""
 
 import asyncio
+import contextlib
 import time
 from queue import Empty
 
@@ -13,18 +14,24 @@ from jupyter_client.session import Session
 from clipadapt import kernels
 
 
+@contextlib.contextmanager
+def receiving_socket():
+    """(session, an asyncio PAIR socket bound on 127.0.0.1, its port); closed afterwards."""
+    ctx = zmq.asyncio.Context()
+    sock = ctx.socket(zmq.PAIR)
+    try:
+        yield Session(key=b"k"), sock, sock.bind_to_random_port("tcp://127.0.0.1")
+    finally:
+        sock.close(0)
+        ctx.term()
+
+
 def lose_a_wakeup(channel_class, timeout):
     """Wait on a channel, deliver one message to its socket and swallow the socket's wake-up
     (reading ``zmq.EVENTS`` empties the edge-triggered ``zmq.FD``) before the waiting poll
     sees it. Returns (message or None, seconds waited)."""
-    session = Session(key=b"k")
-    ctx = zmq.asyncio.Context()
-    receiver = ctx.socket(zmq.PAIR)
-    port = receiver.bind_to_random_port("tcp://127.0.0.1")
-    sender = zmq.Context.instance().socket(zmq.PAIR)
-    sender.connect(f"tcp://127.0.0.1:{port}")
 
-    async def main():
+    async def main(session, receiver, sender):
         channel = channel_class(receiver, session)
         start = time.monotonic()
         waiting = asyncio.ensure_future(channel.get_msg(timeout=timeout))
@@ -43,12 +50,13 @@ def lose_a_wakeup(channel_class, timeout):
             msg = None
         return msg, time.monotonic() - start
 
-    try:
-        return asyncio.run(main())
-    finally:
-        receiver.close(0)
-        sender.close(0)
-        ctx.term()
+    with receiving_socket() as (session, receiver, port):
+        sender = zmq.Context.instance().socket(zmq.PAIR)
+        sender.connect(f"tcp://127.0.0.1:{port}")
+        try:
+            return asyncio.run(main(session, receiver, sender))
+        finally:
+            sender.close(0)
 
 
 def test_the_stock_channel_finds_it_only_when_its_timeout_runs_out():
@@ -67,22 +75,14 @@ def test_the_wakeful_channel_finds_it_within_a_slice(timeout):
 
 
 def test_the_wakeful_channel_still_times_out():
-    session = Session(key=b"k")
-    ctx = zmq.asyncio.Context()
-    sock = ctx.socket(zmq.PAIR)
-    sock.bind_to_random_port("tcp://127.0.0.1")
-
-    async def main():
+    async def main(session, sock):
         start = time.monotonic()
         with pytest.raises(Empty):
             await kernels.WakefulChannel(sock, session).get_msg(timeout=2.5)
         return time.monotonic() - start
 
-    try:
-        assert 2.4 <= asyncio.run(main()) < 3.5
-    finally:
-        sock.close(0)
-        ctx.term()
+    with receiving_socket() as (session, sock, _):
+        assert 2.4 <= asyncio.run(main(session, sock)) < 3.5
 
 
 def test_the_manager_makes_wakeful_clients():

@@ -22,7 +22,8 @@ it in this list; ``tests/test_imports.py`` checks it):
   per profile), ``tasks`` (batches, loss and metrics of a task), ``runner`` (build, train,
   measure);
 * the book's tools: ``pretrain`` (the tiny CLIP of chapter 1), ``book`` (execute the
-  chapters and build the book; ``kernels``, the kernel client it executes them through), ``bench`` (benchmarks; TempMe's in ``bench_tempme``), ``reproduce`` (a method's recipe
+  chapters and build the book; ``kernels``, the kernel client it executes them through),
+  ``bench`` (benchmarks; TempMe's in ``bench_tempme``), ``reproduce`` (a method's recipe
   as one resumable command, on one GPU or many).
 """
 

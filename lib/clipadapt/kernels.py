@@ -48,5 +48,7 @@ class WakefulKernelClient(AsyncKernelClient):
 
 
 class WakefulKernelManager(AsyncKernelManager):
+    # both: client() builds client_factory, which AsyncKernelManager gives a fixed default
+    # instead of deriving it from client_class
     client_class = DottedObjectName("clipadapt.kernels.WakefulKernelClient")
     client_factory = Type(WakefulKernelClient, klass=AsyncKernelClient)
