@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from clipadapt import checkpoints, distributed, profiles, reproduce
+from clipadapt.core import checkpoints, distributed
+from clipadapt import profiles, reproduce
 
 # 8 videos and their 8 reversal twins to train on, a global batch of 8 videos (4 twin pairs):
 # 2 steps an epoch, so the 3 steps cross an epoch boundary
@@ -42,7 +43,7 @@ def uneven_gather(out: Path, sizes=(4, 2)) -> None:
     """Uneven shards (``sizes`` rows per process, as when a video could not be read): the
     gathered contrastive loss and its gradient, averaged as DDP does, against one process
     on all rows; and an evaluation sharded over the processes. Needs a process group."""
-    from clipadapt import losses
+    from clipadapt.core import losses
 
     rank, world = distributed.rank(), distributed.world()
     torch.manual_seed(0)

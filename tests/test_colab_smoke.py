@@ -14,7 +14,8 @@ import nbformat
 import pytest
 import torch
 
-from clipadapt import book, profiles, train
+from clipadapt import book, profiles
+from clipadapt.training import loop as train
 from clipadapt.data import download, fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +119,7 @@ def test_the_random_weights_came_from_a_local_file(smoke_run):
 def test_random_file_weights_load_through_open_clips_file_path(tmp_path, monkeypatch):
     """``pretrained="random-file"``: seeded random weights written once, then read back by
     open_clip from the file (the path downloaded weights take), in float16 storage."""
-    from clipadapt import models
+    from clipadapt.core import models
 
     monkeypatch.setenv(download.DATA_ENV, str(tmp_path))
     a = models.create("tiny-clip", models.RANDOM_FILE)

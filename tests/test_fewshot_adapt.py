@@ -3,7 +3,10 @@ import json
 import pytest
 import torch
 
-from clipadapt import models, recipes, registry, runner, tasks
+from clipadapt.core import models
+from clipadapt.training import driver, recipes
+from clipadapt.methods import registry
+from clipadapt import tasks
 from clipadapt.data import fewshot
 
 
@@ -24,7 +27,7 @@ def test_synthetic_task_is_deterministic_nested_and_balanced():
 def test_the_tiny_clip_does_not_already_solve_the_task(tiny_clip):
     model, _, tok = tiny_clip
     task = fewshot.SYNTHETIC_TASKS["outlines"]
-    r = runner.run("zero-shot", model, tok, tasks.ClassificationTask(task, 1, task.test_set(60)))
+    r = driver.run("zero-shot", model, tok, tasks.ClassificationTask(task, 1, task.test_set(60)))
     assert 0.2 < r.metrics["accuracy"] < 0.6  # above chance, far from solved
 
 
@@ -33,8 +36,8 @@ def test_an_adaptation_beats_zero_shot_clearly_at_16_shots(tiny_clip):
     task = fewshot.SYNTHETIC_TASKS["outlines"]
     test = task.test_set(60)
     t = tasks.ClassificationTask(task, 16, test)
-    zero = runner.run("zero-shot", model, tok, t)
-    lora = runner.run("LoRA", model, tok, t)
+    zero = driver.run("zero-shot", model, tok, t)
+    lora = driver.run("LoRA", model, tok, t)
     assert lora.metrics["accuracy"] > zero.metrics["accuracy"] + 0.15
     assert lora.trainable == 24_576
 
@@ -45,7 +48,7 @@ def test_every_method_runs_and_leaves_the_base_model_alone(tiny_clip, method):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     task = fewshot.SYNTHETIC_TASKS["outlines"]
     recipe = recipes.get(method, "tiny").replace(epochs=1, min_steps=3)
-    r = runner.run(method, model, tok, tasks.ClassificationTask(task, 1, task.test_set(4)), recipe=recipe)
+    r = driver.run(method, model, tok, tasks.ClassificationTask(task, 1, task.test_set(4)), recipe=recipe)
     assert 0 <= r.metrics["accuracy"] <= 1 and (r.trainable > 0) == (method != "zero-shot")
     assert r.steps == (0 if method == "zero-shot" else 3) and r.macs > 0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
@@ -53,14 +56,14 @@ def test_every_method_runs_and_leaves_the_base_model_alone(tiny_clip, method):
 
 def test_unknown_method_variant_and_task(tiny_clip):
     with pytest.raises(ValueError, match="unknown method 'prefix tuning'; choose one of zero-shot"):
-        runner.run("prefix tuning", None, None, None)
+        driver.run("prefix tuning", None, None, None)
     with pytest.raises(ValueError, match="'CoOp' has no variants"):
         registry.get("CoOp").variant("deep")
     with pytest.raises(ValueError, match=r"unknown variant 'G' of 'VoP'; choose one of \('vop'"):
         registry.get("VoP").variant("G")
     task = tasks.ClassificationTask(fewshot.SYNTHETIC_TASKS["outlines"], 1, fewshot.SYNTHETIC_TASKS["outlines"].test_set(2))
     with pytest.raises(ValueError, match="'VoP' solves retrieval, but the task is classification"):
-        runner.run("VoP", tiny_clip[0], tiny_clip[2], task)
+        driver.run("VoP", tiny_clip[0], tiny_clip[2], task)
 
 
 def write_eurosat(root, classes=("AnnualCrop", "Forest", "River"), per_class=3):
@@ -131,6 +134,6 @@ def test_profile_picks_the_task(tiny_clip, tmp_path, monkeypatch):
 
 def test_parameter_counts_of_every_method_on_vit_b32():
     context = {"classnames": [f"class {i}" for i in range(10)], "template": "a photo of a {}."}
-    counts = runner.trainable_parameters("ViT-B-32", context, profile="colab")
+    counts = driver.trainable_parameters("ViT-B-32", context, profile="colab")
     assert counts == {"zero-shot": 0, "linear probe": 5_130, "CoOp": 8_192, "VPT-deep": 73_728,
                       "LoRA": 491_520, "full fine-tune": 151_277_312}

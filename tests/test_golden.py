@@ -10,7 +10,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent / "golden"))
 import cases  # noqa: E402
 
-from clipadapt.checkpoints import read_checkpoint  # noqa: E402
+from clipadapt.core.checkpoints import read_checkpoint  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -2,29 +2,34 @@
 its own layer or the layers below (module-level and function-level imports alike)."""
 
 import ast
+import fnmatch
 from pathlib import Path
 
 import pytest
+import torch
 
 import clipadapt
 
 ROOT = Path(clipadapt.__file__).parent
-# lowest first; a module may import from its own layer and the layers before it
+# lowest first; a module may import from its own layer and the layers before it. Patterns
+# match module names (fnmatch), so a new file under methods/ or data/ needs no entry here.
 LAYERS = [
-    {"files", "seeds", "profiles", "flops", "metrics", "losses", "viz", "distributed", "memory"},
-    {"checkpoints", "runstate", "train", "data.pixels", "data.worlds", "data.video", "data.msrvtt", "data.fewshot",
-     "data.video_sets", "data.download", "data.fixtures", "data.multitask",
-     "data.multilabel", "data.multilabel_sets"},
-    {"models"},
-    {"prompting", "features", "merge", "patching"},
-    {"methods.coop", "methods.vpt", "methods.lora", "methods.vop", "methods.tempme",
-     "methods.tempme_schedule", "methods.tome", "methods.softcpt", "methods.scpnet"},
-    {"tuning", "adapt", "retrieval"},
-    {"recipes", "tasks", "registry"},
-    {"runner"},
-    {"pretrain", "bench", "bench_tempme", "book", "kernels", "reproduce"},
+    ["profiles", "viz"],
+    ["core.files", "core.seeds", "core.pixels", "core.checkpoints", "core.distributed", "core.flops",
+     "core.metrics", "core.losses"],
+    ["core", "core.*"],
+    ["data", "data.*"],
+    ["methods", "methods.*"],
+    ["tasks", "tasks.*"],
+    ["training", "training.*"],
+    ["chapter", "pretrain", "reproduce", "book", "kernels", "bench", "bench.*"],
 ]
-LAYER = {m: i for i, layer in enumerate(LAYERS) for m in layer}
+PACKAGES = ("core", "data", "methods", "tasks", "training", "bench")
+
+
+def layer(module: str) -> int | None:
+    """The first layer with a pattern that matches ``module``."""
+    return next((i for i, pats in enumerate(LAYERS) if any(fnmatch.fnmatchcase(module, p) for p in pats)), None)
 
 
 def modules():
@@ -61,18 +66,18 @@ def imports_of(name: str, path: Path) -> set[str]:
 
 
 def test_every_module_has_a_layer():
-    missing = [m for m in modules() if m not in LAYER and m not in ("", "data", "methods", "__main__")]
+    missing = [m for m in modules() if layer(m) is None and m != ""]
     assert not missing, f"give these modules a layer in tests/test_imports.py: {missing}"
 
 
 def test_imports_point_down():
     upward = []
     for name, path in modules().items():
-        if name not in LAYER:
+        if layer(name) is None:
             continue
         for target in imports_of(name, path):
-            if target in LAYER and LAYER[target] > LAYER[name]:
-                upward.append(f"{name} (layer {LAYER[name]}) imports {target} (layer {LAYER[target]})")
+            if layer(target) is not None and layer(target) > layer(name):
+                upward.append(f"{name} (layer {layer(name)}) imports {target} (layer {layer(target)})")
     assert not upward, "upward imports:\n" + "\n".join(upward)
 
 
@@ -95,14 +100,37 @@ def test_no_import_cycles():
 
 
 def test_the_package_maps_list_what_exists():
-    """The docstrings of clipadapt, clipadapt.methods and clipadapt.data name every module."""
-    for package, prefix in ((clipadapt, ""), (clipadapt.methods, "methods."), (clipadapt.data, "data.")):
-        doc = package.__doc__
-        names = [m[len(prefix):] for m in modules() if m.startswith(prefix) and "." not in m[len(prefix):]
-                 and m[len(prefix):] not in ("", "data", "methods", "__main__")]
+    """The docstring of clipadapt and of each of its packages names every module in it."""
+    import importlib
+
+    for package in ("",) + PACKAGES:
+        doc = importlib.import_module("clipadapt" + (f".{package}" if package else "")).__doc__
+        prefix = f"{package}." if package else ""
+        names = [m[len(prefix):] for m in modules() if m.startswith(prefix) and m != package
+                 and "." not in m[len(prefix):] and m[len(prefix):] not in ("", "__main__")]
         missing = [n for n in names if f"``{n}``" not in doc]
-        assert not missing, f"{package.__name__}'s docstring does not name {missing}"
+        assert not missing, f"clipadapt{'.' + package if package else ''}'s docstring does not name {missing}"
 
 
-import clipadapt.data  # noqa: E402
-import clipadapt.methods  # noqa: E402
+def test_no_module_over_400_lines():
+    long = {m: n for m, p in modules().items() if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, f"split these modules (over 400 lines): {long}"
+
+
+def test_runners_learn_hooks_only_through_the_protocols():
+    """No ``hasattr``/``getattr`` probe for a method's or a task's hook: they are declared by
+    :class:`clipadapt.methods.protocol.Method` and :class:`clipadapt.tasks.protocol.Task`."""
+    import inspect
+
+    from clipadapt.methods.protocol import Method
+    from clipadapt.tasks.protocol import Task
+
+    hooks = {n for n, _ in inspect.getmembers(Method) if not n.startswith("_") and n not in dir(torch.nn.Module)}
+    hooks |= {n for n, _ in inspect.getmembers(Task) if not n.startswith("_")}
+    probes = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("hasattr", "getattr") \
+                    and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and node.args[1].value in hooks:
+                probes.append(f"{name}:{node.lineno} {node.func.id}(..., {node.args[1].value!r})")
+    assert not probes, "hooks probed instead of declared:\n" + "\n".join(probes)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clipadapt import models
+from clipadapt.core import models
 from clipadapt.methods import lora
 
 

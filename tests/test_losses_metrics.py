@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clipadapt import losses, metrics
+from clipadapt.core import losses, metrics
 
 
 def test_clip_loss_matches_the_formula():

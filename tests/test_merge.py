@@ -1,9 +1,9 @@
-"""Token merging (clipadapt.merge): bipartite soft matching, sizes, provenance, frame grouping."""
+"""Token merging (clipadapt.core.merge): bipartite soft matching, sizes, provenance, frame grouping."""
 
 import pytest
 import torch
 
-from clipadapt import merge as tm
+from clipadapt.core import merge as tm
 
 
 def _tokens(B=3, N=17, C=8, seed=0):

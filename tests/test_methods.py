@@ -8,7 +8,7 @@ import open_clip
 import pytest
 import torch
 
-from clipadapt import models, prompting
+from clipadapt.core import models, prompting
 from clipadapt.methods import coop, vpt
 
 

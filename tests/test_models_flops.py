@@ -3,7 +3,7 @@ import logging
 import pytest
 import torch
 
-from clipadapt import flops, models
+from clipadapt.core import flops, models
 
 
 def test_vit_b32_anatomy(vit_b32):
@@ -58,7 +58,7 @@ def test_synthetic_weights_load_into_stock_open_clip(tiny_clip):
     import open_clip
 
     stock = open_clip.create_model("tiny-clip", pretrained=None)
-    from clipadapt.checkpoints import load_checkpoint
+    from clipadapt.core.checkpoints import load_checkpoint
 
     load_checkpoint(stock, models.weights_path("tiny-clip"))
     ids = tiny_clip[2](["a photo of a circle."])

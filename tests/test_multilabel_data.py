@@ -9,7 +9,7 @@ import torch
 from clipadapt.data import multilabel as ml
 from clipadapt.data import multilabel_sets as sets
 from clipadapt.data import worlds
-from clipadapt.seeds import generator
+from clipadapt.core.seeds import generator
 
 
 # -- the scene world --------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def test_fixture_suite_errors(fixture_suite):
 
 
 def test_task_accuracy_as_softcpt_measures_it():
-    from clipadapt import metrics
+    from clipadapt.core import metrics
 
     labels = torch.tensor([0, 0, 0, 1])
     preds = torch.tensor([0, 0, 0, 0])

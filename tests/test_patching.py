@@ -1,4 +1,4 @@
-"""Patching open_clip's blocks for token merging (clipadapt.patching): equivalence at r = 0,
+"""Patching open_clip's blocks for token merging (clipadapt.core.patching): equivalence at r = 0,
 token counts, unchanged checkpoints, exact undo, and LoRA parametrizations honoured."""
 
 import copy
@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from clipadapt import merge as tm
-from clipadapt import patching
+from clipadapt.core import merge as tm
+from clipadapt.core import patching
 
 
 def _images(n=3, size=64, seed=0):

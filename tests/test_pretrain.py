@@ -3,9 +3,10 @@ import dataclasses
 import pytest
 import torch
 
-from clipadapt import models, pretrain, profiles
+from clipadapt.core import models
+from clipadapt import pretrain, profiles
 from clipadapt.data import worlds
-from clipadapt.checkpoints import read_checkpoint
+from clipadapt.core.checkpoints import read_checkpoint
 
 
 def test_shipped_weights_were_made_by_the_current_recipe():

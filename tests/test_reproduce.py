@@ -16,8 +16,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from clipadapt import distributed, registry, reproduce, runstate, tasks
-from clipadapt.checkpoints import read_checkpoint
+from clipadapt.core import distributed
+from clipadapt.methods import registry
+from clipadapt import reproduce, tasks
+from clipadapt.methods.protocol import Method
+from clipadapt.tasks.protocol import Loader, Task
+from clipadapt.training import driver, runstate
+from clipadapt.core.checkpoints import read_checkpoint
 
 LIB = Path(reproduce.__file__).parents[1]
 ARGS = ["CoOp", "--profile", "tiny", "--steps", "12", "--eval-every", "4", "--save-every", "4", "--no-progress"]
@@ -73,7 +78,7 @@ def test_a_run_writes_its_log_checkpoints_and_results(uninterrupted, capsys):
     result = json.loads((uninterrupted / "result.json").read_text())
     assert result["steps"] == 12 and result["metrics"] == lines[-1]["eval"] and result["trainable"] == 16 * 32
     _, meta = read_checkpoint(uninterrupted / "checkpoints" / "step-00000008.safetensors")
-    assert meta["step"] == 8 and meta["identity"]["method"] == "CoOp" and meta["data"]["epoch"] == 8 // 2
+    assert meta["step"] == 8 and meta["identity"]["method"] == "CoOp" and meta["data"]["next_step"] == 8
 
 
 def test_resume_after_kills_ends_exactly_as_an_uninterrupted_run(uninterrupted, tmp_path, one_thread):
@@ -138,8 +143,8 @@ def test_method_names_may_use_dashes():
 def test_the_table_has_the_chapters_columns_and_the_papers_row():
     metrics = {k: {"R@1": 10.0, "R@5": 20.0, "R@10": 30.0, "MdR": 5.0, "MnR": 6.5, "R-Sum": 60.0}
                for k in ("text_to_video", "video_to_text")}
-    run = SimpleNamespace(method="VoP", variant="F+C", label="VoP (F+C)", task=tasks.RetrievalTask,
-                          profile=SimpleNamespace(name="tiny"))
+    run = SimpleNamespace(method="VoP", variant="F+C", label="VoP (F+C)",
+                          task=tasks.RetrievalTask.__new__(tasks.RetrievalTask), profile="tiny")
     text = reproduce.format_table(run, {"metrics": {**metrics, "reversal": 0.75}, "trainable": 1234,
                                         "macs": 5e6, "train_seconds": 1.0})
     head, ours, paper, source = text.splitlines()
@@ -147,27 +152,25 @@ def test_the_table_has_the_chapters_columns_and_the_papers_row():
     assert "VoP (F+C), tiny (measured)" in ours and "75.0" in ours and "1,234" in ours
     assert paper.startswith("paper (cited)") and "44.6" in paper and "14.1 M (11.785%)" in paper
     assert "VoP paper" in source and "cited, not measured" in source
-    no_paper = SimpleNamespace(method="CoOp", variant=None, label="CoOp", task=tasks.ClassificationTask,
-                               profile=SimpleNamespace(name="tiny"))
+    no_paper = SimpleNamespace(method="CoOp", variant=None, label="CoOp",
+                               task=tasks.ClassificationTask.__new__(tasks.ClassificationTask), profile="tiny")
     assert len(reproduce.format_table(no_paper, {"metrics": {"accuracy": 0.5}, "trainable": 1, "macs": 1,
                                                  "train_seconds": 1.0}).splitlines()) == 2
     assert registry.get("mean pooling").paper["full"]["t2v R@1"] == 41.7  # VoP's Table 1, "Full"
 
 
-def test_shards_make_up_the_global_batch_and_epochs_cover_the_data():
-    n, batch = 50, 8  # 6 batches an epoch, the last 2 examples of each epoch's order dropped
-    for step in (0, 5, 6, 13):
-        whole = distributed.step_shard(n, batch, step, seed=3)
-        parts = [distributed.step_shard(n, batch, step, 3, rank=r, world=4) for r in range(4)]
-        assert len(whole) == batch and sorted(whole) == sorted(i for p in parts for i in p)
-    epoch = [i for s in range(6) for i in distributed.step_shard(n, batch, s, seed=3)]
-    assert len(set(epoch)) == 48
-    assert distributed.step_shard(n, batch, 6, 3) != distributed.step_shard(n, batch, 0, 3)  # a new order
+def test_a_steps_batch_depends_on_seed_and_step_alone_and_shards_make_it_up():
+    n, batch = 50, 8
+    for step in (0, 5, 13):
+        whole = driver.step_indices(n, batch, 3, step)
+        assert torch.equal(whole, driver.step_indices(n, batch, 3, step)) and len(set(whole.tolist())) == batch
+        parts = [distributed.shard(whole, r, 4) for r in range(4)]
+        assert torch.equal(torch.cat(parts), whole)  # rank order is the global batch's order
+    assert not torch.equal(driver.step_indices(n, batch, 3, 0), driver.step_indices(n, batch, 3, 1))
+    assert not torch.equal(driver.step_indices(n, batch, 3, 0), driver.step_indices(n, batch, 4, 0))
+    assert torch.equal(driver.step_indices(n, n, 3, 7), torch.arange(n))  # a full batch, in order
     with pytest.raises(ValueError, match="does not split over 3 processes"):
-        distributed.step_shard(n, batch, 0, 3, rank=0, world=3)
-    x = (torch.arange(8), ["a", "b", "c", "d", "e", "f", "g", "h"], 7)
-    a, b, c = distributed.shard_batch(x, 1, 2)
-    assert torch.equal(a, torch.arange(4, 8)) and b == ["e", "f", "g", "h"] and c == 7
+        distributed.shard(driver.step_indices(n, batch, 3, 0), 0, 3)
 
 
 def test_one_process_is_the_identity():
@@ -176,16 +179,20 @@ def test_one_process_is_the_identity():
     assert distributed.world() == 1 and distributed.is_main() and distributed.mean(torch.tensor(2.5)) == 2.5
 
 
-class ToyWithAverage(torch.nn.Linear):
+class ToyWithAverage(Method):
     """A linear layer that keeps a moving average of its weight as a plain attribute (as
     SCPNet does) and hands it to checkpoints."""
 
     def __init__(self):
-        super().__init__(4, 1)
-        self.average = self.weight.detach().clone()
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 1)
+        self.average = self.linear.weight.detach().clone()
+
+    def forward(self, x):
+        return self.linear(x)
 
     def after_step(self):
-        self.average = 0.5 * self.average + 0.5 * self.weight.detach()
+        self.average = 0.5 * self.average + 0.5 * self.linear.weight.detach()
 
     def resume_state(self):
         return {"average": self.average}
@@ -194,9 +201,9 @@ class ToyWithAverage(torch.nn.Linear):
         self.average = tensors["average"].clone()
 
 
-class ToyTask:
-    """A task kind that reproduce has never heard of, with only the runner's protocol and
-    for_profile: no ``sampling`` (reproduce cuts shards out of ``batches``), no ``row``."""
+class ToyTask(Task):
+    """A task kind that reproduce has never heard of, with only the protocol's required
+    parts (the table's columns come from the protocol's default ``row``)."""
 
     kind = "toy"
     context: dict = {}
@@ -206,12 +213,13 @@ class ToyTask:
     def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None):
         return cls()
 
-    def batches(self, module, recipe, seed, device):
-        def batch(step):
-            g = torch.Generator().manual_seed(seed * 1000 + step)
-            x = torch.randn(recipe.batch_size, 4, generator=g)
-            return x, x.sum(1, keepdim=True)
-        return batch
+    def loader(self, module, recipe, seed, device):
+        x = torch.randn(self.n_train, 4, generator=torch.Generator().manual_seed(seed))
+
+        def load(indices, step):
+            return x[indices], x[indices].sum(1, keepdim=True)
+
+        return Loader(self.n_train, recipe.batch_size, load)
 
     def loss(self, module, batch):
         return ((module(batch[0]) - batch[1]) ** 2).mean()
@@ -232,13 +240,12 @@ def test_a_new_kind_of_task_runs_and_resumes_without_changes_here(monkeypatch, t
     spec = registry.MethodSpec("toy", "toy", lambda clip, tok, ctx, options, variant: ToyWithAverage(), "a toy")
     monkeypatch.setitem(registry.REGISTRY, "toy", spec)
     monkeypatch.setitem(tasks.TASKS, "toy", ToyTask)
-    from clipadapt import recipes
+    from clipadapt.training import recipes
 
     table = recipes._table
     monkeypatch.setattr(recipes, "_table", lambda p: {**table(p), "toy": {None: recipes.Recipe(lr=0.05, steps=6,
                                                                                              batch_size=8)}})
     run = reproduce.prepare("toy", None, "tiny")
-    assert run.data["order"] == "task.batches(seed, step)"
     result = reproduce.train_and_evaluate(run, tmp_path, eval_every=3, save_every=2, progress=False)
     losses = [json.loads(x)["loss"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines() if "loss" in x]
     assert len(losses) == 6 and result["metrics"]["error"]["mean"] >= 0

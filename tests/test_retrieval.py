@@ -3,7 +3,10 @@ import copy
 import pytest
 import torch
 
-from clipadapt import losses, models, recipes, retrieval, runner, tasks
+from clipadapt.core import losses, models
+from clipadapt.training import driver, recipes
+from clipadapt.methods import baselines, mean_pool
+from clipadapt import tasks
 from clipadapt.data import video, worlds
 from clipadapt.methods.vop import VoP
 
@@ -21,15 +24,15 @@ def video_data(tmp_path_factory):
     return ds, partners, twins
 
 
-def test_tunings_train_what_they_say():
+def test_policies_train_what_they_say():
     clip = models.create("tiny-clip")
-    counts = {t: models.count_parameters(retrieval.MeanPoolCLIP(copy.deepcopy(clip), t)).trainable
-              for t in retrieval.TUNINGS}
+    counts = {t: models.count_parameters(mean_pool.MeanPoolCLIP(copy.deepcopy(clip), t)).trainable
+              for t in baselines.POLICIES}
     total = models.count_parameters(clip).total
     assert counts["none"] == 0 and counts["full"] == total - 1  # all but the temperature
     assert 0 < counts["lora"] < counts["partial"] < counts["full"]
     with pytest.raises(ValueError, match="unknown tuning"):
-        retrieval.MeanPoolCLIP(clip, "half")
+        mean_pool.MeanPoolCLIP(clip, "half")
 
 
 def test_caption_positives():
@@ -39,7 +42,7 @@ def test_caption_positives():
 
 def test_mean_pooling_cannot_tell_a_video_from_its_reversal(tiny_clip, video_data):
     ds, partners, _ = video_data
-    model = retrieval.MeanPoolCLIP(copy.deepcopy(tiny_clip[0]), "none")
+    model = mean_pool.MeanPoolCLIP(copy.deepcopy(tiny_clip[0]), "none")
     v, _ = tasks.RetrievalTask(ds, ds, tiny_clip[2]).features(model)
     cos = (v * v[partners]).sum(1) / (v.norm(dim=1) * v[partners].norm(dim=1))
     assert (cos > 0.995).all()  # same frames, other order: (almost) the same video feature
@@ -49,16 +52,16 @@ def test_run_evaluate_and_reversal(tiny_clip, video_data):
     ds, partners, twins = video_data
     task = tasks.RetrievalTask(ds, ds, tiny_clip[2], partners=partners, twins=twins)
     recipe = recipes.get("VoP", "tiny").replace(steps=6, batch_size=6)
-    r = runner.run("VoP", tiny_clip[0], tiny_clip[2], task, variant="F", recipe=recipe, keep=True)
+    r = driver.run("VoP", tiny_clip[0], tiny_clip[2], task, variant="F", recipe=recipe, keep=True)
     assert r.steps == 6 and all(torch.isfinite(torch.tensor(r.history.loss)))
     assert set(r.metrics) == {"text_to_video", "video_to_text", "reversal"}
     assert set(r.metrics["text_to_video"]) == {"R@1", "R@5", "R@10", "MdR", "MnR", "R-Sum"}
     assert 0.0 <= r.metrics["reversal"] <= 1.0
     assert r.trainable == models.count_parameters(r.module).trainable > 0 and r.macs > 0
     # a batch holds pairs with their twins, and depends only on (seed, step)
-    batch = task.batches(r.module, recipe, 0, "cpu")
-    videos, captions = batch(3)
-    assert len(captions) == 6 and torch.equal(batch(3)[0], videos)
+    run = driver.prepare("VoP", tiny_clip[0], tiny_clip[2], task, variant="F", recipe=recipe)
+    videos, captions = run.batch(3)
+    assert len(captions) == 6 and torch.equal(run.batch(3)[0], videos)
     # the same seed gives the same run
-    again = runner.run("VoP", tiny_clip[0], tiny_clip[2], task, variant="F", recipe=recipe)
+    again = driver.run("VoP", tiny_clip[0], tiny_clip[2], task, variant="F", recipe=recipe)
     assert again.metrics == r.metrics and again.history.loss == r.history.loss

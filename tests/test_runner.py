@@ -4,7 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from clipadapt import features, profiles, recipes, registry, runner, seeds, tasks, tuning
+from clipadapt.core import features, seeds
+from clipadapt import profiles, tasks
+from clipadapt.training import driver, recipes
+from clipadapt.methods import baselines, registry
 from clipadapt.data import fewshot
 
 
@@ -33,12 +36,12 @@ def test_a_run_repeats_and_reports(tiny_clip):
     task = fewshot.SYNTHETIC_TASKS["outlines"]
     t = tasks.ClassificationTask(task, 2, task.test_set(10))
     recipe = recipes.get("VPT-deep", "tiny").replace(min_steps=5, epochs=1)
-    a = runner.run("VPT-deep", clip, tok, t, recipe=recipe, keep=True)
-    b = runner.run("VPT-deep", clip, tok, t, recipe=recipe)
+    a = driver.run("VPT-deep", clip, tok, t, recipe=recipe, keep=True)
+    b = driver.run("VPT-deep", clip, tok, t, recipe=recipe)
     assert a.metrics == b.metrics and a.history.loss == b.history.loss
     assert a.recipe is recipe and a.steps == 5 and a.trainable == 3 * 8 * 128
     assert a.module is not None and b.module is None and a.seconds >= a.train_seconds > 0
-    c = runner.run("VPT-deep", clip, tok, t, recipe=recipe, seed=1)
+    c = driver.run("VPT-deep", clip, tok, t, recipe=recipe, seed=1)
     assert c.history.loss != a.history.loss
 
 
@@ -47,7 +50,9 @@ def test_the_linear_probe_trains_on_stored_features(tiny_clip):
     task = fewshot.SYNTHETIC_TASKS["outlines"]
     t = tasks.ClassificationTask(task, 2, task.test_set(10))
     module = registry.get("linear probe").build(clip, tok, t.context, {}, None)
-    x, y = t.batches(module, recipes.get("linear probe", "tiny"), 0, "cpu")(0)
+    loader = t.loader(module, recipes.get("linear probe", "tiny"), 0, "cpu")
+    assert loader.per_batch == loader.n == 10
+    x, y = loader.load(driver.step_indices(loader.n, loader.per_batch, 0, 0), 0)
     assert x.shape == (10, clip.text_projection.shape[1]) and torch.equal(y, t.y_train)  # full batch of features
     assert torch.allclose(x.norm(dim=-1), torch.ones(10), atol=1e-5)
 
@@ -90,10 +95,10 @@ def test_tuning_policies(tiny_clip):
 
     clip = tiny_clip[0]
     with pytest.raises(ValueError, match="unknown tuning policy 'half'"):
-        tuning.set_trainable(copy.deepcopy(clip), "half")
+        baselines.set_trainable(copy.deepcopy(clip), "half")
     with pytest.raises(ValueError, match=r"last_layers must lie in \[1, 3\]"):
-        tuning.set_trainable(copy.deepcopy(clip), "partial", last_layers=4)
-    partial = tuning.set_trainable(copy.deepcopy(clip), "partial", last_layers=1)
+        baselines.set_trainable(copy.deepcopy(clip), "partial", last_layers=4)
+    partial = baselines.set_trainable(copy.deepcopy(clip), "partial", last_layers=1)
     names = {n for n, p in partial.named_parameters() if p.requires_grad}
     assert "visual.proj" in names and "text_projection" in names and "logit_scale" not in names
     assert not any(n.startswith(("visual.transformer.resblocks.0.", "transformer.resblocks.1.")) for n in names)

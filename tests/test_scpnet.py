@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clipadapt import losses, models
+from clipadapt.core import losses, models
 from clipadapt.methods import scpnet
 
 CLASSES = ["cat", "dog", "car", "truck", "tree"]
@@ -162,7 +162,7 @@ def test_bad_options(tiny_clip):
 
 
 def test_map_and_f1_by_hand():
-    from clipadapt import metrics
+    from clipadapt.core import metrics
 
     scores = torch.tensor([[0.9, 0.1], [0.8, 0.7], [0.3, 0.6], [0.1, 0.2]])
     targets = torch.tensor([[1, 0], [0, 1], [1, 1], [0, 0]])
@@ -178,7 +178,8 @@ def test_map_and_f1_by_hand():
 
 @pytest.mark.parametrize("variant", ["full", "baseline"])
 def test_runner_trains_scpnet(tiny_clip, variant):
-    from clipadapt import recipes, runner, tasks
+    from clipadapt.training import driver, recipes
+    from clipadapt import tasks
     from clipadapt.data import multilabel as ml
 
     clip, _, tok = tiny_clip
@@ -186,7 +187,7 @@ def test_runner_trains_scpnet(tiny_clip, variant):
     task = tasks.MultiLabelTask(train, ml.observe(train.targets, 0.3, seed=0), test)
     recipe = recipes.get("SCPNet", "tiny").replace(steps=3, batch_size=16)
     before = [p.clone() for p in clip.parameters()]
-    r = runner.run("SCPNet", clip, tok, task, variant=variant, recipe=recipe, count_macs=False)
+    r = driver.run("SCPNet", clip, tok, task, variant=variant, recipe=recipe, count_macs=False)
     assert 0 <= r.metrics["mAP"] <= 100 and "CF1" in r.metrics and "OF1" in r.metrics
     assert all(torch.equal(a, b) for a, b in zip(before, clip.parameters()))  # the caller's CLIP is untouched
 
@@ -220,13 +221,14 @@ def test_runner_training_beats_zero_shot(tiny_clip):
     """The tiny recipe (frozen image encoder, stored features) with full labels on a small
     scene world lifts the EMA model's mAP above SCPNet at init (the stock prompts'
     zero-shot): measured 69.9 after 150 steps against 64.4."""
-    from clipadapt import recipes, runner, tasks
+    from clipadapt.training import driver, recipes
+    from clipadapt import tasks
     from clipadapt.data import multilabel as ml
 
     clip, _, tok = tiny_clip
     train, test = ml.scene_sets("tiny", sizes=(96, 96))
     task = tasks.MultiLabelTask(train, ml.observe(train.targets, 1.0, seed=0), test)
     recipe = recipes.get("SCPNet", "tiny").replace(batch_size=16)
-    zero = runner.run("SCPNet", clip, tok, task, recipe=recipe.replace(steps=0), count_macs=False)
-    trained = runner.run("SCPNet", clip, tok, task, recipe=recipe.replace(steps=150), count_macs=False)
+    zero = driver.run("SCPNet", clip, tok, task, recipe=recipe.replace(steps=0), count_macs=False)
+    trained = driver.run("SCPNet", clip, tok, task, recipe=recipe.replace(steps=150), count_macs=False)
     assert trained.metrics["mAP"] > zero.metrics["mAP"] + 2.0  # measured 69.9 vs 64.4

@@ -7,7 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clipadapt import features, models, prompting, recipes, registry, runner, tasks
+from clipadapt.core import features, models, prompting
+from clipadapt.training import driver, recipes
+from clipadapt.methods import registry
+from clipadapt import tasks
 from clipadapt.data import multitask as mt
 from clipadapt.methods import coop, softcpt
 
@@ -108,7 +111,8 @@ def test_own_task_loss_and_metric(tiny_clip):
     suite = mt.world_suite(2, classes=3)
     task = _task(suite)
     m = softcpt.MultiTaskZeroShot(copy.deepcopy(clip), tok, task.context["tasks"])
-    x, y, t = task.batches(m, recipes.Recipe(batch_size=16), 0, "cpu")(0)
+    loader = task.loader(m, recipes.Recipe(batch_size=16), 0, "cpu")
+    x, y, t = loader.load(driver.step_indices(loader.n, loader.per_batch, 0, 0), 0)
     assert len(set(t.tolist())) > 1  # batches mix tasks
     logits = m.classifier()(x)
     by_hand = sum(F.cross_entropy(logits[t == i][:, 3 * i:3 * i + 3], y[t == i], reduction="sum")
@@ -118,7 +122,7 @@ def test_own_task_loss_and_metric(tiny_clip):
     assert len(out["per_task"]) == 6 and out["accuracy"] == pytest.approx(sum(out["per_task"]) / 6)
     with torch.no_grad():
         head = m.classifier()
-        f = m.frozen_features(suite.tasks[4].test_set(6)[0])
+        f = m.encode_image(suite.tasks[4].test_set(6)[0])
         acc = (head(f)[:, 12:15].argmax(1) == suite.tasks[4].test_set(6)[1]).float().mean().item()
     assert out["per_task"][4] == pytest.approx(acc)
 
@@ -128,18 +132,18 @@ def test_runner_trains_the_meta_network_only_and_repeats(tiny_clip):
     suite = mt.world_suite(1, classes=2)
     cache = {}
     recipe = recipes.get("SoftCPT", "tiny").replace(steps=3)
-    a = runner.run("SoftCPT", clip, tok, _task(suite, cache=cache), recipe=recipe, count_macs=False, keep=True)
-    b = runner.run("SoftCPT", clip, tok, _task(suite, cache=cache), recipe=recipe, count_macs=False)
+    a = driver.run("SoftCPT", clip, tok, _task(suite, cache=cache), recipe=recipe, count_macs=False, keep=True)
+    b = driver.run("SoftCPT", clip, tok, _task(suite, cache=cache), recipe=recipe, count_macs=False)
     assert a.metrics == b.metrics and a.steps == 3
     trained = {n.split(".")[0] for n, p in a.module.named_parameters() if p.requires_grad}
     assert trained == {"task_prompts", "proj"}
     assert a.trainable == 4 * 128 + 128 * 4 * 128
     for name in registry.methods("multitask"):
-        r = runner.run(name, clip, tok, _task(suite, cache=cache), recipe=recipes.get(name, "tiny").replace(
+        r = driver.run(name, clip, tok, _task(suite, cache=cache), recipe=recipes.get(name, "tiny").replace(
             steps=0 if name == "ZS-CLIP" else 2), count_macs=False)
         assert 0.0 <= r.metrics["accuracy"] <= 1.0
     with pytest.raises(ValueError, match="solves multitask"):
-        runner.run("SoftCPT", clip, tok, tasks.ClassificationTask(mt.world_suite(1).tasks[0], 1))
+        driver.run("SoftCPT", clip, tok, tasks.ClassificationTask(mt.world_suite(1).tasks[0], 1))
 
 
 def test_the_feature_cache_keeps_unhashable_tasks_alive():
@@ -148,7 +152,7 @@ def test_the_feature_cache_keeps_unhashable_tasks_alive():
     import gc
     import weakref
 
-    from clipadapt import tasks
+    from clipadapt.tasks import multitask
 
     class Unhashable:
         __hash__ = None
@@ -156,8 +160,8 @@ def test_the_feature_cache_keeps_unhashable_tasks_alive():
     cache: dict = {}
     t = Unhashable()
     ref = weakref.ref(t)
-    key = tasks._key(t, cache)
+    key = multitask._key(t, cache)
     del t
     gc.collect()
     assert ref() is not None and key == id(ref())
-    assert tasks._key((1, 2), cache) == (1, 2)  # hashable tasks are their own key
+    assert multitask._key((1, 2), cache) == (1, 2)  # hashable tasks are their own key

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from clipadapt import features, flops, models, patching
+from clipadapt.core import features, flops, models, patching
 from clipadapt.methods import lora, tempme, tome
 from clipadapt.methods.tempme_schedule import SCHEDULES, Schedule
 
@@ -61,8 +61,8 @@ def test_vit_b16_reconstruction_gives_the_paper_tokens():
 def test_switched_off_equals_stock_mean_pooling(tiny_clip):
     clip = tiny_clip[0]
     video = torch.randn(2, 4, 3, 64, 64)
-    for tuning in ("lora", "none"):  # LoRA's B starts at zero
-        m = tempme.TempMe(copy.deepcopy(clip), Schedule.off(), frames=4, tuning=tuning)
+    for policy in ("lora", "none"):  # LoRA's B starts at zero
+        m = tempme.TempMe(copy.deepcopy(clip), Schedule.off(), frames=4, policy=policy)
         with torch.no_grad():
             expected = features.mean_pool(clip.encode_image(video.flatten(0, 1)).reshape(2, 4, -1))
             assert torch.allclose(m.encode_video(video), expected, atol=1e-5)
@@ -100,7 +100,7 @@ def test_mass_and_provenance_conserved_at_every_layer(tiny_clip):
 def test_patch_is_removable_and_weights_load_unchanged(tiny_clip):
     clip = copy.deepcopy(tiny_clip[0])
     keys = set(clip.visual.state_dict())
-    m = tempme.TempMe(clip, SCHEDULES["tiny-clip"], frames=8, tuning="none")
+    m = tempme.TempMe(clip, SCHEDULES["tiny-clip"], frames=8, policy="none")
     assert set(m.clip.visual.state_dict()) == keys
     assert patching.state_of(m.clip.visual) is m.state
     m.remove_patch()
@@ -110,9 +110,9 @@ def test_patch_is_removable_and_weights_load_unchanged(tiny_clip):
         assert torch.allclose(m.clip.encode_image(images), tiny_clip[0].encode_image(images), atol=1e-6)
 
 
-@pytest.mark.parametrize("tuning, expected", [("lora", None), ("full", None)])
-def test_trains_with_lora_and_with_full_fine_tuning(tiny_clip, tuning, expected):
-    m = tempme.TempMe(copy.deepcopy(tiny_clip[0]), SCHEDULES["tiny-clip"], frames=8, tuning=tuning)
+@pytest.mark.parametrize("policy, expected", [("lora", None), ("full", None)])
+def test_trains_with_lora_and_with_full_fine_tuning(tiny_clip, policy, expected):
+    m = tempme.TempMe(copy.deepcopy(tiny_clip[0]), SCHEDULES["tiny-clip"], frames=8, policy=policy)
     m.train()
     ids = tiny_clip[2](["a red circle.", "a blue square."])
     logits = m(torch.randn(2, 8, 3, 64, 64), ids)
@@ -123,7 +123,7 @@ def test_trains_with_lora_and_with_full_fine_tuning(tiny_clip, tuning, expected)
     assert not m.clip.logit_scale.requires_grad
     count = models.count_parameters(m).trainable
     rows = sum(p.numel() for p in m.clip_positions)
-    if tuning == "full":
+    if policy == "full":
         assert count == models.count_parameters(tiny_clip[0]).total - 1 + rows
     else:
         assert count == sum(p.numel() for n, p in m.named_parameters() if "lora" in n) + rows
@@ -142,7 +142,7 @@ def test_schedule_that_does_not_fit_is_a_clear_error(tiny_clip, schedule, words)
 
 
 def test_wrong_frame_count_is_a_clear_error(tiny_clip):
-    m = tempme.TempMe(copy.deepcopy(tiny_clip[0]), SCHEDULES["tiny-clip"], frames=8, tuning="none")
+    m = tempme.TempMe(copy.deepcopy(tiny_clip[0]), SCHEDULES["tiny-clip"], frames=8, policy="none")
     with pytest.raises(ValueError, match="planned for 8 frames"):
         m.encode_video(torch.randn(1, 4, 3, 64, 64))
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from clipadapt import checkpoints, seeds, train
+from clipadapt.core import checkpoints, seeds
+from clipadapt.training import loop as train
 
 
 def toy_problem(seed=0):
@@ -114,13 +115,13 @@ def test_device_choice(monkeypatch):
 
 
 def test_trainer_state_continues_a_run_exactly(tmp_path):
-    """Stopping after 7 steps, saving the state with clipadapt.runstate and going on in a
+    """Stopping after 7 steps, saving the state with clipadapt.training.runstate and going on in a
     fresh trainer gives the run of 20 uninterrupted steps, bit for bit."""
     import random
 
     import numpy as np
 
-    from clipadapt import runstate
+    from clipadapt.training import runstate
 
     cfg = train.TrainConfig(steps=20, lr=0.05, warmup=3, grad_clip=1.0, progress=False)
 
@@ -155,7 +156,7 @@ def test_trainer_state_continues_a_run_exactly(tmp_path):
 
 
 def test_runstate_differences_name_the_keys():
-    from clipadapt import runstate
+    from clipadapt.training import runstate
 
     saved = {"method": "CoOp", "recipe": {"lr": 0.02, "options": {"n_ctx": 16}}, "seed": 0}
     now = {"method": "CoOp", "recipe": {"lr": 0.01, "options": {"n_ctx": 4}}, "seed": 0}

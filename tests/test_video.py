@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from clipadapt.data import pixels, video, worlds
+from clipadapt.core import pixels
+from clipadapt.data import video, worlds
 
 
 def coloured_frames(t=10, size=32):

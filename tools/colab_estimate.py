@@ -3,7 +3,7 @@
     python tools/colab_estimate.py [--profile colab] [--tmacs 4]
 
 Counts the multiply-adds of one ViT-B/32 image and one caption forward with
-clipadapt.flops (random weights, no download), multiplies them by the work the profile's
+clipadapt.core.flops (random weights, no download), multiplies them by the work the profile's
 recipes ask for (steps x batch x frames; a backward pass through an encoder counted as two
 forwards), and divides by an assumed sustained rate (default 4 T multiply-adds/s: a T4 in
 mixed precision at about a quarter of its 65 TFLOP/s peak). An ESTIMATE: data loading,
@@ -17,7 +17,9 @@ import copy
 
 import torch
 
-from clipadapt import flops, models, profiles, recipes
+from clipadapt.core import flops, models
+from clipadapt import profiles
+from clipadapt.training import recipes
 
 
 def measure(model_name: str) -> tuple[float, float]:

@@ -1,30 +1,22 @@
 """clipadapt: the library that the Efficient CLIP Adaptation book builds and tests.
 
-One idea per module, in layers (a module imports only from its own layer and those above
-it in this list; ``tests/test_imports.py`` checks it):
+Packages in layers, each importing only from the layers below it (``tests/test_imports.py``
+checks it, module by module):
 
-* foundations: ``files`` (atomic writes), ``seeds`` (every random stream's seed),
-  ``profiles`` (tiny / colab / paper), ``flops`` (multiply-adds and timing), ``metrics``
-  (accuracy, retrieval recall), ``losses`` (contrastive losses), ``viz`` (figures),
-  ``distributed`` (data-parallel pieces: shards, gathers with gradients), ``memory`` (peak
-  resident memory, sampled);
-* ``checkpoints`` (safetensors files), ``runstate`` (a run's whole state, to resume it),
-  ``train`` (the training loop), ``data`` (worlds, pixels, videos and the real-format
-  loaders);
-* ``models`` (load_clip, freezing, parameter counts);
-* shared machinery: ``prompting`` (learned tokens inside open_clip's encoders),
-  ``features`` (batched encoding, scaled-cosine logits, mean pooling), ``merge`` (token
-  merging as pure functions), ``patching`` (swap open_clip's blocks for merging blocks);
-* ``methods`` (one method, one file);
-* ``tuning`` (what of a CLIP trains), ``adapt`` (zero-shot, linear-probe and text-head
-  classifiers), ``retrieval`` (mean pooling for video);
-* the method protocol: ``registry`` (every method by name), ``recipes`` (how each trains
-  per profile), ``tasks`` (batches, loss and metrics of a task), ``runner`` (build, train,
-  measure);
-* the book's tools: ``pretrain`` (the tiny CLIP of chapter 1), ``book`` (execute the
-  chapters and build the book; ``kernels``, the kernel client it executes them through),
-  ``bench`` (benchmarks; TempMe's in ``bench_tempme``), ``reproduce`` (a method's recipe
-  as one resumable command, on one GPU or many).
+* ``profiles`` (tiny / colab / paper, and the device) and ``viz`` (figures, glued numbers);
+* ``core`` -- the pieces a method is built from: models, prompting, patching, merge,
+  losses, metrics, flops, features, and the files, seeds, pixels, checkpoints and
+  distributed pieces under them;
+* ``data`` -- the synthetic worlds, video decoding, downloads and one loader per real format;
+* ``methods`` -- one method a file, the :class:`~clipadapt.methods.protocol.Method`
+  protocol and the ``registry``;
+* ``tasks`` -- one task family a module, the :class:`~clipadapt.tasks.protocol.Task` protocol;
+* ``training`` -- recipes, the train loop, run states and the ``driver`` (prepare, fit,
+  evaluate: the one path every chapter, ``reproduce`` and benchmark trains through);
+* the applications: ``chapter`` (what a chapter's first cell calls), ``reproduce`` (a
+  method's recipe as one resumable command), ``pretrain`` (the tiny CLIP of chapter 1),
+  ``book`` (execute the chapters and build the book; ``kernels``, the kernel client it
+  executes them through) and ``bench`` (the benchmark tables).
 """
 
 __version__ = "0.1.0"

@@ -213,7 +213,7 @@ def execute(profile: str | None = None, dest: Path | None = None, notebooks: lis
     keep = {str(p) for p in everything if p not in chosen}
     dest = copy_sources(dest or root / "_build" / "exec", root, keep=keep)
     done = []
-    from .train import STATIC_ENV
+    from .training.loop import STATIC_ENV
 
     env_before = {k: os.environ.get(k) for k in (profiles.ENV_VAR, STATIC_ENV)}
     os.environ[profiles.ENV_VAR] = prof.name  # seen by the kernel, for code outside the parameters cell
@@ -286,7 +286,7 @@ def write_times(done: list[Executed], path: str | Path, profile: str | None = No
     import torch
 
     from . import profiles
-    from .files import atomic_path
+    from .core.files import atomic_path
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     lines = [f"profile `{profiles.get(profile).name}` on {platform.node()} ({gpu}, torch {torch.__version__})", "",

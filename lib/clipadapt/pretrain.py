@@ -21,12 +21,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import features, losses, metrics, models, profiles
-from .features import encode_texts  # noqa: F401  (chapter 1 reads it from here)
+from .core import features, losses, metrics, models
+from . import profiles
+from .core.features import encode_texts  # noqa: F401  (chapter 1 reads it from here)
 from .data import worlds
-from .checkpoints import save_checkpoint
-from .seeds import seed_everything
-from .train import TrainConfig, fit
+from .core.checkpoints import save_checkpoint
+from .core.seeds import seed_everything
+from .training.loop import TrainConfig, fit
 
 MODEL = "tiny-clip"
 
@@ -72,7 +73,7 @@ def pretrain(profile: str | profiles.Profile | None = None, device: str | None =
     recipe = prof.pretrain
     seed_everything(recipe.seed)
     model, _, tokenizer = models.load_clip(MODEL, pretrained=None, device="cpu")
-    from .train import pick_device
+    from .training.loop import pick_device
 
     dev = pick_device(device or prof.device)
     with torch.no_grad():

@@ -11,7 +11,7 @@
 
 A notebook's ``parameters`` cell sets ``profile``; ``None`` there means "ask the
 environment": the ``CLIPADAPT_PROFILE`` variable, else ``colab`` when a GPU is found
-and ``tiny`` otherwise (see :func:`resolve`).
+and ``tiny`` otherwise (see :func:`default_name`).
 """
 
 from __future__ import annotations
@@ -234,4 +234,13 @@ def get(name: str | Profile | None = None) -> Profile:
     return PROFILES[key]
 
 
-resolve = get
+
+def pick_device(device: str | None = None) -> torch.device:
+    """``"cuda"`` when asked for and available, else the CPU. ``None``: the best there is."""
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device(device)

@@ -1,9 +1,9 @@
 """One command per recipe: ``python -m clipadapt.reproduce METHOD [--variant V] --profile P``.
 
-It trains a method of :mod:`clipadapt.registry` with its recipe of :mod:`clipadapt.recipes`
-on the task that the chapters use (``tasks.for_profile``), with a progress bar, an
+It trains a method of :mod:`clipadapt.methods.registry` with its recipe of
+:mod:`clipadapt.training.recipes` on the task that the chapters use (``tasks.for_profile``), with a progress bar, an
 evaluation every ``--eval-every`` steps, a metrics log (``OUT/metrics.jsonl``, one JSON
-object a line) and run-state checkpoints (``OUT/checkpoints``, :mod:`clipadapt.runstate`);
+object a line) and run-state checkpoints (``OUT/checkpoints``, :mod:`clipadapt.training.runstate`);
 at the end it writes the trained parameters (``OUT/final.safetensors``) and the results
 (``OUT/result.json``) and prints the chapter's table beside the paper's numbers.
 
@@ -11,13 +11,13 @@ at the end it writes the trained parameters (``OUT/final.safetensors``) and the 
   schedule, generators and data order, so the run ends exactly as an uninterrupted one;
   a checkpoint of another method, recipe, profile or seed is refused, naming the difference.
 * Under ``torchrun --nproc_per_node=N`` the same command trains with DistributedDataParallel:
-  each process reads its shard of every global batch (:func:`clipadapt.distributed.step_shard`),
+  each process reads its shard of every global batch (:func:`clipadapt.core.distributed.shard`),
   contrastive losses gather the features of every process, evaluation gathers every
   feature before ranking, and only rank 0 prints and writes.
 
-The data go through in epochs of a DistributedSampler's order (the chapters' runner draws
-a fresh random batch each step instead); the recipe -- optimiser, schedule, budget,
-options -- is the chapters' own.
+It trains through the chapters' own path (:mod:`clipadapt.training.driver`: the same
+task, recipe, seeds and data order), so a run gives the numbers of the chapter's call with
+the same seed; the command adds only the logging, the checkpoints and the table.
 """
 
 from __future__ import annotations
@@ -27,17 +27,14 @@ import json
 import os
 import signal
 import sys
-import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 import torch
-from torch import nn
 
-from . import distributed, flops, models, profiles, recipes, registry, runstate, seeds, tasks, train
-from .checkpoints import save_checkpoint
-from .files import atomic_path
+from . import profiles, tasks
+from .core import distributed, models
+from .methods import registry
+from .training import driver, runstate
 
 KILL_ENV = "CLIPADAPT_KILL_AT"  # tests: "save:STEP" (mid-write) or "step:STEP" -> SIGKILL
 
@@ -51,43 +48,6 @@ def _kill_point(event: str, step: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-class _Objective(nn.Module):
-    """The task's loss as a module's forward, so that DistributedDataParallel sees it."""
-
-    def __init__(self, module: nn.Module, loss: Callable):
-        super().__init__()
-        self.module, self.loss = module, loss
-
-    def forward(self, batch) -> torch.Tensor:
-        return self.loss(self.module, batch)
-
-
-@dataclass
-class Run:
-    method: str
-    variant: str | None
-    profile: profiles.Profile
-    recipe: recipes.Recipe
-    seed: int
-    steps: int
-    module: nn.Module
-    task: Any
-    trainer: train.Trainer | None
-    batch: Callable[[int], Any]  # step -> this process's part of the global batch
-    device: torch.device
-    data: dict
-
-    @property
-    def label(self) -> str:
-        return self.method if self.variant is None else f"{self.method} ({self.variant})"
-
-    def identity(self) -> dict:
-        """What makes two runs the same run (a checkpoint must match it)."""
-        return {"method": self.method, "variant": self.variant, "seed": self.seed,
-                "profile": json.loads(json.dumps(asdict(self.profile))),
-                "recipe": json.loads(json.dumps({**asdict(self.recipe), "options": dict(self.recipe.options)}))}
-
-
 def choices(method: str, variant: str | None, profile) -> tuple[registry.MethodSpec, str | None, profiles.Profile]:
     """Check the command's choices; the errors list what there is. A method's name may be
     written in any case, with ``-`` or ``_`` for its spaces (``mean-pooling``)."""
@@ -97,198 +57,45 @@ def choices(method: str, variant: str | None, profile) -> tuple[registry.MethodS
 
 
 def prepare(method: str, variant: str | None = None, profile="tiny", *, seed: int = 0, steps: int | None = None,
-            data_root=None, workdir=".", device: str | None = None, amp: bool = True) -> Run:
-    """Build everything a run needs, in this process (joining torchrun's group if launched by it)."""
+            data_root=None, workdir=".", device: str | None = None, amp: bool = True) -> driver.Run:
+    """Load the profile's CLIP and task (joining torchrun's group if launched by it) and
+    prepare the run through the driver, as a chapter does."""
     spec, variant, prof = choices(method, variant, profile)
-    device = train.pick_device(device or prof.device)
+    device = profiles.pick_device(device or prof.device)
     device = distributed.init_from_env(device.type) or device
-    recipe = recipes.get(method, prof, variant)
-    if steps is not None:
-        recipe = recipe.replace(steps=steps, epochs=0, min_steps=0)
     clip, preprocess, tokenizer = models.load_clip(prof.clip_model, prof.clip_pretrained, device=device)
     for turn in (0, 1):  # rank 0 writes any synthetic data first; the others then read it
         if (distributed.rank() == 0) == (turn == 0):
             task = tasks.for_profile(spec.task, prof, clip, preprocess, tokenizer, data_root=data_root, workdir=workdir)
         distributed.barrier()
-    seeds.seed_everything(seed)
-    module = spec.build(clip, tokenizer, task.context, dict(recipe.options), variant).to(device)
-    total = recipe.total_steps(task.n_train)
-    rank, world = distributed.rank(), distributed.world()
-    if hasattr(task, "sampling"):
-        n, per_batch, load = task.sampling(module, recipe, seed, device)
-        batch = lambda step: load(distributed.step_shard(n, per_batch, step, seed, rank, world), step)  # noqa: E731
-        data = {"order": "DistributedSampler(seed, epoch)", "seed": seed, "examples": n, "global_batch": per_batch,
-                "steps_per_epoch": n // per_batch}
-    else:
-        batches = task.batches(module, recipe, seed, device)
-        batch = lambda step: distributed.shard_batch(batches(step), rank, world)  # noqa: E731
-        data = {"order": "task.batches(seed, step)", "seed": seed}
-    trainer = None
-    if total:
-        objective = _Objective(module, task.loss)
-        if distributed.active():
-            objective = nn.parallel.DistributedDataParallel(
-                objective, device_ids=[device.index] if device.type == "cuda" else None,
-                static_graph=True)  # also copes with a parameter that a method leaves out of the loss
-        config = train.TrainConfig(steps=total, lr=recipe.lr, weight_decay=recipe.weight_decay,
-                                   warmup=recipe.warmup_steps(total), grad_clip=recipe.grad_clip, amp=amp,
-                                   progress=False)
-        # a method that keeps state beside its parameters (SCPNet's moving average) updates it
-        # after every optimiser step, as under the runner
-        trainer = train.Trainer(module, objective, config, device, on_step=getattr(module, "after_step", None))
-    return Run(method, variant, prof, recipe, seed, total, module, task, trainer, batch, device, data)
+    from .training import recipes
+
+    recipe = recipes.get(spec.name, prof, variant)
+    if steps is not None:
+        recipe = recipe.replace(steps=steps, epochs=0, min_steps=0)
+    return driver.prepare(spec.name, clip, tokenizer, task, variant=variant, recipe=recipe, profile=prof,
+                          seed=seed, amp=amp)
 
 
-def _read_log(path: Path, upto: int) -> list[str]:
-    """The lines of a metrics log up to step ``upto`` (a torn last line is dropped)."""
-    if not path.is_file():
-        return []
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line)["step"] <= upto:
-                kept.append(line)
-        except (ValueError, KeyError):
-            continue
-    return kept
-
-
-def _start(run: Run, out: Path, resume: bool, say: Callable) -> float:
-    """Put a resumed run back where its checkpoint left it; returns the seconds it had trained."""
-    folder = out / "checkpoints"
-    if not resume:  # rank 0 looks before anyone writes, and tells the others
-        if distributed.broadcast_object(_holds_a_run(out) if distributed.is_main() else None):
-            raise ReproduceError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-        return 0.0
-    path, tensors, meta, passed = runstate.latest(folder) if distributed.is_main() else (None, {}, {}, [])
-    for note in passed:
-        say(note)
-    if distributed.is_main():
-        for name in runstate.clean(folder):
-            say(f"removed {name}, a checkpoint whose writing was interrupted")
-    # rank 0 reads the checkpoint and hands it to the others (no shared file system needed)
-    path, tensors, meta = distributed.broadcast_object((str(path) if path else None, tensors, meta))
-    if path is None:
-        say(f"no checkpoint in {folder}: starting from step 0")
-        if distributed.is_main():
-            _rewrite_log(out / "metrics.jsonl", [])
-        return 0.0
-    diff = runstate.differences(meta["identity"], run.identity())
-    if diff:
-        raise ReproduceError(f"checkpoint {path} belongs to another run; it differs in: " + "; ".join(diff[:8]))
-    runstate.restore(run.module, run.trainer, tensors, meta)
-    if hasattr(run.module, "after_step") and not hasattr(run.module, "resume_state"):
-        say(f"note: {type(run.module).__name__} updates state after every step (after_step) but does not hand it "
-            "to checkpoints (resume_state); the resumed run starts that state afresh")
-    if distributed.is_main():
-        _rewrite_log(out / "metrics.jsonl", _read_log(out / "metrics.jsonl", meta["step"]))
-    say(f"resumed from {path} at step {meta['step']} of {run.steps}")
-    return float(meta["data"].get("seconds", 0.0))
-
-
-def _holds_a_run(out: Path) -> bool:
-    return bool(runstate.checkpoints(out / "checkpoints")) or (out / "metrics.jsonl").exists()
-
-
-def _rewrite_log(path: Path, lines: list[str]) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(line + "\n" for line in lines))
-
-
-def evaluate(run: Run) -> dict:
-    run.module.eval()
-    out = run.task.evaluate(run.module)
-    run.module.train()
-    return out
-
-
-def train_and_evaluate(run: Run, out: str | Path, *, resume: bool = False, eval_every: int | None = None,
+def train_and_evaluate(run: driver.Run, out: str | Path, *, resume: bool = False, eval_every: int | None = None,
                        save_every: int | None = None, keep: int = 2, progress: bool = True,
-                       say: Callable = print) -> dict:
+                       say=print) -> dict:
     """Train ``run`` to its last step, evaluating, logging and checkpointing on the way;
     returns the final results (also written to ``out/result.json``)."""
     out = Path(out)
-    main = distributed.is_main()
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-    say = say if main else (lambda *a, **k: None)
-    eval_every = eval_every or max(1, run.steps // 4)
-    save_every = save_every or max(1, min(500, run.steps // 10))
-    seconds = _start(run, out, resume, say) if run.trainer else 0.0
-    log = open(out / "metrics.jsonl", "a") if main else None
-    begin = run.trainer.step if run.trainer else 0
-    bar = None
-    if main and progress and run.steps:
-        from tqdm import tqdm
-
-        bar = tqdm(total=run.steps, initial=begin, desc=run.label, mininterval=1.0, file=sys.stderr)
-
-    def record(entry: dict) -> None:
-        if log is not None:
-            log.write(json.dumps(entry) + "\n")
-            log.flush()
-
-    metrics = None
-    clock = time.perf_counter()
-    run.module.train()
-    for step in range(begin, run.steps):
-        lr = run.trainer.lr
-        loss = distributed.mean(run.trainer.train_step(run.batch(step)))
-        done = step + 1
-        record({"step": done, "loss": loss, "lr": lr})
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-        _kill_point("step", done)
-        if done % eval_every == 0 or done == run.steps:
-            metrics = evaluate(run)
-            record({"step": done, "eval": metrics})
-            if bar is not None:
-                bar.write(f"step {done}: " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
-                                                       for k, v in _row(run.task, metrics).items()))
-        if done % save_every == 0 and done < run.steps:
-            if main:
-                where = {**run.data, "next_step": done, "seconds": seconds + time.perf_counter() - clock}
-                if "steps_per_epoch" in run.data:
-                    where["epoch"], where["batch_in_epoch"] = divmod(done, run.data["steps_per_epoch"])
-                tensors, meta = runstate.capture(run.module, run.trainer, run.identity(), where)
-                path = out / "checkpoints" / runstate.PATTERN.format(done)
-                runstate.write(path, tensors, meta, midway=lambda: _kill_point("save", done))
-                runstate.prune(out / "checkpoints", keep)
-            distributed.barrier()
-    seconds += time.perf_counter() - clock
-    if bar is not None:
-        bar.close()
-    if metrics is None:  # nothing trained (or the run had already ended)
-        metrics = evaluate(run)
-        record({"step": run.steps, "eval": metrics})
-    if log is not None:
-        log.close()
-    return _finish(run, out, metrics, seconds, say)
-
-
-def _row(task, metrics: dict) -> dict:
-    if hasattr(task, "row"):
-        return task.row(metrics)
-    flat = {}
-    for k, v in metrics.items():
-        flat.update({f"{k} {kk}": vv for kk, vv in v.items()} if isinstance(v, dict) else {k: v})
-    return flat
-
-
-def _finish(run: Run, out: Path, metrics: dict, seconds: float, say: Callable) -> dict:
+    try:
+        history = driver.fit(run, out, resume=resume, eval_every=eval_every, save_every=save_every, keep=keep,
+                             progress=progress, say=say, kill_point=_kill_point)
+    except runstate.RunFolderError as err:
+        raise ReproduceError(str(err)) from err
+    metrics = history.evaluations.get(run.steps) or driver.evaluate(run)
     if not distributed.is_main():
         distributed.barrier()
         return {"metrics": metrics}
-    run.module.eval()
-    macs = flops.count_macs(run.task.encoder(run.module), run.task.example(run.device)).total
-    trainable = {n: p for n, p in run.module.named_parameters() if p.requires_grad}
-    result = {"method": run.method, "variant": run.variant, "profile": run.profile.name, "steps": run.steps,
-              "seed": run.seed, "metrics": metrics, "trainable": sum(p.numel() for p in trainable.values()),
-              "macs": macs, "train_seconds": seconds, "processes": distributed.world(), "device": str(run.device)}
-    save_checkpoint(out / "final.safetensors", trainable, {"identity": run.identity(), "metrics": metrics})
-    with atomic_path(out / "result.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
+    if not run.steps:  # nothing trained: the log holds the one evaluation
+        out.mkdir(parents=True, exist_ok=True)
+        runstate.rewrite_log(out / "metrics.jsonl", [json.dumps({"step": 0, "eval": metrics})])
+    result = driver.write_result(run, out, metrics, history.seconds)
     say(format_table(run, result))
     distributed.barrier()
     return result
@@ -297,7 +104,7 @@ def _finish(run: Run, out: Path, metrics: dict, seconds: float, say: Callable) -
 def format_table(run: Run, result: dict) -> str:
     """The chapter's columns for this run, and the paper's row under them where it has one."""
     spec = registry.get(run.method)
-    rows = [{"run": f"{run.label}, {run.profile.name} (measured)", **_row(run.task, result["metrics"]),
+    rows = [{"run": f"{run.label}, {run.profile} (measured)", **run.task.row(result["metrics"]),
              "trainable": result["trainable"], "M multiply-adds": result["macs"] / 1e6,
              "seconds": result["train_seconds"]}]
     paper = dict(spec.paper.get(run.variant) or {})
@@ -339,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     name = "-".join(x for x in (spec.name, variant, prof.name) if x).replace(" ", "_").replace("+", "")
     out = Path(args.out or Path("runs") / name)
-    if not args.resume and not distributed.launched() and _holds_a_run(out):  # early, before any loading
+    if not args.resume and not distributed.launched() and runstate.holds_a_run(out):  # early, before any loading
         print(f"error: {out} already holds a run; pass --resume to continue it or choose another --out",
               file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from clipadapt import models, patching, seeds
+from clipadapt.core import models, patching, seeds
 from clipadapt.methods import coop, lora, scpnet, softcpt, tempme, vop, vpt
 from clipadapt.methods.tempme_schedule import Schedule
 
@@ -92,7 +92,7 @@ def outputs() -> dict[str, torch.Tensor]:
 
 
 if __name__ == "__main__":
-    from clipadapt.checkpoints import save_checkpoint
+    from clipadapt.core.checkpoints import save_checkpoint
 
     save_checkpoint(STORE, outputs(), {"made_by": "tests/golden/cases.py", "torch": torch.__version__})
     print(f"wrote {len(outputs())} golden tensors to {STORE}", file=sys.stderr)

@@ -1,5 +1,4 @@
-"""Data: ``worlds`` (the synthetic image, video and caption worlds), ``pixels`` (CLIP's
-pixel normalisation), ``video`` (mp4 writing, decord reading, frame sampling, the
+"""Data: ``worlds`` (the synthetic image, video and caption worlds), ``video`` (mp4 writing, decord reading, frame sampling, the
 video-caption dataset), ``video_sets`` (Part II's sets per profile), and the real-format
 loaders ``fewshot`` (few-shot tasks, CoOp's split files) and ``msrvtt`` (MSR-VTT);
 ``download`` (the real datasets fetched, verified and unpacked into one data root),

@@ -41,9 +41,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..files import atomic_path
+from ..core.files import DATA_ENV, atomic_path, data_root
 
-DATA_ENV = "CLIPADAPT_DATA"
 
 
 class DownloadError(RuntimeError):
@@ -159,17 +158,6 @@ DATASETS = {"eurosat": ("eurosat-images", "eurosat-split"), "msrvtt": ("msrvtt-a
                 ("caltech-101", "caltech101"), ("dtd", "dtd"), ("oxford_flowers", "flowers"), ("oxford_pets", "pets"),
                 ("food-101", "food101"), ("sun397", "sun397"), ("ucf101", "ucf101"), ("stanford_cars", "cars"))},
             "fgvc_aircraft": ("aircraft-images",)}
-
-
-def data_root(root: str | Path | None = None) -> Path:
-    """``root``, else ``$CLIPADAPT_DATA``, else the per-user cache folder of clipadapt."""
-    if root:
-        return Path(root).expanduser()
-    if os.environ.get(DATA_ENV):
-        return Path(os.environ[DATA_ENV]).expanduser()
-    import pooch
-
-    return Path(pooch.os_cache("clipadapt"))
 
 
 def _record(root: Path, res: Resource) -> Path:

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from . import worlds
-from .pixels import normalize
+from ..core.pixels import normalize
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import csv
 import json
 from pathlib import Path
 
-from ..files import atomic_path
+from ..core.files import atomic_path
 from . import msrvtt, video, worlds
 
 EUROSAT_CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",

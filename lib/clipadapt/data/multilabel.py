@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from . import worlds
-from .pixels import normalize
-from ..seeds import generator
+from ..core.pixels import normalize
+from ..core.seeds import generator
 
 
 def _check_targets(targets: torch.Tensor) -> None:

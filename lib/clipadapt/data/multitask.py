@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from . import fewshot, worlds
-from .pixels import normalize
+from ..core.pixels import normalize
 
 METRICS = ("accuracy", "mean_per_class")
 

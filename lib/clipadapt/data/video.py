@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..files import atomic_path
-from .pixels import normalize, normalize_uint8
+from ..core.files import atomic_path
+from ..core.pixels import normalize, normalize_uint8
 
 
 class VideoError(OSError):
@@ -150,7 +150,7 @@ def preprocess_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
     """CLIP's preprocessing of uint8 frames ``(T, H, W, 3)``, in float all the way: resize
     the shorter side to ``size`` (bicubic), crop the centre, scale to [0, 1] and normalise
     -> ``(T, 3, size, size)``. (:class:`VideoTextDataset` does the same in two steps,
-    :func:`crop_frames` then :func:`~clipadapt.data.pixels.normalize_uint8`.)"""
+    :func:`crop_frames` then :func:`~clipadapt.core.pixels.normalize_uint8`.)"""
     return normalize(_resize_crop(frames.permute(0, 3, 1, 2).float() / 255.0, size))
 
 

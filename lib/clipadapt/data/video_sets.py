@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from .. import profiles
-from ..files import atomic_path
+from ..core.files import atomic_path
 from . import download, msrvtt, video, worlds
 
 

@@ -1,8 +1,17 @@
 """The adaptation methods, one file each, around a frozen open_clip model, exposing only
-their own parameters: ``coop`` (learned text context), ``vpt`` (deep visual prompts),
-``lora`` (low-rank updates of the fused attention projection, as a parametrization),
-``vop`` (VoP's video prompts, every variant), ``tome`` (ToMe on the image tower, over
-:mod:`clipadapt.merge` and :mod:`clipadapt.patching`), ``tempme`` (TempMe's ImgMe and ClipMe
-blocks) with its schedule as data in ``tempme_schedule``, ``scpnet`` (SCPNet's label-prior prompts and
-self-supervision for incomplete multi-label recognition), ``softcpt`` (SoftCPT's task-shared meta network
-and the multi-task baselines). :mod:`clipadapt.registry` builds them by name."""
+their own parameters:
+
+* ``protocol`` (:class:`~clipadapt.methods.protocol.Method`: the base of every method, every
+  hook with its no-op default) and ``registry`` (every method by name: its task kind, its
+  builder, the papers' cited numbers);
+* ``baselines`` (the freezing policies, zero-shot, the linear probe and the text-head
+  classifier that LoRA and full fine-tuning train), ``mean_pool`` (mean pooling of frame
+  features, CLIP4Clip's video baseline);
+* ``coop`` (learned text context), ``vpt`` (deep visual prompts), ``lora`` (low-rank updates
+  of the fused attention projection, as a parametrization);
+* ``vop`` (VoP's video prompts, every variant), ``tome`` (ToMe on the image tower, over
+  :mod:`clipadapt.core.merge` and :mod:`clipadapt.core.patching`), ``tempme`` (TempMe's
+  ImgMe and ClipMe blocks) with its schedule as data in ``tempme_schedule``;
+* ``scpnet`` (SCPNet's label-prior prompts and self-supervision for incomplete multi-label
+  recognition), ``softcpt`` (SoftCPT's task-shared meta network and the multi-task baselines).
+"""

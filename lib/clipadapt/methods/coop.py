@@ -18,12 +18,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import features, models, prompting
+from ..core import features, models, prompting
+from .protocol import Method
 
 POSITIONS = ("end", "middle", "front")
 
 
-class CoOp(nn.Module):
+class CoOp(Method):
     def __init__(self, clip: nn.Module, tokenizer, classnames: list[str], n_ctx: int = 16,
                  init: str | None = None, class_specific: bool = False, class_position: str = "end"):
         super().__init__()

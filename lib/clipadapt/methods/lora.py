@@ -11,7 +11,7 @@ registered, every read of ``attn.in_proj_weight`` returns ``W + delta W``, while
 
 * ``nn.MultiheadAttention`` (open_clip up to 3.x) reads the weight in its own forward;
 * open_clip main's ``Attention`` class (own forward, own call and return signature) reads it too;
-* a method block that computes attention itself (ToMe/TempMe in :mod:`clipadapt.patching`)
+* a method block that computes attention itself (ToMe/TempMe in :mod:`clipadapt.core.patching`)
   reads ``block.attn.in_proj_weight`` and so gets the adapted weight as well.
 
 A wrapper that re-implements the attention forward would serve only the first of these.
@@ -54,7 +54,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .. import models
+from ..core import models
 
 WEIGHT = "in_proj_weight"
 

@@ -37,9 +37,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import features, losses, models, prompting, seeds
-from ..files import atomic_path
+from ..core import features, losses, models, prompting, seeds
+from ..core.files import atomic_path
 from .coop import CoOp
+from .protocol import Method
 
 VARIANTS = ("full", "baseline", "soft targets", "graph", "shuffled prior")
 TEMPLATE = "a photo of a {}."
@@ -131,7 +132,7 @@ class SemanticGraph(nn.Module):
         return z + h
 
 
-class SCPNet(nn.Module):
+class SCPNet(Method):
     def __init__(self, clip: nn.Module, tokenizer, classnames, relation: torch.Tensor | None = None,
                  variant: str = "full", topk: int | None = None, reweight_p: float = 0.2, temperature: float = 0.2,
                  scale: float | None = 10.0, init: str = "a photo of a", train_image_encoder: bool = True,
@@ -233,6 +234,25 @@ class SCPNet(nn.Module):
     def averaged(self) -> nn.Module:
         """The moving average of the weights (the model itself before any step)."""
         return self if self._ema is None else self._ema
+
+    def resume_state(self) -> dict[str, torch.Tensor]:
+        """The pseudo-labels and the moving average of what trains (the frozen weights are
+        their own average), so that a resumed run is exact."""
+        out = {} if self.selected is None else {"selected": self.selected.clone()}
+        if self._ema is not None:
+            frozen = {n for n, p in self.named_parameters() if not p.requires_grad}
+            out.update({f"ema.{n}": t.clone() for n, t in self._ema.state_dict().items() if n not in frozen})
+        return out
+
+    def load_resume_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        device = self.adjacency.device
+        if "selected" in tensors:
+            self.selected = tensors["selected"].to(device).clone()
+        ema = {n[len("ema."):]: t for n, t in tensors.items() if n.startswith("ema.")}
+        if ema:
+            object.__setattr__(self, "_ema", None)
+            object.__setattr__(self, "_ema", models.freeze(copy.deepcopy(self)))
+            self._ema.load_state_dict(ema, strict=False)
 
 
 def class_accuracy(selected: torch.Tensor, hard_k: int) -> torch.Tensor:

@@ -36,8 +36,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import features, models, prompting
+from ..core import features, models, prompting
 from .coop import CoOp
+from .protocol import Method
 
 VARIANTS = ("NATA", "NATS", "CATA", "CSTA")
 SHARING = ("CA", "MT")
@@ -56,7 +57,7 @@ PAPER_GENERAL10 = {
 
 
 def encode(clip: nn.Module, emb: torch.Tensor, eot: torch.Tensor) -> torch.Tensor:
-    """:func:`clipadapt.prompting.encode_text_embeddings`, reading only the tokens up to the
+    """:func:`clipadapt.core.prompting.encode_text_embeddings`, reading only the tokens up to the
     last pooled one when the text encoder is causal: nothing after a token changes its
     feature, so the result is the same and the padding costs nothing."""
     if getattr(clip, "attn_mask", None) is not None and getattr(clip, "text_pool_type", "argmax") != "last":
@@ -64,7 +65,7 @@ def encode(clip: nn.Module, emb: torch.Tensor, eot: torch.Tensor) -> torch.Tenso
     return prompting.encode_text_embeddings(clip, emb, eot)
 
 
-class TaskClassPrompts(nn.Module):
+class TaskClassPrompts(Method):
     """The class prompts of every task around contexts given per task: one CoOp per task
     (sharing one frozen CLIP) assembles them, and one pass of the text encoder reads them all.
 
@@ -96,8 +97,10 @@ class TaskClassPrompts(nn.Module):
         emb = torch.cat([c.prompt_embeddings(ctx) for c, ctx in zip(self.coops, self.contexts())])
         return encode(self.clip, emb, self.eot)
 
-    def frozen_features(self, images: torch.Tensor) -> torch.Tensor:
-        return features.encode_images(self.clip, images)
+    frozen_image_encoder = True
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return features.encode_images(self.clip, images)  # normalised
 
     def classifier(self):
         """``image features -> logits (B, sum_t n_cls_t)``, the text side computed once."""
@@ -105,7 +108,7 @@ class TaskClassPrompts(nn.Module):
         return lambda feats: features.scaled_cosine(feats, cls, self.clip)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classifier()(self.frozen_features(images))
+        return self.classifier()(self.encode_image(images))
 
 
 class MultiTaskCoOp(TaskClassPrompts):
@@ -172,7 +175,7 @@ class SoftCPT(TaskClassPrompts):
         return list(ctx.view(-1, self.n_ctx, self.width).split(self.sizes))  # per task (C_t, L, width)
 
 
-class MultiTaskZeroShot(nn.Module):
+class MultiTaskZeroShot(Method):
     """Nothing trains: each task's class prompts (its own template) through the frozen CLIP."""
 
     def __init__(self, clip: nn.Module, tokenizer, tasks: list[dict]):
@@ -182,14 +185,16 @@ class MultiTaskZeroShot(nn.Module):
         with torch.no_grad():
             self.register_buffer("cls", features.encode_texts(clip, tokenizer, prompts), persistent=False)
 
-    def frozen_features(self, images: torch.Tensor) -> torch.Tensor:
-        return features.encode_images(self.clip, images)
+    frozen_image_encoder = True
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return features.encode_images(self.clip, images)  # normalised
 
     def classifier(self):
         return lambda feats: features.scaled_cosine(feats, self.cls, self.clip)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classifier()(self.frozen_features(images))
+        return self.classifier()(self.encode_image(images))
 
 
 class MultiTaskLinearProbe(MultiTaskZeroShot):

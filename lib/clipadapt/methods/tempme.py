@@ -7,7 +7,7 @@ each other. TempMe merges that redundancy away inside the image encoder, in two 
 * **ImgMe** blocks (the early layers): ToMe inside every frame -- ``r`` tokens per layer,
   merged after attention, the head-mean keys as the similarity metric;
 * **ClipMe** blocks: neighbouring clips are joined into one sequence (class tokens of all
-  frames first, :func:`clipadapt.merge.group_frames`), a zero-initialised **clip positional
+  frames first, :func:`clipadapt.core.merge.group_frames`), a zero-initialised **clip positional
   embedding** tells their tokens apart, ``1 - R_C`` of the tokens merge *across* the joined
   clips on the pre-attention states, attention runs over what is left, ``1 - R_I`` merge
   *within* the clip on the keys, then the MLP. Class tokens never merge.
@@ -16,11 +16,11 @@ On ViT-B/32 with 12 frames this turns 12 sequences of 50 tokens into one of 97 (
 12 x 34 -> 6 x 44 -> 3 x 56 -> 1 x 107 -> 1 x 97) and 53.0 G multiply-adds into 34.8 G. The
 video feature is the mean of the 12 surviving class tokens after ``ln_post`` and the
 projection, each normalised. LoRA of rank 8 (scaling 1, as TempMe's code) adapts the fused
-QKV of every layer of both towers (:mod:`clipadapt.methods.lora`); ``tuning="full"`` trains
+QKV of every layer of both towers (:mod:`clipadapt.methods.lora`); ``policy="full"`` trains
 every weight instead. Trainable on ViT-B/32: 294,912 + 196,608 (LoRA) + 16,128 (clip
 positional embeddings of 12 + 6 + 3 rows of width 768) = 507,648.
 
-The merging runs inside the stock blocks, patched in place by :mod:`clipadapt.patching`
+The merging runs inside the stock blocks, patched in place by :mod:`clipadapt.core.patching`
 (ToMe's ``apply_patch`` style): the ClipMe step is the patched block's ``pre_attention``
 hook, the intra merge its usual ``r``. Pre-trained weights load unchanged and :meth:`TempMe.
 remove_patch` restores the stock blocks. One difference from the official code: it adds the
@@ -33,11 +33,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import features, merge, models, patching, prompting
+from ..core import features, merge, models, patching, prompting
 from . import lora
 from .tempme_schedule import SCHEDULES, Schedule, Step
+from .protocol import Method
 
-TUNINGS = ("lora", "full", "none")
+POLICIES = ("lora", "full", "none")  # what of the CLIP trains (a subset of baselines.POLICIES)
 
 
 # The TempMe paper's costs (Shen et al., ICLR 2025, as reported; cited, not measured here):
@@ -59,23 +60,23 @@ def schedule_for(model_name: str) -> Schedule:
     return SCHEDULES[model_name]
 
 
-class TempMe(nn.Module):
+class TempMe(Method):
     def __init__(self, clip: nn.Module, schedule: Schedule | None = None, frames: int = 12,
-                 tuning: str = "lora", rank: int = 8, trace_source: bool = False, positions: bool = True):
+                 policy: str = "lora", rank: int = 8, trace_source: bool = False, positions: bool = True):
         super().__init__()
-        if tuning not in TUNINGS:
-            raise ValueError(f"unknown tuning {tuning!r}; choose one of {TUNINGS}")
+        if policy not in POLICIES:
+            raise ValueError(f"unknown tuning policy {policy!r}; choose one of {POLICIES}")
         visual = clip.visual
         if not hasattr(visual, "conv1"):
             raise TypeError(f"TempMe needs a ViT image encoder, not {type(visual).__name__}")
-        self.clip, self.frames, self.tuning = clip, frames, tuning
+        self.clip, self.frames, self.policy = clip, frames, policy
         self.schedule = schedule if schedule is not None else Schedule()
         self.tokens = 1 + visual.grid_size[0] * visual.grid_size[1]
         self.steps: list[Step] = self.schedule.plan(len(visual.transformer.resblocks), frames, self.tokens)
         models.freeze(clip)
-        if tuning == "lora":
+        if policy == "lora":
             lora.add_lora(clip, rank=rank)
-        elif tuning == "full":
+        elif policy == "full":
             models.unfreeze(clip)
             for name in ("logit_scale", "logit_bias"):  # the temperature stays CLIP's
                 if isinstance(getattr(clip, name, None), nn.Parameter):

@@ -1,8 +1,8 @@
 """ToMe on CLIP's image encoder (Bolya et al., ICLR 2023): merge ``r`` tokens in every layer.
 
 The core -- bipartite soft matching, size-weighted merging, proportional attention and
-provenance, as small pure functions -- is :mod:`clipadapt.merge`; the block swap that runs
-it between attention and MLP is :mod:`clipadapt.patching`. This module is the thin method on
+provenance, as small pure functions -- is :mod:`clipadapt.core.merge`; the block swap that runs
+it between attention and MLP is :mod:`clipadapt.core.patching`. This module is the thin method on
 top: patch an open_clip model's image tower with ``r`` per layer (the class token protected),
 read back the token trace, and turn provenance into merged-patch maps for figures::
 
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .. import merge, patching
+from ..core import merge, patching
 
 
 def _visual(model: nn.Module) -> nn.Module:
@@ -50,7 +50,7 @@ def token_trace(tokens: int, r: int | Sequence[int], layers: int) -> list[int]:
 
 def patch_groups(source: torch.Tensor, protected: int = 1) -> torch.Tensor:
     """Which output token holds each input patch: ``source`` ``(B, N_out, N_in)`` (0/1 rows,
-    :func:`clipadapt.merge.merge_source`) -> ``(B, N_in - protected)`` token indices, the
+    :func:`clipadapt.core.merge.merge_source`) -> ``(B, N_in - protected)`` token indices, the
     class tokens' columns left out. Reshape to the patch grid to draw merged-patch maps."""
     if source.ndim != 3:
         raise ValueError(f"source must be (B, N_out, N_in), got {tuple(source.shape)}")

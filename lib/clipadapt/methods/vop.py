@@ -28,7 +28,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import features, merge, models, prompting
+from ..core import features, merge, models, prompting
+from .protocol import Method
 
 VARIANTS = ("vop", "P", "C", "F", "F+P", "F+C")
 
@@ -37,7 +38,7 @@ def _normal(*shape, std=0.02):
     return nn.Parameter(torch.randn(*shape) * std)
 
 
-class VoP(nn.Module):
+class VoP(Method):
     def __init__(self, clip: nn.Module, variant: str = "vop", frames: int = 12, text_prompts: int = 8,
                  visual_prompts: int = 8, shared: int = 4, specific: int = 4, ks: int = 8,
                  lstm_hidden: int | None = None):

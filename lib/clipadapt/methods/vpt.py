@@ -1,7 +1,7 @@
 """Deep visual prompt tuning (VPT-deep, Jia et al., ECCV 2022) on a frozen CLIP ViT.
 
 ``n_prompts`` learned tokens per layer sit between the class token and the patch tokens,
-replaced by fresh ones before every layer (see :func:`clipadapt.prompting.encode_image_prompted`).
+replaced by fresh ones before every layer (see :func:`clipadapt.core.prompting.encode_image_prompted`).
 They are initialised uniformly as in VPT (Xavier range over the patch size and width).
 The classifier is CLIP's own: the frozen text features of the class prompts.
 """
@@ -13,10 +13,11 @@ import math
 import torch
 from torch import nn
 
-from .. import features, models, prompting
+from ..core import features, models, prompting
+from .protocol import Method
 
 
-class DeepVisualPrompts(nn.Module):
+class DeepVisualPrompts(Method):
     def __init__(self, clip: nn.Module, n_prompts: int = 8, class_features: torch.Tensor | None = None,
                  depth: int | None = None):
         super().__init__()

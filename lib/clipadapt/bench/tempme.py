@@ -7,7 +7,7 @@ present), for 12-frame videos on ViT-B/32 (and ViT-B/16 with fewer repeats):
   and TempMe (LoRA merged): multiply-adds per video, videos/s (median of repeats after a
   warm-up) and peak memory;
 * the merge overhead -- matching, size-weighted gather/scatter, clip regrouping -- as a share
-  of TempMe's encoder time, timed around those functions of :mod:`clipadapt.merge`;
+  of TempMe's encoder time, timed around those functions of :mod:`clipadapt.core.merge`;
 * one training step (video and text forward, symmetric InfoNCE, backward, AdamW) of LoRA
   against TempMe + LoRA, and of full fine-tuning against TempMe + full fine-tuning.
 
@@ -28,9 +28,10 @@ import time
 
 import torch
 
-from . import flops, losses, merge, models, retrieval
+from ..core import flops, losses, merge, models
+from ..methods import mean_pool
 from .memory import PeakMemory
-from .methods import lora, tempme, vop
+from ..methods import lora, tempme, vop
 
 TARGETS = {"TempMe / unmerged": 1.45, "TempMe / VoP": 1.65}
 MAX_OVERHEAD = 0.05
@@ -61,7 +62,7 @@ def peak_memory(fn, device: torch.device):
 
 @contextlib.contextmanager
 def merge_timer(device: torch.device):
-    """Time spent in :mod:`clipadapt.merge`'s matching, merging and regrouping while inside."""
+    """Time spent in :mod:`clipadapt.core.merge`'s matching, merging and regrouping while inside."""
     spent = [0.0]
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     names = ("bipartite_soft_matching", "merge_wavg", "merge_source", "group_frames", "start_size")
@@ -89,7 +90,7 @@ def merge_timer(device: torch.device):
 def _encoders(name: str, device: torch.device, frames: int) -> tuple[int, dict]:
     """The input size and the video encoders compared, each ``videos (B, T, 3, H, W) -> (B, D)``."""
     base = models.create(name).to(device).eval()
-    out = {"unmerged": retrieval.MeanPoolCLIP(base, "none").encode_video}
+    out = {"unmerged": mean_pool.MeanPoolCLIP(base, "none").encode_video}
     for label, variant in (("VoP", "vop"), ("VoP^F", "F")):
         out[label] = vop.VoP(copy.deepcopy(base), variant, frames=frames).to(device).eval().encode_video
     m = tempme.TempMe(copy.deepcopy(base), tempme.schedule_for(name), frames=frames).to(device).eval()
@@ -143,9 +144,9 @@ def training(name: str, device: torch.device, batch: int, repeats: int, frames: 
         for label in ("unmerged", "TempMe"):
             clip = copy.deepcopy(base)
             if label == "TempMe":
-                module = tempme.TempMe(clip, tempme.schedule_for(name), frames=frames, tuning=policy).to(device)
+                module = tempme.TempMe(clip, tempme.schedule_for(name), frames=frames, policy=policy).to(device)
             else:
-                module = retrieval.MeanPoolCLIP(clip, policy).to(device)
+                module = mean_pool.MeanPoolCLIP(clip, policy).to(device)
             module.train()
             step = _train_step(module, clip, video, ids, device)
             with torch.enable_grad():

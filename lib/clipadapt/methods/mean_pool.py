@@ -2,10 +2,10 @@
 
 :class:`MeanPoolCLIP` sends every frame through the image encoder and takes the mean of
 the normalised frame features as the video's feature (no parameter of its own).
-``tuning`` chooses what of the CLIP trains (:mod:`clipadapt.tuning`): ``"none"``
+``policy`` chooses what of the CLIP trains (:func:`clipadapt.methods.baselines.set_trainable`): ``"none"``
 (zero-shot), ``"full"``, ``"partial"`` (the last blocks) or ``"lora"``. Every retrieval
 method has this interface -- ``encode_video(videos (B, T, 3, H, W)) -> (B, D)`` and
-``encode_text(ids) -> (N, D)`` -- which :class:`clipadapt.tasks.RetrievalTask` trains and
+``encode_text(ids) -> (N, D)`` -- which :class:`clipadapt.tasks.retrieval.RetrievalTask` trains and
 measures.
 """
 
@@ -14,18 +14,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import features
-from .tuning import POLICIES as TUNINGS
-from .tuning import set_trainable
+from ..core import features
+from .baselines import POLICIES, set_trainable
+from .protocol import Method
 
 
-class MeanPoolCLIP(nn.Module):
-    def __init__(self, clip: nn.Module, tuning: str = "none", last_layers: int = 2, rank: int = 8):
+class MeanPoolCLIP(Method):
+    def __init__(self, clip: nn.Module, policy: str = "none", last_layers: int = 2, rank: int = 8):
         super().__init__()
-        if tuning not in TUNINGS:
-            raise ValueError(f"unknown tuning {tuning!r}; choose one of {TUNINGS}")
-        self.clip, self.tuning = clip, tuning
-        set_trainable(clip, tuning, last_layers=last_layers, rank=rank)
+        if policy not in POLICIES:
+            raise ValueError(f"unknown tuning policy {policy!r}; choose one of {POLICIES}")
+        self.clip, self.policy = clip, policy
+        set_trainable(clip, policy, last_layers=last_layers, rank=rank)
 
     def frame_features(self, video: torch.Tensor) -> torch.Tensor:
         B, T = video.shape[:2]

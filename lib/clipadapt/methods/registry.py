@@ -1,17 +1,15 @@
-"""Every method of the book, by name: the one file to open to add a method.
+"""Every method of the book, by name.
 
 A :class:`MethodSpec` says which task a method solves and how to build it. ``build(clip,
-tokenizer, context, options, variant)`` receives a *copy* of the CLIP (the runner copies
-it), the task's ``context`` (class names and template; frames) and the recipe's
-``options`` (:mod:`clipadapt.recipes`), and returns a module that
+tokenizer, context, options, variant)`` receives a *copy* of the CLIP (the driver copies
+it), the task's ``context`` (class names and template; frames; tasks) and the recipe's
+``options`` (:mod:`clipadapt.training.recipes`), and returns a
+:class:`~clipadapt.methods.protocol.Method`: the interface of its task kind, the hooks it
+needs, and exactly the parameters that train requiring gradients.
 
-* has the task's interface -- classification: ``module(images) -> logits``; retrieval:
-  ``module.encode_video(videos)`` and ``module.encode_text(ids)``;
-* trains exactly the parameters that require gradients (everything else frozen).
-
-To add a method: write ``methods/<name>.py`` (the module), add a builder and a
-:class:`MethodSpec` below, and its recipe per profile in :mod:`clipadapt.recipes`; then
-``runner.run("<name>", clip, tokenizer, task)`` trains and measures it.
+A new method is one file under ``methods/`` (its module, a subclass of ``Method``), one
+entry below, one recipe row per profile in :mod:`clipadapt.training.recipes` and its tests;
+``driver.run("<name>", clip, tokenizer, task)`` then trains and measures it.
 """
 
 from __future__ import annotations
@@ -22,15 +20,16 @@ from typing import Callable, Mapping
 import torch
 from torch import nn
 
-from . import adapt, features, retrieval, tuning
-from .methods import coop, scpnet, softcpt, tempme, vop, vpt
+from ..core import features
+from . import baselines, coop, mean_pool, scpnet, softcpt, tempme, vop, vpt
+from .protocol import Method
 
 
 @dataclass(frozen=True)
 class MethodSpec:
     name: str
-    task: str  # "classification", "retrieval", "multilabel" or "multitask": the task class of clipadapt.tasks
-    build: Callable[..., nn.Module]  # (clip, tokenizer, context, options, variant) -> module
+    task: str  # "classification", "retrieval", "multilabel" or "multitask": clipadapt.tasks.TASKS
+    build: Callable[..., Method]  # (clip, tokenizer, context, options, variant) -> module
     summary: str
     variants: tuple[str, ...] = ()  # the first is the default
     # the paper's own numbers, cited (never measured here): {variant or None: {column: value}}
@@ -57,11 +56,11 @@ def _class_features(clip, tokenizer, context) -> torch.Tensor:
 
 
 def _zero_shot(clip, tokenizer, context, options, variant):
-    return adapt.ZeroShot(clip, tokenizer, context["classnames"], context["template"])
+    return baselines.ZeroShot(clip, tokenizer, context["classnames"], context["template"])
 
 
 def _linear_probe(clip, tokenizer, context, options, variant):
-    return adapt.LinearProbe(clip, tokenizer, context["classnames"], context["template"])
+    return baselines.LinearProbe(clip, tokenizer, context["classnames"], context["template"])
 
 
 def _coop(clip, tokenizer, context, options, variant):
@@ -75,14 +74,14 @@ def _vpt(clip, tokenizer, context, options, variant):
 
 def _tuned_clip(policy):
     def build(clip, tokenizer, context, options, variant):
-        tuning.set_trainable(clip, policy, rank=options.get("rank", 8))
-        return adapt.TextHeadClassifier(clip, tokenizer, context["classnames"], context["template"])
+        baselines.set_trainable(clip, policy, rank=options.get("rank", 8))
+        return baselines.TextHeadClassifier(clip, tokenizer, context["classnames"], context["template"])
 
     return build
 
 
 def _mean_pooling(clip, tokenizer, context, options, variant):
-    return retrieval.MeanPoolCLIP(clip, variant, last_layers=options.get("last_layers", 2), rank=options.get("rank", 8))
+    return mean_pool.MeanPoolCLIP(clip, variant, last_layers=options.get("last_layers", 2), rank=options.get("rank", 8))
 
 
 def _vop(clip, tokenizer, context, options, variant):
@@ -114,7 +113,7 @@ def _multitask(kind):
 
 def _tempme(clip, tokenizer, context, options, variant):
     schedule = tempme.schedule_for(options.get("schedule", "ViT-B-32"))
-    return tempme.TempMe(clip, schedule, frames=context["frames"], tuning=variant, rank=options.get("rank", 8),
+    return tempme.TempMe(clip, schedule, frames=context["frames"], policy=variant, rank=options.get("rank", 8),
                          positions=options.get("positions", True))
 
 
@@ -131,7 +130,7 @@ REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
     MethodSpec("LoRA", "classification", _tuned_clip("lora"), "low-rank updates of every attention QKV, both towers"),
     MethodSpec("full fine-tune", "classification", _tuned_clip("full"), "every weight of both towers"),
     MethodSpec("mean pooling", "retrieval", _mean_pooling, "the mean of the frames' CLIP features; "
-               "variants say what of CLIP trains", variants=tuning.POLICIES,
+               "variants say what of CLIP trains", variants=baselines.POLICIES,
                paper=_vop_paper({"full": "Full", "partial": "Partial"}), paper_source=_VOP_SOURCE),
     MethodSpec("VoP", "retrieval", _vop, "text-video co-operative prompt tuning (clipadapt.methods.vop)",
                variants=vop.VARIANTS, paper=_vop_paper(dict(zip(vop.VARIANTS, (

@@ -139,53 +139,21 @@ def broadcast_object(obj):
     return box[0]
 
 
-def step_shard(n: int, per_batch: int, step: int, seed: int, rank: int = 0, world: int = 1,
-               shuffle: bool = True) -> list[int]:
-    """Which of ``n`` examples process ``rank`` of ``world`` takes at training step ``step``.
-
-    The run goes through the data in epochs of ``n // per_batch`` global batches (the last
-    partial batch of an epoch is dropped), each epoch in the order of a
-    :class:`~torch.utils.data.DistributedSampler` seeded with ``seed`` and set to that epoch.
-    Process ``rank`` takes every ``world``-th example of the step's block of ``per_batch``,
-    so the processes' shards together are exactly the global batch that one process takes
-    with ``world=1`` -- whatever the number of processes. The result depends only on the
-    arguments: the data order needs no state to resume.
-    """
-    from torch.utils.data import DistributedSampler
-
-    if per_batch < 1 or per_batch > n:
-        raise ValueError(f"a global batch of {per_batch} needs 1 <= batch <= {n} examples")
-    if per_batch % world:
-        raise ValueError(f"the global batch of {per_batch} does not split over {world} processes; "
-                         f"choose a number of processes that divides it")
-    per_epoch = n // per_batch
-    epoch, k = divmod(step, per_epoch)
-    sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
-    sampler.set_epoch(epoch)
-    mine = list(sampler)  # the epoch's order, every world-th example from position `rank`
-    b = per_batch // world
-    return mine[k * b:(k + 1) * b]
-
-
-def shard_batch(batch, rank: int, world: int):
-    """Process ``rank``'s contiguous part of a global batch: every tensor and list is cut
-    along its first dimension (tuples and dicts are walked; anything else is kept)."""
+def shard(indices: torch.Tensor, rank: int = 0, world: int = 1) -> torch.Tensor:
+    """Process ``rank``'s contiguous part of a global batch's example indices: the shards of
+    the ``world`` processes, in rank order, are exactly the global batch (so gathered
+    features line up with it)."""
     if world == 1:
-        return batch
-    if isinstance(batch, tuple):
-        return tuple(shard_batch(x, rank, world) for x in batch)
-    if isinstance(batch, dict):
-        return {k: shard_batch(v, rank, world) for k, v in batch.items()}
-    if isinstance(batch, (torch.Tensor, list)):
-        if len(batch) % world:
-            raise ValueError(f"a batch of {len(batch)} does not split over {world} processes")
-        b = len(batch) // world
-        return batch[rank * b:(rank + 1) * b]
-    return batch
+        return indices
+    if len(indices) % world:
+        raise ValueError(f"a global batch of {len(indices)} does not split over {world} processes; "
+                         "choose a number of processes that divides it")
+    b = len(indices) // world
+    return indices[rank * b:(rank + 1) * b]
 
 
 def encode_sharded(fn: Callable, inputs: Sequence, encode: Callable) -> torch.Tensor | tuple:
-    """``encode(fn, inputs)`` (e.g. :func:`clipadapt.features.encode_batched`) with the
+    """``encode(fn, inputs)`` (e.g. :func:`clipadapt.core.features.encode_batched`) with the
     work split over the processes: process ``r`` encodes ``inputs[r::world]``, and the
     outputs are gathered and put back in the order of ``inputs``."""
     if not active():

@@ -25,3 +25,17 @@ def atomic_path(path: str | Path, suffix: str = ".tmp"):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+DATA_ENV = "CLIPADAPT_DATA"
+
+
+def data_root(root: str | Path | None = None) -> Path:
+    """``root``, else ``$CLIPADAPT_DATA``, else the per-user cache folder of clipadapt."""
+    if root:
+        return Path(root).expanduser()
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    import pooch
+
+    return Path(pooch.os_cache("clipadapt"))

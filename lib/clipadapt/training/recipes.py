@@ -17,8 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from . import profiles
-from .methods import scpnet
+from .. import profiles
+from ..methods import scpnet
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Recipe:
 
 def _table(p: profiles.Profile) -> dict[str, dict[str | None, Recipe]]:
     """Every method's recipe under profile ``p``: ``{method: {variant or None: Recipe}}``."""
-    from .models import TINY_MODELS
+    from ..core.models import TINY_MODELS
 
     tiny = p.clip_model in TINY_MODELS
     few = Recipe(epochs=p.fewshot_epochs, min_steps=p.fewshot_min_steps, batch_size=32)

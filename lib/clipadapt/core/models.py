@@ -24,8 +24,8 @@ import open_clip
 import torch
 from torch import nn
 
-CONFIG_DIR = Path(__file__).parent / "model_configs"
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+CONFIG_DIR = Path(__file__).parents[1] / "model_configs"
+WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
 TINY_MODELS = tuple(sorted(p.stem for p in CONFIG_DIR.glob("*.json")))
 SYNTHETIC = "synthetic"
 RANDOM_FILE = "random-file"
@@ -70,7 +70,7 @@ def random_weights_file(name: str, seed: int = 0) -> Path:
     once under the data root and reused."""
     from safetensors.torch import save_file
 
-    from .data.download import data_root
+    from .files import data_root
     from .files import atomic_path
 
     path = data_root() / "weights" / f"{name}-random-seed{seed}.safetensors"
@@ -147,9 +147,9 @@ def load_clip(name: str, pretrained: str | None = None, device: str | torch.devi
 
 
 # -- pixels in, features out ---------------------------------------------------------------
-# CLIP's pixel normalisation lives with the data (clipadapt.data.pixels); it is re-exported
+# CLIP's pixel normalisation lives with the data (clipadapt.core.pixels); it is re-exported
 # here because notebooks and callers write models.normalize, models.MEAN and models.STD.
-from .data.pixels import MEAN, STD, denormalize, normalize  # noqa: E402, F401
+from .pixels import MEAN, STD, denormalize, normalize  # noqa: E402, F401
 
 
 # -- freezing and counting -----------------------------------------------------------------

@@ -4,16 +4,16 @@ A run-state checkpoint holds what the next step depends on:
 
 * ``model.<name>`` -- the trainable parameters (the frozen CLIP is rebuilt from its weights),
   ``buffer.<name>`` -- the module's floating-point buffers (running statistics and the like),
-  ``extra.<name>`` -- what the module returns from ``resume_state()``, if it has one: state
-  that is neither (a moving average kept as a plain attribute), given back to
-  ``load_resume_state(tensors)``;
+  ``extra.<name>`` -- what the module returns from ``resume_state()``: state that is
+  neither (a moving average kept as a plain attribute), given back to
+  ``load_resume_state(tensors)`` (:class:`clipadapt.methods.protocol.Method`);
 * ``optimizer.<param>.<key>`` -- AdamW's moments and step counts, with the param groups,
   the learning-rate schedule and the gradient scaler in the JSON header;
 * ``rng.torch`` / ``rng.cuda.<i>`` / ``rng.numpy`` / ``rng.python`` -- every global random
   generator;
 * the header's ``identity`` (method, variant, profile, recipe, seed: what makes two runs
   the same run), ``step`` and ``data`` (where the data order stands; it is a pure function
-  of the seed and the step, see :func:`clipadapt.distributed.step_shard`).
+  of the seed and the step, see :func:`clipadapt.training.driver.step_indices`).
 
 :func:`write` writes atomically (a temporary file, flushed and synced, then renamed), so a
 process killed mid-write leaves the previous checkpoint as it was; :func:`latest` reads the
@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoints import CheckpointError, read_checkpoint
-from .files import atomic_path
+from ..core.checkpoints import CheckpointError, read_checkpoint
+from ..core.files import atomic_path
 
 PATTERN = "step-{:08d}.safetensors"
 _STEP = re.compile(r"step-(\d{8})\.safetensors$")
@@ -92,12 +92,13 @@ def _unpack_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) ->
 
 
 # -- the whole state -------------------------------------------------------------------------
-def capture(module: nn.Module, trainer, identity: dict, data: dict) -> tuple[dict[str, torch.Tensor], dict]:
-    """The tensors and header of a checkpoint of ``trainer`` training ``module`` now."""
+def capture(module: nn.Module, trainer, identity: dict, data: dict,
+            extra: dict[str, torch.Tensor] | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    """The tensors and header of a checkpoint of ``trainer`` training ``module`` now, with
+    ``extra`` (a method's ``resume_state()``)."""
     tensors = {f"model.{n}": p.detach() for n, p in module.named_parameters() if p.requires_grad}
     tensors.update({f"buffer.{n}": b for n, b in module.named_buffers() if b.is_floating_point()})
-    if hasattr(module, "resume_state"):
-        tensors.update({f"extra.{k}": v for k, v in module.resume_state().items()})
+    tensors.update({f"extra.{k}": v for k, v in (extra or {}).items()})
     state = trainer.state_dict()
     opt_tensors, opt_meta = _pack_optimizer(state["optimizer"])
     rng_tensors, rng_meta = rng_state()
@@ -108,8 +109,9 @@ def capture(module: nn.Module, trainer, identity: dict, data: dict) -> tuple[dic
     return tensors, meta
 
 
-def restore(module: nn.Module, trainer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-    """Put a checkpoint back: parameters, optimiser, schedule, scaler, step, generators."""
+def restore(module: nn.Module, trainer, tensors: dict[str, torch.Tensor], meta: dict) -> dict[str, torch.Tensor]:
+    """Put a checkpoint back: parameters, optimiser, schedule, scaler, step, generators;
+    returns its extra state (for the method's ``load_resume_state``)."""
     params = {n: p for n, p in module.named_parameters() if p.requires_grad}
     saved = {k[len("model."):] for k in tensors if k.startswith("model.")}
     if saved != set(params):
@@ -123,14 +125,10 @@ def restore(module: nn.Module, trainer, tensors: dict[str, torch.Tensor], meta: 
             if name in tensors and tensors[name].shape == b.shape:
                 b.copy_(tensors[name])
     extra = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
-    if extra:
-        if not hasattr(module, "load_resume_state"):
-            raise CheckpointError(f"the checkpoint holds extra state {sorted(extra)[:5]} that "
-                                  f"{type(module).__name__} cannot take back (no load_resume_state)")
-        module.load_resume_state(extra)
     trainer.load_state_dict({"step": meta["step"], "optimizer": _unpack_optimizer(tensors, meta["optimizer"]),
                              "scheduler": meta["scheduler"], "scaler": meta["scaler"]})
     set_rng_state(tensors, meta["rng"])
+    return extra
 
 
 def write(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict,
@@ -202,3 +200,81 @@ def prune(folder: str | Path, keep: int = 2) -> None:
     """Delete all but the ``keep`` newest checkpoints."""
     for _, path in checkpoints(folder)[keep:]:
         path.unlink(missing_ok=True)
+
+
+# -- a run's output folder -------------------------------------------------------------------
+class RunFolderError(ValueError):
+    """An output folder that holds another run, or a checkpoint of another run."""
+
+
+def holds_a_run(out: Path) -> bool:
+    return bool(checkpoints(out / "checkpoints")) or (out / "metrics.jsonl").exists()
+
+
+def read_log(path: Path, upto: int) -> list[str]:
+    """The lines of a metrics log up to step ``upto`` (a torn last line is dropped)."""
+    if not path.is_file():
+        return []
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= upto:
+                kept.append(line)
+        except (ValueError, KeyError):
+            continue
+    return kept
+
+
+def rewrite_log(path: Path, lines: list[str]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(line + "\n" for line in lines))
+
+
+def start(run, out: Path, resume: bool, say: Callable) -> float:
+    """Put ``run`` (a :class:`clipadapt.training.driver.Run`) back where the newest checkpoint
+    of ``out`` left it, when resuming; returns the seconds it had trained. Without ``resume``
+    a folder that holds a run is refused."""
+    from ..core import distributed
+
+    folder = out / "checkpoints"
+    if not resume:  # rank 0 looks before anyone writes, and tells the others
+        if distributed.broadcast_object(holds_a_run(out) if distributed.is_main() else None):
+            raise RunFolderError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        return 0.0
+    path, tensors, meta, passed = latest(folder) if distributed.is_main() else (None, {}, {}, [])
+    for note in passed:
+        say(note)
+    if distributed.is_main():
+        for name in clean(folder):
+            say(f"removed {name}, a checkpoint whose writing was interrupted")
+    # rank 0 reads the checkpoint and hands it to the others (no shared file system needed)
+    path, tensors, meta = distributed.broadcast_object((str(path) if path else None, tensors, meta))
+    if path is None:
+        say(f"no checkpoint in {folder}: starting from step 0")
+        if distributed.is_main():
+            rewrite_log(out / "metrics.jsonl", [])
+        return 0.0
+    diff = differences(meta["identity"], run.identity())
+    if diff:
+        raise RunFolderError(f"checkpoint {path} belongs to another run; it differs in: " + "; ".join(diff[:8]))
+    try:
+        run.module.load_resume_state(restore(run.module, run.trainer, tensors, meta))
+    except ValueError as err:
+        raise CheckpointError(str(err)) from err
+    if distributed.is_main():
+        rewrite_log(out / "metrics.jsonl", read_log(out / "metrics.jsonl", meta["step"]))
+    say(f"resumed from {path} at step {meta['step']} of {run.steps}")
+    return float(meta["data"].get("seconds", 0.0))
+
+
+def save(run, out: Path, done: int, seconds: float, keep: int, midway: Callable[[], None] | None = None) -> None:
+    """The checkpoint of ``run`` after step ``done`` (rank 0 writes; every process waits)."""
+    from ..core import distributed
+
+    if distributed.is_main():
+        where = {"order": "step_indices(seed, step)", "seed": run.seed, "examples": run.loader.n,
+                 "global_batch": run.loader.per_batch, "next_step": done, "seconds": seconds}
+        tensors, meta = capture(run.module, run.trainer, run.identity(), where, run.module.resume_state())
+        write(out / "checkpoints" / PATTERN.format(done), tensors, meta, midway=midway)
+        prune(out / "checkpoints", keep)
+    distributed.barrier()

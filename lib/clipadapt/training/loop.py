@@ -1,4 +1,4 @@
-"""One small training loop and the device it runs on (checkpoints: :mod:`clipadapt.checkpoints`).
+"""One small training loop and the device it runs on (checkpoints: :mod:`clipadapt.core.checkpoints`).
 
 :func:`fit` is deliberately plain: AdamW on the parameters that require gradients, linear
 warm-up then cosine decay, optional gradient clipping, mixed precision on CUDA, a progress
@@ -17,14 +17,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
-
-def pick_device(device: str | None = None) -> torch.device:
-    """``"cuda"`` when asked for and available, else the CPU. ``None``: the best there is."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device(device)
+from ..profiles import pick_device
 
 
 @dataclass
@@ -59,6 +52,7 @@ class History:
     loss: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    evaluations: dict[int, dict] = field(default_factory=dict)  # step -> metrics, where a run evaluated
 
     @property
     def steps(self) -> int:
@@ -175,7 +169,7 @@ def fit(
     history = History()
     model.train()
     run = config.stop_after or config.steps
-    bar = _progress(run, config.description, config.progress)
+    bar = progress_bar(run, config.description, config.progress)
     start = time.perf_counter()
     for step in range(run):
         history.lr.append(trainer.lr)
@@ -198,7 +192,7 @@ def fit(
 STATIC_ENV = "CLIPADAPT_STATIC_OUTPUT"
 
 
-def _progress(total: int, desc: str, enabled: bool):
+def progress_bar(total: int, desc: str, enabled: bool, initial: int = 0):
     """A progress bar; none when the notebook is executed for the static book (set by
     :mod:`clipadapt.book`), where a widget would be frozen at its first frame -- :func:`fit`
     prints a one-line summary there instead."""
@@ -206,4 +200,4 @@ def _progress(total: int, desc: str, enabled: bool):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, mininterval=1.0)
+    return tqdm(total=total, desc=desc, mininterval=1.0, initial=initial)

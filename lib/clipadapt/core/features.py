@@ -66,3 +66,9 @@ def mean_pool(frame_features: torch.Tensor) -> torch.Tensor:
     if frame_features.ndim != 3:
         raise ValueError(f"frame features must be (B, T, D), got {tuple(frame_features.shape)}")
     return F.normalize(frame_features, dim=-1).mean(1)
+
+
+def fingerprint(encoder: nn.Module) -> int:
+    """A cache key for an encoder's weights: a hash of the first 32 values of each tensor
+    (stored features are valid while it stays the same)."""
+    return hash(torch.cat([p.detach().flatten()[:32].float().cpu() for p in encoder.parameters()]).numpy().tobytes())

@@ -1,0 +1,13 @@
+"""The pieces every method is built from, below everything else (they import nothing of
+clipadapt's but each other and :mod:`clipadapt.profiles`):
+
+* ``files`` (atomic writes, the data root), ``seeds`` (every random stream's seed),
+  ``pixels`` (CLIP's pixel normalisation), ``checkpoints`` (safetensors files),
+  ``distributed`` (shards, gathers with gradients);
+* ``flops`` (multiply-adds and timing), ``metrics`` (accuracy, retrieval recall, mAP),
+  ``losses`` (contrastive and partial-label losses);
+* ``models`` (load_clip, freezing, parameter counts), ``features`` (batched encoding,
+  scaled-cosine logits, mean pooling), ``prompting`` (learned tokens inside open_clip's
+  encoders), ``merge`` (token merging as pure functions), ``patching`` (swap open_clip's
+  blocks for merging blocks).
+"""

@@ -1,0 +1,118 @@
+"""The baselines: what trains in a whole CLIP, and the classifiers of chapter 2 that are not
+a method file of their own.
+
+Freezing policies (:func:`set_trainable`), the one name for what of a CLIP trains:
+
+=============  ===========================================================================
+``none``       nothing (zero-shot)
+``full``       every weight of both towers
+``partial``    the last ``last_layers`` blocks of both towers, their final layer norms and
+               the two projections (VoP's "Partial" baseline)
+``lora``       LoRA of rank ``rank`` on the fused query-key-value weight of every block
+               of both towers (:mod:`clipadapt.methods.lora`); the rest frozen
+=============  ===========================================================================
+
+The temperature ``logit_scale`` (and ``logit_bias``) stays frozen under every policy.
+
+Classifiers: each maps CLIP-normalised images ``(B, 3, H, W)`` to class logits
+``(B, n_classes)``; they differ in what trains:
+
+==========================  ============================================================
+:class:`ZeroShot`           nothing: the frozen class prompts' text features
+:class:`LinearProbe`        a linear layer on frozen image features, initialised from the
+                            zero-shot class features (the encoder is frozen, so the
+                            task encodes every image once)
+:class:`TextHeadClassifier` image features against the class prompts' text features, both
+                            computed by a (partly) trainable CLIP: what LoRA and full
+                            fine-tuning train (the policy: :func:`set_trainable`)
+==========================  ============================================================
+
+CoOp and VPT-deep have files of their own; :mod:`clipadapt.methods.registry` builds every
+method by name and :mod:`clipadapt.training.driver` trains and measures them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..core import features, models
+from . import lora
+from .protocol import Method
+
+POLICIES = ("none", "full", "partial", "lora")
+
+
+def set_trainable(clip: nn.Module, policy: str, last_layers: int = 2, rank: int = 8) -> nn.Module:
+    """Freeze ``clip`` and unfreeze (or adapt) what ``policy`` trains; returns ``clip``."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown tuning policy {policy!r}; choose one of {POLICIES}")
+    models.freeze(clip)
+    if policy == "full":
+        models.unfreeze(clip)
+    elif policy == "partial":
+        layers = len(clip.visual.transformer.resblocks)
+        if not 1 <= last_layers <= layers:
+            raise ValueError(f"last_layers must lie in [1, {layers}], got {last_layers}")
+        for blocks in (clip.visual.transformer.resblocks, clip.transformer.resblocks):
+            for block in blocks[-last_layers:]:
+                models.unfreeze(block)
+        for p in (clip.visual.proj, clip.text_projection):
+            p.requires_grad_(True)
+        models.unfreeze(clip.visual.ln_post)
+        models.unfreeze(clip.ln_final)
+    elif policy == "lora":
+        lora.add_lora(clip, rank=rank)
+    for name in ("logit_scale", "logit_bias"):
+        p = getattr(clip, name, None)
+        if isinstance(p, nn.Parameter):
+            p.requires_grad_(False)
+    return clip
+
+
+class ZeroShot(Method):
+    def __init__(self, clip: nn.Module, tokenizer, classnames: list[str], template: str):
+        super().__init__()
+        self.clip = models.freeze(clip)
+        with torch.no_grad():
+            cls = features.encode_texts(clip, tokenizer, [template.format(c) for c in classnames])
+        self.register_buffer("class_features", cls, persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return features.scaled_cosine(self.clip.encode_image(images), self.class_features, self.clip)
+
+
+class LinearProbe(Method):
+    """A linear classifier on frozen, normalised image features. Its weights start at the
+    zero-shot classifier: the class prompts' features times CLIP's temperature."""
+
+    def __init__(self, clip: nn.Module, tokenizer, classnames: list[str], template: str):
+        super().__init__()
+        self.clip = models.freeze(clip)
+        with torch.no_grad():
+            cls = features.encode_texts(clip, tokenizer, [template.format(c) for c in classnames])
+        self.head = nn.Linear(cls.shape[1], cls.shape[0]).to(cls.device)
+        with torch.no_grad():
+            self.head.weight.copy_(cls * clip.logit_scale.exp().item())
+            self.head.bias.zero_()
+
+    frozen_image_encoder = True
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return features.encode_images(self.clip, images)  # normalised
+
+    def logits_from_features(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.head(feats)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.logits_from_features(self.encode_image(images))
+
+
+class TextHeadClassifier(Method):
+    def __init__(self, clip: nn.Module, tokenizer, classnames: list[str], template: str):
+        super().__init__()
+        self.clip = clip
+        self.register_buffer("ids", tokenizer([template.format(c) for c in classnames]), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return features.scaled_cosine(self.clip.encode_image(images), self.clip.encode_text(self.ids), self.clip)

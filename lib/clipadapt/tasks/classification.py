@@ -1,0 +1,87 @@
+"""Few-shot image classification (chapter 2): ``shots`` training pictures per class, a test
+set, cross-entropy, accuracy."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import profiles
+from ..core import distributed, features
+from .protocol import Loader, Task, device_of
+
+
+class ClassificationTask(Task):
+    """``shots`` training examples per class of a few-shot task
+    (:class:`clipadapt.data.fewshot.FewShotTask` or a loaded CoOp-format dataset) and its
+    test set; the metric is accuracy.
+
+    A method whose image encoder is frozen (``frozen_image_encoder``) trains and is
+    evaluated on stored features: every image is encoded once per module
+    (``encode_image``), and its ``logits_from_features`` is the classifier.
+    """
+
+    kind = "classification"
+
+    def __init__(self, task, shots: int, test: tuple[torch.Tensor, torch.Tensor] | None = None):
+        self.task, self.shots = task, shots
+        self.x_train, self.y_train = task.train_set(shots)
+        self.x_test, self.y_test = test if test is not None else task.test_set()
+        self.context = {"classnames": list(task.classnames), "template": task.template}
+        self._stored: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @classmethod
+    def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None) -> "ClassificationTask":
+        """The profile's few-shot task (chapter 2) at its largest number of shots."""
+        from ..data import fewshot
+
+        p = profiles.get(profile)
+        task = fewshot.load_task(p, preprocess, data_root)
+        return cls(task, max(p.fewshot_shots), task.test_set(p.fewshot_test_per_class))
+
+    @property
+    def n_train(self) -> int:
+        return len(self.x_train)
+
+    def _inputs(self, module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training and test inputs: images, or the stored features of a frozen encoder."""
+        if not module.frozen_image_encoder:
+            return self.x_train, self.x_test
+        if id(module) not in self._stored:
+            self._stored = {id(module): (module.encode_image(self.x_train), module.encode_image(self.x_test))}
+        return self._stored[id(module)]
+
+    def _logits(self, module: nn.Module) -> Callable:
+        return module.logits_from_features if module.frozen_image_encoder else module
+
+    def loader(self, module: nn.Module, recipe, seed: int, device) -> Loader:
+        x, y = self._inputs(module)[0].to(device), self.y_train.to(device)
+
+        def load(indices: torch.Tensor, step: int):
+            idx = indices.to(x.device)
+            return x[idx], y[idx]
+
+        return Loader(len(x), len(x) if recipe.full_batch else recipe.batch_size, load)
+
+    def loss(self, module: nn.Module, batch) -> torch.Tensor:
+        inputs, labels = batch
+        return F.cross_entropy(self._logits(module)(inputs), labels)
+
+    def evaluate(self, module: nn.Module) -> dict[str, float]:
+        device = device_of(module)
+        x_test = self._inputs(module)[1]
+        logits = self._logits(module)
+        preds = distributed.encode_sharded(lambda x: logits(x.to(device)).argmax(1), x_test, features.encode_batched)
+        return {"accuracy": preds.eq(self.y_test.to(device)).float().mean().item()}
+
+    def row(self, metrics: dict) -> dict:
+        return {"accuracy (%)": 100 * metrics["accuracy"]}
+
+    def encoder(self, module: nn.Module) -> Callable:
+        return module.encode_image
+
+    def example(self, device) -> torch.Tensor:
+        return self.x_test[:1].to(device)

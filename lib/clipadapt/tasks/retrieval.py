@@ -1,0 +1,128 @@
+"""Text-video retrieval (chapters 3-5): video-caption pairs, the symmetric InfoNCE loss, and
+R@1/5/10, MdR and MnR both ways (with the reversal test where the data has twins)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core import distributed, features, losses, metrics, seeds
+from .protocol import Loader, Task, device_of
+
+VIDEO_BATCH = 32  # videos per evaluation batch (each holds T frames)
+
+
+class RetrievalTask(Task):
+    """Text-video retrieval: video-caption pairs (:class:`clipadapt.data.video.VideoTextDataset`)
+    for training and testing, the symmetric InfoNCE loss with identical captions counted
+    as positives, and R@1/5/10, MdR and MnR both ways.
+
+    ``partners[i]`` (optional) is the index of training pair ``i``'s twin (its time
+    reversal): then an example is a pair of twins, drawn together, so that the loss can only
+    be lowered by telling each video from its reversal. ``twins[i]`` (optional) is the twin
+    caption of test pair ``i``: then the metrics include ``reversal``, how often a video
+    scores its own caption above its twin's (0.5 is guessing).
+    """
+
+    kind = "retrieval"
+
+    def __init__(self, train, test, tokenizer, partners: list[int] | None = None, twins: list[str] | None = None):
+        self.train, self.test, self.tokenizer = train, test, tokenizer
+        self.partners, self.twins = partners, twins
+        self.context = {"frames": test.frames}
+
+    @classmethod
+    def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None) -> "RetrievalTask":
+        """Part II's video-caption sets (chapters 3-5), with the reversal twins where the
+        data has them; synthetic videos are written to ``workdir/videos``."""
+        from pathlib import Path
+
+        from ..data import video_sets
+
+        data = video_sets.video_data(profile, Path(workdir or ".") / "videos", data_root)
+        return cls(data["train"], data["test"], tokenizer, partners=data["partners"], twins=data["twins"])
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train)
+
+    def units(self) -> list[tuple[int, ...]]:
+        """The examples the driver draws: twin pairs where the data has them, else single pairs."""
+        if self.partners is None:
+            return [(i,) for i in range(len(self.train))]
+        return sorted({tuple(sorted((i, p))) for i, p in enumerate(self.partners)})
+
+    def loader(self, module: nn.Module, recipe, seed: int, device) -> Loader:
+        """A video's frames are drawn from a stream of its own (seed, step, index), so a
+        batch's videos do not depend on how it is sharded."""
+        units = self.units()
+
+        def load(indices: torch.Tensor, step: int):
+            videos, captions = [], []
+            for i in (j for u in indices.tolist() for j in units[u]):
+                v, c, _ = self.train.batch([i], seeds.generator(seed, "frames", str(step), str(i)))
+                videos.append(v)
+                captions += c
+            if not videos:
+                raise RuntimeError(f"no video of step {step}'s batch could be read")
+            return torch.cat(videos).to(device), captions
+
+        return Loader(len(units), max(1, recipe.batch_size // len(units[0])), load)
+
+    def loss(self, module: nn.Module, batch) -> torch.Tensor:
+        videos, captions = batch
+        device = videos.device
+        scale = module.clip.logit_scale.exp().detach().clamp(max=100)
+        # with several processes the negatives are the global batch (identity with one)
+        v = distributed.gather_with_grad(module.encode_video(videos))
+        t = distributed.gather_with_grad(module.encode_text(self.tokenizer(captions).to(device)))
+        captions = distributed.gather_objects(captions)
+        return losses.clip_loss(v, t, scale, losses.caption_positives(captions).to(device))
+
+    def features(self, module: nn.Module, dataset=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised video and caption features of every pair of ``dataset`` (the test
+        set by default), in order."""
+        dataset = dataset or self.test
+        module.eval()
+        device = device_of(module)
+
+        def encode(idx):
+            videos, captions, failures = dataset.batch(list(idx))
+            if failures:
+                raise RuntimeError(f"evaluation needs every video; these failed: {failures}")
+            return (F.normalize(module.encode_video(videos.to(device)), dim=-1),
+                    F.normalize(module.encode_text(self.tokenizer(captions).to(device)), dim=-1))
+
+        return distributed.encode_sharded(encode, range(len(dataset)),
+                                          lambda fn, x: features.encode_batched(fn, x, VIDEO_BATCH))
+
+    def evaluate(self, module: nn.Module) -> dict:
+        v, t = self.features(module)
+        sim = t @ v.t()
+        out = {"text_to_video": metrics.retrieval_metrics(sim), "video_to_text": metrics.retrieval_metrics(sim.t())}
+        if self.twins is not None:
+            device = v.device
+            tw = F.normalize(distributed.encode_sharded(
+                lambda c: module.encode_text(self.tokenizer(list(c)).to(device)), self.twins,
+                lambda fn, x: features.encode_batched(fn, x, 64)), dim=-1)
+            out["reversal"] = ((v * t).sum(1) > (v * tw).sum(1)).float().mean().item()
+        return out
+
+    def row(self, metrics: dict) -> dict:
+        """The columns of chapter 4's table (named as in :data:`clipadapt.methods.vop.PAPER_COLUMNS`)."""
+        out = {}
+        for short, key in (("t2v", "text_to_video"), ("v2t", "video_to_text")):
+            out.update({f"{short} {m}": metrics[key][m] for m in ("R@1", "R@5", "R@10", "MdR", "MnR")})
+        if "reversal" in metrics:
+            out["reversal (%)"] = 100 * metrics["reversal"]
+        return out
+
+    def encoder(self, module: nn.Module) -> Callable:
+        return module.encode_video
+
+    def example(self, device) -> torch.Tensor:
+        s = self.test.image_size
+        return torch.randn(1, self.test.frames, 3, s, s, device=device)
