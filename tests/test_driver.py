@@ -1,0 +1,63 @@
+"""One driver: ``python -m clipadapt.reproduce`` gives the chapter's numbers.
+
+For every method and variant with a recipe, the command (which loads the profile's CLIP,
+builds the task with ``tasks.for_profile``, trains with checkpoints, a metrics log and
+evaluations on the way) and a chapter's call (``driver.run`` on the same task, same seed)
+end with the same metrics, bit for bit. The budget is cut to a few steps (the same cut for
+both: ``--steps`` and ``recipe.replace``) to keep the test short; the path is the full one.
+"""
+
+import json
+
+import pytest
+import torch
+
+from clipadapt import reproduce, tasks
+from clipadapt.core import models
+from clipadapt.methods import registry
+from clipadapt.training import driver, recipes
+
+STEPS = 3
+PAIRS = [(name, v) for name, spec in registry.REGISTRY.items() for v in (spec.variants or (None,))]
+
+
+@pytest.fixture(scope="module")
+def chapter_world(tmp_path_factory):
+    """The tiny CLIP and one task per kind, built as the chapters and reproduce build them."""
+    work = tmp_path_factory.mktemp("driver")
+    clip, preprocess, tokenizer = models.load_clip("tiny-clip", "synthetic")
+    built = {}
+
+    def task(kind):
+        if kind not in built:
+            built[kind] = tasks.for_profile(kind, "tiny", clip, preprocess, tokenizer, workdir=work)
+        return built[kind]
+
+    return clip, tokenizer, task, work
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("method, variant", PAIRS, ids=[f"{m}-{v}" for m, v in PAIRS])
+def test_reproduce_gives_the_chapters_numbers(method, variant, chapter_world, tmp_path, one_thread):
+    clip, tokenizer, task, work = chapter_world
+    recipe = recipes.get(method, "tiny", variant)
+    steps = min(STEPS, recipe.total_steps(task(registry.get(method).task).n_train))
+    argv = [method, "--profile", "tiny", "--out", str(tmp_path / "run"), "--workdir", str(work), "--no-progress"]
+    argv += ["--variant", variant] if variant else []
+    if steps:
+        argv += ["--steps", str(steps), "--eval-every", "2", "--save-every", "1"]  # an evaluation mid-run
+        recipe = recipe.replace(steps=steps, epochs=0, min_steps=0)
+    assert reproduce.main(argv) == 0
+    command = json.loads((tmp_path / "run" / "result.json").read_text())
+    chapter = driver.run(method, clip, tokenizer, task(registry.get(method).task), variant=variant, recipe=recipe,
+                         profile="tiny", seed=0)
+    assert command["metrics"] == chapter.metrics
+    assert command["steps"] == chapter.steps == steps
+    assert command["trainable"] == chapter.trainable and command["macs"] == chapter.macs
