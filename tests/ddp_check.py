@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from clipadapt.core import checkpoints, distributed
 from clipadapt import profiles, reproduce
+from clipadapt.core import checkpoints, distributed
 
 # 8 videos and their 8 reversal twins to train on, a global batch of 8 videos (4 twin pairs):
 # 2 steps an epoch, so the 3 steps cross an epoch boundary

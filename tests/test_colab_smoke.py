@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from clipadapt import book, profiles
-from clipadapt.training import loop as train
 from clipadapt.data import download, fixtures
+from clipadapt.training import loop as train
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = "colab-smoke"

@@ -13,10 +13,9 @@ import threading
 import zipfile
 
 import pytest
+from test_msrvtt import write_fixture
 
 from clipadapt.data import download, fewshot, msrvtt
-
-from test_msrvtt import write_fixture
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_download import _resources, _sha256, _zip, server  # noqa: F401  (the server fixture)
 
 from clipadapt import profiles
 from clipadapt.data import download, fixtures
 from clipadapt.data import multitask as mt
-
-from test_download import _resources, _sha256, _zip, server  # noqa: F401  (the server fixture)
 
 
 def _tgz(src: Path, under: str, prefix: str) -> bytes:

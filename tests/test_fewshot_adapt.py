@@ -3,11 +3,10 @@ import json
 import pytest
 import torch
 
-from clipadapt.core import models
-from clipadapt.training import driver, recipes
-from clipadapt.methods import registry
 from clipadapt import tasks
 from clipadapt.data import fewshot
+from clipadapt.methods import registry
+from clipadapt.training import driver, recipes
 
 
 def test_synthetic_task_is_deterministic_nested_and_balanced():

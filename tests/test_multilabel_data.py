@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
+from clipadapt.core.seeds import generator
 from clipadapt.data import multilabel as ml
 from clipadapt.data import multilabel_sets as sets
 from clipadapt.data import worlds
-from clipadapt.core.seeds import generator
 
 
 # -- the scene world --------------------------------------------------------------------------

@@ -2,8 +2,7 @@ import open_clip
 import pytest
 import torch
 
-from clipadapt.core import models
-from clipadapt.core import pixels
+from clipadapt.core import models, pixels
 
 
 def test_statistics_are_openais_and_models_re_exports_them():

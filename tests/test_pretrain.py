@@ -3,10 +3,10 @@ import dataclasses
 import pytest
 import torch
 
-from clipadapt.core import models
 from clipadapt import pretrain, profiles
-from clipadapt.data import worlds
+from clipadapt.core import features, models
 from clipadapt.core.checkpoints import read_checkpoint
+from clipadapt.data import worlds
 
 
 def test_shipped_weights_were_made_by_the_current_recipe():
@@ -50,7 +50,7 @@ def test_class_features_are_normalised_means(tiny_clip):
     prompts = [["a photo of a circle.", "a circle."], ["a photo of a square."]]
     with torch.no_grad():
         cls = pretrain.class_features(model, tokenizer, prompts)
-        one = pretrain.encode_texts(model, tokenizer, prompts[0])
+        one = features.encode_texts(model, tokenizer, prompts[0])
     assert cls.shape == (2, 128)
     assert torch.allclose(cls.norm(dim=-1), torch.ones(2), atol=1e-5)
     assert torch.allclose(cls[0], torch.nn.functional.normalize(one.mean(0), dim=0), atol=1e-5)

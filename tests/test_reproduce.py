@@ -16,13 +16,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from clipadapt.core import distributed
-from clipadapt.methods import registry
 from clipadapt import reproduce, tasks
+from clipadapt.core import distributed
+from clipadapt.core.checkpoints import read_checkpoint
+from clipadapt.methods import registry
 from clipadapt.methods.protocol import Method
 from clipadapt.tasks.protocol import Loader, Task
 from clipadapt.training import driver, runstate
-from clipadapt.core.checkpoints import read_checkpoint
 
 LIB = Path(reproduce.__file__).parents[1]
 ARGS = ["CoOp", "--profile", "tiny", "--steps", "12", "--eval-every", "4", "--save-every", "4", "--no-progress"]

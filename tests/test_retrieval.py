@@ -3,12 +3,11 @@ import copy
 import pytest
 import torch
 
-from clipadapt.core import losses, models
-from clipadapt.training import driver, recipes
-from clipadapt.methods import baselines, mean_pool
 from clipadapt import tasks
+from clipadapt.core import losses, models
 from clipadapt.data import video, worlds
-from clipadapt.methods.vop import VoP
+from clipadapt.methods import baselines, mean_pool
+from clipadapt.training import driver, recipes
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from clipadapt.core import features, seeds
 from clipadapt import profiles, tasks
-from clipadapt.training import driver, recipes
-from clipadapt.methods import baselines, registry
+from clipadapt.core import features, seeds
 from clipadapt.data import fewshot
+from clipadapt.methods import baselines, registry
+from clipadapt.training import driver, recipes
 
 
 @pytest.mark.parametrize("profile", sorted(profiles.PROFILES))

@@ -178,9 +178,9 @@ def test_map_and_f1_by_hand():
 
 @pytest.mark.parametrize("variant", ["full", "baseline"])
 def test_runner_trains_scpnet(tiny_clip, variant):
-    from clipadapt.training import driver, recipes
     from clipadapt import tasks
     from clipadapt.data import multilabel as ml
+    from clipadapt.training import driver, recipes
 
     clip, _, tok = tiny_clip
     train, test = ml.scene_sets("tiny", sizes=(48, 48))
@@ -221,9 +221,9 @@ def test_runner_training_beats_zero_shot(tiny_clip):
     """The tiny recipe (frozen image encoder, stored features) with full labels on a small
     scene world lifts the EMA model's mAP above SCPNet at init (the stock prompts'
     zero-shot): measured 69.9 after 150 steps against 64.4."""
-    from clipadapt.training import driver, recipes
     from clipadapt import tasks
     from clipadapt.data import multilabel as ml
+    from clipadapt.training import driver, recipes
 
     clip, _, tok = tiny_clip
     train, test = ml.scene_sets("tiny", sizes=(96, 96))

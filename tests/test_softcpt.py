@@ -7,12 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clipadapt.core import features, models, prompting
-from clipadapt.training import driver, recipes
-from clipadapt.methods import registry
 from clipadapt import tasks
+from clipadapt.core import models, prompting
 from clipadapt.data import multitask as mt
-from clipadapt.methods import coop, softcpt
+from clipadapt.methods import registry, softcpt
+from clipadapt.training import driver, recipes
 
 
 def _tasks(n_tasks, n_classes=2):

@@ -4,7 +4,7 @@ section 1), equivalences, token counts and multiply-adds."""
 import pytest
 import torch
 
-from clipadapt.core import flops, models, prompting
+from clipadapt.core import flops, models
 from clipadapt.methods.vop import VARIANTS, VoP
 
 

@@ -17,8 +17,8 @@ import copy
 
 import torch
 
-from clipadapt.core import flops, models
 from clipadapt import profiles
+from clipadapt.core import flops, models
 from clipadapt.training import recipes
 
 

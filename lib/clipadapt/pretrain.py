@@ -21,27 +21,26 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .core import features, losses, metrics, models
 from . import profiles
-from .core.features import encode_texts  # noqa: F401  (chapter 1 reads it from here)
-from .data import worlds
+from .core import features, losses, metrics, models
 from .core.checkpoints import save_checkpoint
 from .core.seeds import seed_everything
+from .data import worlds
 from .training.loop import TrainConfig, fit
 
 MODEL = "tiny-clip"
 
 
-def encode_images(model, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """L2-normalised image features of float images in [0, 1]."""
-    return features.encode_images(model, models.normalize(images), batch_size)
+def encode_pictures(model, pictures: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """L2-normalised image features of pictures in [0, 1] (normalised for CLIP here)."""
+    return features.encode_images(model, models.normalize(pictures), batch_size)
 
 
 def class_features(model, tokenizer, prompts: list[list[str]]) -> torch.Tensor:
     """One feature per class: the renormalised mean of its prompts' features (prompt
     ensembling, as in the CLIP paper)."""
     flat = [p for group in prompts for p in group]
-    feats = encode_texts(model, tokenizer, flat)
+    feats = features.encode_texts(model, tokenizer, flat)
     sizes = [len(g) for g in prompts]
     means = torch.stack([chunk.mean(0) for chunk in feats.split(sizes)])
     return F.normalize(means, dim=-1)
@@ -104,7 +103,7 @@ def evaluate(model, tokenizer, n_images: int = 1000, n_pairs: int = 200, seed: i
     size = model.visual.image_size[0]
     world = worlds.ImageWorld(size)
     scenes = world.sample(n_images, worlds.generator(seed, "test", "zero-shot"))
-    img = encode_images(model, world.render(scenes))
+    img = encode_pictures(model, world.render(scenes))
     result = {"zero_shot": {}, "chance": {}}
     for attr in worlds.ATTRIBUTES:
         cls = class_features(model, tokenizer, worlds.prompts_for(attr))
@@ -112,14 +111,14 @@ def evaluate(model, tokenizer, n_images: int = 1000, n_pairs: int = 200, seed: i
         result["chance"][attr] = 1 / len(worlds.VALUES[attr])
     g = worlds.generator(seed, "test", "retrieval")
     scenes = distinct_scenes(world, n_pairs, g)
-    img = encode_images(model, world.render(scenes))
-    txt = encode_texts(model, tokenizer, world.captions(scenes, g, full=True).texts)
+    img = encode_pictures(model, world.render(scenes))
+    txt = features.encode_texts(model, tokenizer, world.captions(scenes, g, full=True).texts)
     result["retrieval"] = metrics.image_text_retrieval(img, txt)
     two = worlds.ImageWorld(size, p_two_objects=1.0)
     g = worlds.generator(seed, "test", "two objects")
     scenes = two.sample(n_pairs, g)
-    img = encode_images(model, two.render(scenes))
-    txt = encode_texts(model, tokenizer, two.captions(scenes, g, full=True).texts)
+    img = encode_pictures(model, two.render(scenes))
+    txt = features.encode_texts(model, tokenizer, two.captions(scenes, g, full=True).texts)
     result["retrieval_two"] = metrics.image_text_retrieval(img, txt)
     result["binding"] = binding_accuracy(model, tokenizer, two, scenes)
     return result
@@ -141,9 +140,9 @@ def binding_accuracy(model, tokenizer, world: worlds.ImageWorld, scenes: worlds.
     keep = scenes.attrs[:, 0, 1] != scenes.attrs[:, 1, 1]
     if (scenes.n_objects < 2).any() or not keep.any():
         raise ValueError("binding_accuracy needs two-object scenes with two different colours")
-    img = encode_images(model, world.render(scenes))
-    right = encode_texts(model, tokenizer, world.captions(scenes, worlds.generator(0), full=True).texts)
-    swapped = encode_texts(model, tokenizer, world.captions(swap_colours(scenes), worlds.generator(0), full=True).texts)
+    img = encode_pictures(model, world.render(scenes))
+    right = features.encode_texts(model, tokenizer, world.captions(scenes, worlds.generator(0), full=True).texts)
+    swapped = features.encode_texts(model, tokenizer, world.captions(swap_colours(scenes), worlds.generator(0), full=True).texts)
     wins = (img * right).sum(1) > (img * swapped).sum(1)
     return wins[keep].float().mean().item()
 

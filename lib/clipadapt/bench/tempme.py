@@ -29,9 +29,8 @@ import time
 import torch
 
 from ..core import flops, losses, merge, models
-from ..methods import mean_pool
+from ..methods import lora, mean_pool, tempme, vop
 from .memory import PeakMemory
-from ..methods import lora, tempme, vop
 
 TARGETS = {"TempMe / unmerged": 1.45, "TempMe / VoP": 1.65}
 MAX_OVERHEAD = 0.05

@@ -70,8 +70,7 @@ def random_weights_file(name: str, seed: int = 0) -> Path:
     once under the data root and reused."""
     from safetensors.torch import save_file
 
-    from .files import data_root
-    from .files import atomic_path
+    from .files import atomic_path, data_root
 
     path = data_root() / "weights" / f"{name}-random-seed{seed}.safetensors"
     if not path.is_file():
@@ -84,10 +83,6 @@ def random_weights_file(name: str, seed: int = 0) -> Path:
         with atomic_path(path, suffix=".safetensors") as tmp:
             save_file(state, str(tmp), metadata={"architecture": name, "seed": str(seed), "weights": "random"})
     return path
-
-
-def available_models() -> list[str]:
-    return sorted(set(open_clip.list_models()) | set(TINY_MODELS))
 
 
 def create(name: str, pretrained: str | None = None, device: str | torch.device = "cpu") -> nn.Module:

@@ -207,9 +207,3 @@ def _pool_before_2_32(visual: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if getattr(visual, "final_ln_after_pool", False):
         return visual.ln_post(visual._global_pool(x)[0])
     return visual._global_pool(visual.ln_post(x))[0]
-
-
-def token_count(visual: nn.Module, prompts_per_layer: int = 0) -> int:
-    """Tokens per layer of a ViT image encoder: class token, prompts and patches."""
-    grid = visual.grid_size
-    return 1 + prompts_per_layer + grid[0] * grid[1]

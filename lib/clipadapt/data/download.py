@@ -44,7 +44,6 @@ from pathlib import Path, PurePosixPath
 from ..core.files import DATA_ENV, atomic_path, data_root
 
 
-
 class DownloadError(RuntimeError):
     """A dataset file could not be fetched or is not what it should be."""
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from . import worlds
 from ..core.pixels import normalize
+from . import worlds
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 
 from ..core.files import atomic_path
-from . import msrvtt, video, worlds
+from . import msrvtt, worlds
 
 EUROSAT_CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
                    "PermanentCrop", "Residential", "River", "SeaLake")

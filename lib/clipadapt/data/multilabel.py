@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from . import worlds
 from ..core.pixels import normalize
 from ..core.seeds import generator
+from . import worlds
 
 
 def _check_targets(targets: torch.Tensor) -> None:

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
-from . import fewshot, worlds
 from ..core.pixels import normalize
+from . import fewshot, worlds
 
 METRICS = ("accuracy", "mean_per_class")
 

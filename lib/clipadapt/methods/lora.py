@@ -28,16 +28,12 @@ On CLIP ViT-B/32 with rank 8 on all 12 image and 12 text layers this trains
 12 * 8 * (768 + 3 * 768) + 12 * 8 * (512 + 3 * 512) = 294,912 + 196,608 = 491,520
 parameters.
 
-Why not peft: ``python -m clipadapt.bench --lora`` compares this module with peft 0.21.2's
-LoRA for ``nn.MultiheadAttention`` (rank 8, image tower, 2 CPU threads, 2026-11-23):
-both start exactly at the stock model, but peft adapts the output projection too
-(442,368 trainable numbers on ViT-B/32's image tower against the 294,912 of LoRA on the
-fused QKV that the references count), its training step was 7% slower (1,046 ms against
-979 ms for 8 pictures), and it brings transformers and accelerate along. Inference was
-within 6% either way. So clipadapt keeps its own short module, which the chapter also teaches.
-(Those numbers were taken with this module's earlier version, a wrapper around the attention;
-side by side on ViT-B/32's image tower, 8 pictures, 2 CPU threads, the parametrization took
-1,070 ms per training step against the wrapper's 1,033 ms, and 487 ms against 538 ms to infer.)
+Why not peft: peft's LoRA for ``nn.MultiheadAttention`` adapts the output projection too
+(more trainable numbers than the references count for LoRA on the fused QKV) and brings
+transformers and accelerate along; ``python -m clipadapt.bench --lora`` prints both side by
+side (trainable parameters, equality at initialisation, step and inference time), and the
+README's benchmark section keeps a measured run. So clipadapt keeps its own short module,
+which the chapter also teaches.
 
 Why a parametrization: it is the one hook that every reader of the weight goes through, so
 the method does not depend on how open_clip (or a patched block) computes attention. peft

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import torch
-from torch import nn
 
 from ..core import features
 from . import baselines, coop, mean_pool, scpnet, softcpt, tempme, vop, vpt

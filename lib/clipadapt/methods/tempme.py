@@ -35,8 +35,8 @@ from torch import nn
 
 from ..core import features, merge, models, patching, prompting
 from . import lora
-from .tempme_schedule import SCHEDULES, Schedule, Step
 from .protocol import Method
+from .tempme_schedule import SCHEDULES, Schedule, Step
 
 POLICIES = ("lora", "full", "none")  # what of the CLIP trains (a subset of baselines.POLICIES)
 

@@ -16,20 +16,20 @@ class MultiLabelTask(Task):
     [0, 1] with observed labels ``(N, C)`` in {1, -1, 0} (:mod:`clipadapt.data.multilabel`),
     test pictures with full labels; the metrics are mAP, CF1 and OF1 (threshold 0.5).
 
-    A batch holds the images' indices, their augmented views (one per name in the module's
-    ``views``, default a single weak view: :func:`~clipadapt.data.multilabel.weak_view`,
+    A batch holds the images' indices, their augmented views (one per name in the method's
+    ``views``: :func:`~clipadapt.data.multilabel.weak_view`,
     :func:`~clipadapt.data.multilabel.strong_view`), their observed labels and the epoch.
-    The loss is the module's own ``training_loss(batch)`` where it has one (SCPNet's
-    supervised + self-supervised objective), else the masked BCE of the first view. A module
-    with ``averaged()`` (a moving average of its weights, updated by its ``after_step``,
-    which the runner calls after every optimiser step) is evaluated through the average;
-    the metrics of the weights themselves come with the suffix `` (regular)``.
+    The loss is the method's own ``training_loss(batch)`` where it gives one (SCPNet's
+    supervised + self-supervised objective), else the masked BCE of the first view. The
+    method is evaluated through ``averaged()`` (a moving average of its weights, updated by
+    its ``after_step``); where that is not the module itself, the metrics of the weights
+    themselves come with the suffix `` (regular)``.
 
-    A module whose image encoder is frozen (``frozen_image_encoder``, with
-    ``image_encoder``, ``encode_image`` and ``logits_from_features``) trains on stored features instead:
-    ``pool`` weak and ``pool`` strong views of every training image and the test images are
-    encoded once per encoder weights (shared by every run on the same frozen CLIP), and a
-    batch draws its views from the pools (``batch["features"]`` is then true).
+    A method whose image encoder is frozen (``frozen_image_encoder``) trains on stored
+    features instead: ``pool`` weak and ``pool`` strong views of every training image and the
+    test images are encoded once per encoder weights (``image_encoder``; shared by every run
+    on the same frozen CLIP), each image of a batch draws its views from the pools, and
+    ``logits_from_features`` classifies (``batch["features"]`` is then true).
     """
 
     kind = "multilabel"
@@ -66,8 +66,8 @@ class MultiLabelTask(Task):
 
     def stored(self, module: nn.Module) -> dict[str, torch.Tensor]:
         """Features of a frozen encoder: ``weak`` and ``strong`` ``(pool, N, D)``, ``test`` ``(N, D)``."""
-        from ..data import multilabel
         from ..core.pixels import normalize
+        from ..data import multilabel
 
         # keyed by the image encoder's weights, so that a run's weight average and every run
         # on the same CLIP share them

@@ -16,7 +16,6 @@ Everything is vectorised over the batch and deterministic given a ``torch.Genera
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from dataclasses import dataclass
 

@@ -8,8 +8,19 @@ from dataclasses import dataclass
 
 import torch
 
-from .images import ATTRIBUTES, COLOURS, POSITION_BOXES, POSITIONS, RGB, SIZE_RADII, SIZES, VALUES, ImageWorld, \
-    Scenes, generator, phrase
+from .images import (
+    ATTRIBUTES,
+    COLOURS,
+    POSITION_BOXES,
+    POSITIONS,
+    RGB,
+    SIZE_RADII,
+    SIZES,
+    VALUES,
+    ImageWorld,
+    Scenes,
+    phrase,
+)
 
 MOVE_TEMPLATE = "{} moves from {} to {}."
 APPEAR_TEMPLATE = "{} appears, then {}."
