@@ -20,3 +20,13 @@ def vit_b32():
     from clipadapt.core import models
 
     return models.create("ViT-B-32", pretrained=None)
+
+
+@pytest.fixture
+def one_thread():
+    """One thread, so that every run of a test (in this process or a subprocess) does the
+    same arithmetic and results can be compared bit for bit."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

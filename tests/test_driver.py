@@ -10,7 +10,6 @@ both: ``--steps`` and ``recipe.replace``) to keep the test short; the path is th
 import json
 
 import pytest
-import torch
 
 from clipadapt import reproduce, tasks
 from clipadapt.core import models
@@ -34,14 +33,6 @@ def chapter_world(tmp_path_factory):
         return built[kind]
 
     return clip, tokenizer, task, work
-
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("method, variant", PAIRS, ids=[f"{m}-{v}" for m, v in PAIRS])

@@ -28,14 +28,6 @@ LIB = Path(reproduce.__file__).parents[1]
 ARGS = ["CoOp", "--profile", "tiny", "--steps", "12", "--eval-every", "4", "--save-every", "4", "--no-progress"]
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def cli(out, *extra, kill=None, argv=ARGS):
     """The command ``argv`` in a subprocess (one thread); ``kill="save:8"`` SIGKILLs it there."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(LIB)}
