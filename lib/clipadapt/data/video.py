@@ -246,6 +246,10 @@ class VideoTextDataset:
 
     :meth:`batch` skips a video that cannot be decoded, reports it with its file name, and
     keeps the rest of the batch.
+
+    Several pairs may share a video (MSVD's test set: every caption of a video is a pair):
+    :attr:`captions_per_video` says how many at most, and :meth:`video_groups` lists each
+    video once with the video of every pair, so that an evaluation encodes a video once.
     """
 
     def __init__(self, records: list[tuple[str | Path, str]], frames: int = 12, image_size: int = 224,
@@ -258,6 +262,26 @@ class VideoTextDataset:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def captions_per_video(self) -> int:
+        """The most pairs that share one video file (1: every pair has a video of its own)."""
+        counts: dict[Path, int] = {}
+        for v, _ in self.records:
+            counts[v] = counts.get(v, 0) + 1
+        return max(counts.values())
+
+    def video_groups(self) -> tuple[list[int], list[int]]:
+        """``(first, video_of)``: the index of each distinct video's first pair, in order of
+        appearance, and for every pair the position of its video in that list."""
+        position: dict[Path, int] = {}
+        first, video_of = [], []
+        for i, (v, _) in enumerate(self.records):
+            if v not in position:
+                position[v] = len(first)
+                first.append(i)
+            video_of.append(position[v])
+        return first, video_of
 
     @property
     def cache_budget(self) -> int:
