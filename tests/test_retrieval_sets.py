@@ -221,3 +221,40 @@ def test_for_dataset_sets_the_papers_budget_and_refuses_synthetic_profiles():
         video_sets.for_dataset("tiny", "msvd")
     with pytest.raises(ValueError, match="unknown dataset 'youcook'; choose one of msrvtt, didemo"):
         video_sets.for_dataset("paper", "youcook")
+
+
+@pytest.mark.parametrize("method, variant, dataset", [("VoP", "F", "didemo"), ("TempMe", "lora", "activitynet"),
+                                                      ("VoP", "P", "lsmdc"), ("TempMe", "lora", "msvd")])
+def test_reproduce_runs_each_benchmark_end_to_end(sets, tmp_path, monkeypatch, capsys, method, variant, dataset):
+    """One command per table row, on the miniature copy under a small profile: colab-smoke's
+    data paths with the tiny CLIP (8 frames of 64 pixels, one step of 2 pairs)."""
+    from clipadapt import reproduce
+
+    small = profiles.get("colab-smoke").replace(name="smoke-tiny", clip_model="tiny-clip", clip_pretrained="synthetic",
+                                                video_frames=8, video_size=64)
+    monkeypatch.setitem(profiles.PROFILES, "smoke-tiny", small)
+    out = tmp_path / "run"
+    argv = [method, "--variant", variant, "--profile", "smoke-tiny", "--dataset", dataset, "--data-root", str(sets),
+            "--out", str(out), "--no-progress", "--device", "cpu"]
+    assert reproduce.main(argv) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["profile"] == f"smoke-tiny/{dataset}" and result["steps"] == (2 if method == "VoP" else 1)
+    assert set(result["metrics"]) == {"text_to_video", "video_to_text"}
+    assert 0 <= result["metrics"]["text_to_video"]["R@1"] <= 100
+    table = capsys.readouterr().out
+    assert f"smoke-tiny/{dataset} (measured)" in table and "paper (cited)" not in table  # MSR-VTT's row is not this one
+    if method == "VoP":  # two steps: a checkpoint at the first, which another benchmark's run must refuse
+        other = "lsmdc" if dataset == "didemo" else "didemo"
+        assert reproduce.main([*argv, "--resume", "--dataset", other]) == 2
+        assert f"profile: checkpoint 'smoke-tiny/{dataset}', this run 'smoke-tiny/{other}'" in capsys.readouterr().err
+
+
+def test_reproduce_refuses_a_dataset_it_cannot_use(capsys):
+    from clipadapt import reproduce
+
+    for argv, says in ((["CoOp", "--profile", "colab", "--dataset", "msvd"], "chooses a retrieval benchmark"),
+                       (["VoP", "--profile", "tiny", "--dataset", "msvd"], "uses the synthetic video world"),
+                       (["VoP", "--profile", "paper", "--dataset", "youcook"], "invalid choice: 'youcook'")):
+        with pytest.raises(SystemExit) as exit_:
+            reproduce.main(argv)
+        assert exit_.value.code == 2 and says in capsys.readouterr().err
