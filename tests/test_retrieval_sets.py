@@ -7,6 +7,7 @@ import pickle
 import shutil
 
 import pytest
+import torch
 
 from clipadapt import profiles
 from clipadapt.data import activitynet, corpus, didemo, fixtures, lsmdc, msvd, safe_pickle, video, video_sets
@@ -205,11 +206,25 @@ def test_the_benchmarks_feed_the_video_text_dataset(sets):
     assert len(data["train"]) == 4 and data["max_tokens"] is None
     para = video_sets.video_data(video_sets.for_dataset(prof, "didemo"), sets / "unused", data_root=sets)
     assert para["max_tokens"] == 64 and para["test"].captions_per_video == 1 and len(para["test"]) == 2
+    assert para["test"].seconds == para["train"].seconds == 31 and data["test"].seconds is None
     whole = video_sets.video_data(video_sets.for_dataset(prof.replace(video_test_all=True), "lsmdc"), sets / "u",
                                   data_root=sets)
     assert len(whole["test"]) == 4
     batch, captions, failures = whole["test"].batch([0, 1])
     assert batch.shape == (2, prof.video_frames, 3, 64, 64) and not failures
+
+
+def test_only_the_first_seconds_are_read_where_asked(sets):
+    path = didemo.load_didemo(sets / "didemo", check_sizes=False).video_path(
+        (sets / "didemo" / "test_list.txt").read_text().split()[0])
+    assert video.probe(path) == (16, 8.0)  # 2 seconds at 8 frames per second
+    whole = video.VideoTextDataset([(path, "x")], frames=4, image_size=64)
+    first = video.VideoTextDataset([(path, "x")], frames=4, image_size=64, seconds=1)
+    assert whole.cropped_frames(path).shape[0] == 16 and first.cropped_frames(path).shape[0] == 8
+    assert torch.equal(first.cropped_frames(path), whole.cropped_frames(path)[:8])
+    assert video.VideoTextDataset([(path, "x")], frames=4, image_size=64, seconds=31).cropped_frames(path).shape[0] == 16
+    with pytest.raises(ValueError, match="seconds must be positive"):
+        video.VideoTextDataset([(path, "x")], seconds=0)
 
 
 def test_for_dataset_sets_the_papers_budget_and_refuses_synthetic_profiles():

@@ -39,11 +39,13 @@ class Benchmark:
     max_tokens: int | None = None
     download: str = ""  # a file whose absence makes clipadapt.data.download fetch the public files ("": none)
     protocol: str = "one caption per video"
+    seconds: float | None = None  # frames are sampled from each video's first seconds only (None: all)
 
 
 BENCHMARKS: dict[str, Benchmark] = {
     "didemo": Benchmark("DiDeMo", didemo.load_didemo, didemo.SIZES["train"], 64, "test_list.txt",
-                        "paragraph-to-video (a video's descriptions joined), test split of 1,004 videos"),
+                        "paragraph-to-video (a video's descriptions joined), test split of 1,004 videos",
+                        seconds=31),  # CLIP4Clip reads 0-31 s: the annotators saw the first 30
     "activitynet": Benchmark("ActivityNet Captions", activitynet.load_activitynet, activitynet.SIZES["train"], 64,
                              "val_1.json", "paragraph-to-video (a video's sentences joined), val_1 split of 4,917 videos"),
     "lsmdc": Benchmark("LSMDC", lsmdc.load_lsmdc, lsmdc.SIZES["train"],
@@ -84,9 +86,9 @@ def _benchmark_data(prof: profiles.Profile, data_root, seed: int) -> dict:
     keep = set(corpus.videos(corpus.test_split)[: None if prof.video_test_all else prof.video_test_pairs])
     size = prof.video_size
     train = video.VideoTextDataset([(corpus.video_path(corpus.train[i][0]), corpus.train[i][1]) for i in pick],
-                                   frames=prof.video_frames, image_size=size, train=True)
+                                   frames=prof.video_frames, image_size=size, train=True, seconds=bench.seconds)
     test = video.VideoTextDataset([(corpus.video_path(v), t) for v, t in corpus.test if v in keep],
-                                  frames=prof.video_frames, image_size=size)
+                                  frames=prof.video_frames, image_size=size, seconds=bench.seconds)
     return {"train": train, "test": test, "partners": None, "twins": None, "test_partners": None,
             "max_tokens": bench.max_tokens}
 
