@@ -36,8 +36,9 @@ class RetrievalTask(Task):
     ``max_tokens`` (optional) cuts every text to that many tokens, start and end of text
     included, as CLIP4Clip's ``max_words`` does (64 for the paragraphs of DiDeMo and
     ActivityNet Captions). The tokenizer itself pads and truncates to the model's context
-    length (77 for CLIP): a shorter text is end-of-text, then padding, which the causal
-    mask keeps from the pooled token, so cutting at 64 and padding to 77 is CLIP4Clip's input.
+    length (77 for CLIP); the causal mask keeps the padding after the end-of-text token out
+    of the pooled feature, so a text cut at 64 and padded to 77 gives the features of
+    CLIP4Clip's 64-token input.
     """
 
     kind = "retrieval"
