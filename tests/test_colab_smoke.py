@@ -23,7 +23,8 @@ SMOKE = "colab-smoke"
 # what colab-smoke may change in the colab profile: the scale, the weights' source, the device
 SCALE = {"name", "description", "clip_pretrained", "pretrain", "live_pretrain_steps", "eval_images",
          "retrieval_pairs", "device", "fewshot_shots", "fewshot_epochs", "fewshot_min_steps",
-         "fewshot_test_per_class", "video_frames", "video_train_pairs", "video_test_pairs", "video_steps",
+         "fewshot_test_per_class", "video_frames", "video_train_pairs", "video_test_pairs", "video_check_sizes",
+         "video_steps",
          "video_batch", "multitask_classes", "multitask_steps", "multilabel_train", "multilabel_test",
          "multilabel_steps", "multilabel_seeds"}
 

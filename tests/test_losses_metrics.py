@@ -82,3 +82,34 @@ def test_zero_shot_accuracy():
     assert metrics.zero_shot_accuracy(img, cls, torch.tensor([0, 1, 1])) == pytest.approx(2 / 3)
     both = metrics.image_text_retrieval(img[:2], cls)
     assert both["image_to_text"]["R@1"] == 100 and both["text_to_image"]["R@1"] == 100
+
+
+def test_multi_caption_metrics_by_hand():
+    # captions 0, 1 describe video 0; caption 2 video 1; caption 3 video 2
+    sim = torch.tensor([[0.9, 0.1, 0.2],
+                        [0.1, 0.5, 0.6],  # a poor caption of video 0: its video ranks third
+                        [0.3, 0.8, 0.0],
+                        [0.7, 0.2, 0.4]])  # video 2's only caption prefers video 0
+    video_of = torch.tensor([0, 0, 1, 2])
+    out = metrics.multi_caption_metrics(sim, video_of, ks=(1, 2))
+    t2v = out["text_to_video"]  # ranks 1, 3, 1, 2
+    assert t2v["R@1"] == 50.0 and t2v["R@2"] == 75.0 and t2v["MnR"] == 7 / 4 and t2v["MdR"] == 1.5
+    # video 0: its best caption 0.9 beats sets 1 (0.3) and 2 (0.7): rank 1; video 1: own 0.8 vs set 0's best
+    # 0.5: rank 1; video 2: own 0.4 vs set 0's best 0.6: rank 2 -- one good caption is enough
+    v2t = out["video_to_text"]
+    assert v2t["R@1"] == pytest.approx(200 / 3) and v2t["MnR"] == pytest.approx(4 / 3) and v2t["MdR"] == 1.0
+
+
+def test_multi_caption_metrics_with_one_caption_each_are_the_square_ones():
+    sim = torch.randn(7, 7, generator=torch.Generator().manual_seed(0))
+    out = metrics.multi_caption_metrics(sim, torch.arange(7))
+    assert out["text_to_video"] == metrics.retrieval_metrics(sim)
+    assert out["video_to_text"] == metrics.retrieval_metrics(sim.t())
+    assert torch.equal(metrics.ranks_of(sim, torch.arange(7)), metrics.ranks(sim))
+
+
+def test_multi_caption_metrics_refuse_bad_owners():
+    with pytest.raises(ValueError, match="one video in \\[0, 2\\) per caption"):
+        metrics.multi_caption_metrics(torch.zeros(3, 2), torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match="every video needs at least one caption"):
+        metrics.multi_caption_metrics(torch.zeros(3, 3), torch.tensor([0, 0, 1]))

@@ -61,7 +61,9 @@ class Profile:
     fewshot_min_steps: int = 40
     fewshot_test_per_class: int | None = 100  # None: the whole test split
     # Part II: text-video retrieval
-    video_data: str = "synthetic"  # "synthetic" (the video world) or "msrvtt"
+    video_data: str = "synthetic"  # "synthetic" (the video world), "msrvtt", or a name of video_sets.BENCHMARKS
+    video_check_sizes: bool = True  # real data: compare each split's size with the published one
+    video_test_all: bool = False  # benchmarks other than MSR-VTT: test on the whole test split
     video_frames: int = 8
     video_size: int = 64  # frames are written and read at this size (the CLIP's input size)
     video_train_pairs: int = 60  # synthetic: videos, each with its reversal twin; msrvtt: caption pairs
@@ -155,8 +157,9 @@ PROFILES: dict[str, Profile] = {
         video_size=224,
         video_train_pairs=180000,
         video_test_pairs=1000,
-        video_steps=28000,  # 5 epochs of the 9k split's 180k pairs at batch 32
+        video_steps=28000,  # 5 epochs of the 9k split's 180k pairs at batch 32 (other benchmarks: their own 5 epochs)
         video_batch=32,
+        video_test_all=True,
         multilabel_train=10000,
         multilabel_test=5000,
         multilabel_steps=3000,
@@ -187,6 +190,7 @@ PROFILES["colab-smoke"] = PROFILES["colab"].replace(
     # batches of 3; chapter 3 shows 4 test videos
     video_train_pairs=4,
     video_test_pairs=4,
+    video_check_sizes=False,  # miniature copies
     video_steps=1,
     video_batch=2,
     # the colab profile's four General-10 datasets in their real formats, 3 classes of each read

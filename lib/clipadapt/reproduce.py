@@ -1,4 +1,4 @@
-"""One command per recipe: ``python -m clipadapt.reproduce METHOD [--variant V] --profile P``.
+"""One command per recipe: ``python -m clipadapt.reproduce METHOD [--variant V] --profile P [--dataset D]``.
 
 It trains a method of :mod:`clipadapt.methods.registry` with its recipe of
 :mod:`clipadapt.training.recipes` on the task that the chapters use (``tasks.for_profile``), with a progress bar, an
@@ -6,6 +6,11 @@ evaluation every ``--eval-every`` steps, a metrics log (``OUT/metrics.jsonl``, o
 object a line) and run-state checkpoints (``OUT/checkpoints``, :mod:`clipadapt.training.runstate`);
 at the end it writes the trained parameters (``OUT/final.safetensors``) and the results
 (``OUT/result.json``) and prints the chapter's table beside the paper's numbers.
+
+``--dataset`` chooses the benchmark of a retrieval method (``msrvtt`` by default; ``didemo``,
+``activitynet``, ``lsmdc``, ``msvd``: :data:`clipadapt.data.video_sets.BENCHMARKS`), so that
+every row of the VoP and TempMe tables is one command, e.g.
+``python -m clipadapt.reproduce VoP --variant F --dataset didemo --profile paper``.
 
 * ``--resume`` continues from the newest whole checkpoint: same weights, optimiser,
   schedule, generators and data order, so the run ends exactly as an uninterrupted one;
@@ -33,6 +38,7 @@ import torch
 
 from . import profiles, tasks
 from .core import distributed, models
+from .data import video_sets
 from .methods import registry
 from .training import driver, runstate
 
@@ -56,11 +62,27 @@ def choices(method: str, variant: str | None, profile) -> tuple[registry.MethodS
     return spec, spec.variant(variant), profiles.get(profile)
 
 
+def with_dataset(spec: registry.MethodSpec, prof: profiles.Profile, dataset: str | None) -> profiles.Profile:
+    """The profile reading ``dataset`` (None: the profile's own data)."""
+    if dataset is None:
+        return prof
+    if spec.task != "retrieval":
+        raise ReproduceError(f"--dataset chooses a retrieval benchmark; {spec.name!r} solves {spec.task}")
+    try:
+        return video_sets.for_dataset(prof, dataset)
+    except ValueError as err:
+        raise ReproduceError(str(err)) from err
+
+
 def prepare(method: str, variant: str | None = None, profile="tiny", *, seed: int = 0, steps: int | None = None,
-            data_root=None, workdir=".", device: str | None = None, amp: bool = True) -> driver.Run:
+            data_root=None, workdir=".", device: str | None = None, amp: bool = True,
+            dataset: str | None = None) -> driver.Run:
     """Load the profile's CLIP and task (joining torchrun's group if launched by it) and
-    prepare the run through the driver, as a chapter does."""
+    prepare the run through the driver, as a chapter does. ``dataset`` chooses a retrieval
+    benchmark (:func:`clipadapt.data.video_sets.for_dataset`); it becomes part of the run's
+    profile name (``paper/didemo``), so that a checkpoint of another benchmark is refused."""
     spec, variant, prof = choices(method, variant, profile)
+    prof = with_dataset(spec, prof, dataset)
     device = profiles.pick_device(device or prof.device)
     device = distributed.init_from_env(device.type) or device
     clip, preprocess, tokenizer = models.load_clip(prof.clip_model, prof.clip_pretrained, device=device)
@@ -73,8 +95,11 @@ def prepare(method: str, variant: str | None = None, profile="tiny", *, seed: in
     recipe = recipes.get(spec.name, prof, variant)
     if steps is not None:
         recipe = recipe.replace(steps=steps, epochs=0, min_steps=0)
-    return driver.prepare(spec.name, clip, tokenizer, task, variant=variant, recipe=recipe, profile=prof,
-                          seed=seed, amp=amp)
+    run = driver.prepare(spec.name, clip, tokenizer, task, variant=variant, recipe=recipe, profile=prof,
+                         seed=seed, amp=amp)
+    if dataset not in (None, "msrvtt"):
+        run.profile = f"{prof.name}/{dataset}"
+    return run
 
 
 def train_and_evaluate(run: driver.Run, out: str | Path, *, resume: bool = False, eval_every: int | None = None,
@@ -107,7 +132,7 @@ def format_table(run: Run, result: dict) -> str:
     rows = [{"run": f"{run.label}, {run.profile} (measured)", **run.task.row(result["metrics"]),
              "trainable": result["trainable"], "M multiply-adds": result["macs"] / 1e6,
              "seconds": result["train_seconds"]}]
-    paper = dict(spec.paper.get(run.variant) or {})
+    paper = dict(spec.paper.get(run.variant) or {}) if "/" not in str(run.profile) else {}  # MSR-VTT's numbers
     if paper:
         if "params (M, %)" in paper:  # the paper counts in millions, with the share of the full model
             paper["trainable"] = paper.pop("params (M, %)").replace(" ", " M ", 1)
@@ -128,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("method", help="one of: " + ", ".join(registry.REGISTRY) + " (spaces may be written -)")
     parser.add_argument("--variant", help="the method's variant (default: its first)")
     parser.add_argument("--profile", required=True, help="one of: " + ", ".join(profiles.PROFILES))
-    parser.add_argument("--out", help="output folder (default: runs/METHOD[-VARIANT]-PROFILE)")
+    parser.add_argument("--dataset", choices=video_sets.DATASETS,
+                        help="the retrieval benchmark (default: msrvtt under colab/paper; tiny is synthetic)")
+    parser.add_argument("--out", help="output folder (default: runs/METHOD[-VARIANT]-PROFILE[-DATASET])")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, help="override the recipe's budget (a quick look; part of the run's identity)")
@@ -142,9 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         spec, variant, prof = choices(args.method, args.variant, args.profile)
+        with_dataset(spec, prof, args.dataset)  # refuse a bad combination before loading anything
     except ValueError as err:
         parser.error(str(err))
-    name = "-".join(x for x in (spec.name, variant, prof.name) if x).replace(" ", "_").replace("+", "")
+    name = "-".join(x for x in (spec.name, variant, prof.name, args.dataset) if x).replace(" ", "_").replace("+", "")
     out = Path(args.out or Path("runs") / name)
     if not args.resume and not distributed.launched() and runstate.holds_a_run(out):  # early, before any loading
         print(f"error: {out} already holds a run; pass --resume to continue it or choose another --out",
@@ -152,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         run = prepare(spec.name, variant, prof, seed=args.seed, steps=args.steps, data_root=args.data_root,
-                      workdir=args.workdir or out, device=args.device, amp=not args.no_amp)
+                      workdir=args.workdir or out, device=args.device, amp=not args.no_amp, dataset=args.dataset)
         train_and_evaluate(run, out, resume=args.resume, eval_every=args.eval_every, save_every=args.save_every,
                            progress=not args.no_progress)
     except ReproduceError as err:

@@ -54,7 +54,47 @@ def ranks(sim: torch.Tensor) -> torch.Tensor:
 def retrieval_metrics(sim: torch.Tensor, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
     """Recall@K (percent), median and mean rank, for the queries of the rows of ``sim``
     whose right answer is the diagonal item."""
-    r = ranks(sim).float()
+    return rank_metrics(ranks(sim), ks)
+
+
+def ranks_of(sim: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
+    """1-based rank of item ``answers[i]`` in row ``i`` of ``sim`` (queries x items), ties
+    counted pessimistically as in :func:`ranks`."""
+    if sim.ndim != 2 or answers.shape != (sim.shape[0],):
+        raise ValueError(f"expected sim (queries, items) and one answer per query, got {tuple(sim.shape)} and "
+                         f"{tuple(answers.shape)}")
+    right = sim.gather(1, answers.to(sim.device).long().unsqueeze(1))  # (Q, 1)
+    return (sim >= right).sum(1)
+
+
+def multi_caption_metrics(sim: torch.Tensor, video_of: torch.Tensor, ks: tuple[int, ...] = (1, 5, 10)) -> dict:
+    """Both directions when a video has several captions (MSVD), as CLIP4Clip and X-Pool rank them.
+
+    ``sim`` is ``(captions, videos)``; ``video_of[c]`` is caption ``c``'s video.
+
+    * text to video: every caption is a query, ranked against all videos;
+    * video to text: each video scores every video's caption set by its best caption (the
+      maximum over the set), and its own set's rank counts; a video is found at R@1 when any
+      one of its captions beats the best caption of every other video.
+
+    With one caption per video, in video order, this is :func:`retrieval_metrics` both ways.
+    """
+    n_videos = sim.shape[1]
+    video_of = video_of.to(sim.device).long()
+    if video_of.shape != (sim.shape[0],) or video_of.min() < 0 or video_of.max() >= n_videos:
+        raise ValueError(f"video_of must give one video in [0, {n_videos}) per caption row of sim {tuple(sim.shape)}")
+    if torch.bincount(video_of, minlength=n_videos).min() == 0:
+        raise ValueError("every video needs at least one caption for video-to-text retrieval")
+    # best[g, v]: how well video v matches caption set g (its best caption)
+    best = torch.full((n_videos, n_videos), float("-inf"), device=sim.device, dtype=sim.dtype)
+    best = best.scatter_reduce(0, video_of.unsqueeze(1).expand(-1, n_videos), sim, reduce="amax")
+    return {"text_to_video": rank_metrics(ranks_of(sim, video_of), ks),
+            "video_to_text": rank_metrics(ranks(best.t()), ks)}
+
+
+def rank_metrics(r: torch.Tensor, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    """R@K (percent), MdR and MnR of 1-based ranks ``r``, as the papers' tables report them."""
+    r = r.float()
     out = {f"R@{k}": 100.0 * (r <= k).float().mean().item() for k in ks}
     out["MdR"] = r.quantile(0.5).item()  # the mean of the two middle ranks when their number is even
     out["MnR"] = r.mean().item()

@@ -1,6 +1,9 @@
 """Data: ``worlds`` (the synthetic image, video and caption worlds), ``video`` (mp4 writing, decord reading, frame sampling, the
 video-caption dataset), ``video_sets`` (Part II's sets per profile), and the real-format
-loaders ``fewshot`` (few-shot tasks, CoOp's split files) and ``msrvtt`` (MSR-VTT);
+loaders ``fewshot`` (few-shot tasks, CoOp's split files) and ``msrvtt`` (MSR-VTT), and
+the other retrieval benchmarks of Part II, ``didemo``, ``activitynet``, ``lsmdc`` and ``msvd``
+(each returning a ``corpus``: pairs per split, checked; ``safe_pickle`` reads a caption pickle
+without letting it run code);
 ``download`` (the real datasets fetched, verified and unpacked into one data root),
 ``fixtures`` (miniature copies of those datasets in their real formats, for colab-smoke),
 ``multitask`` (suites of related few-shot tasks: the synthetic world, General-10), ``multilabel``

@@ -158,6 +158,40 @@ DATASETS = {"eurosat": ("eurosat-images", "eurosat-split"), "msrvtt": ("msrvtt-a
                 ("food-101", "food101"), ("sun397", "sun397"), ("ucf101", "ucf101"), ("stanford_cars", "cars"))},
             "fgvc_aircraft": ("aircraft-images",)}
 
+# The other retrieval benchmarks (chapters 4-5, ``reproduce --dataset``): the files with a stable
+# public URL. DiDeMo's and ActivityNet's videos and all of LSMDC (MPII's permission) have none:
+# their loaders say where to get them (clipadapt.data.didemo and its siblings, book/how-to-run.md).
+_LM = "https://raw.githubusercontent.com/LisaAnne/LocalizingMoments/b6a555c8134581305d0ed4716fbc192860e0b88c/data"
+_CE = ("https://raw.githubusercontent.com/albanie/collaborative-experts/7eb3b9d362ee313a78cd0a2793c3b6470f8e78f3/"
+       "misc/datasets/didemo")
+RETRIEVAL_RESOURCES = (
+    *(Resource(f"didemo-{s}-data", f"{_LM}/{s}_data.json", None, f"didemo/{s}_data.json",
+               f"DiDeMo's data/{s}_data.json (github.com/LisaAnne/LocalizingMoments) saved as "
+               f"<data root>/didemo/{s}_data.json", "a few MB") for s in ("train", "val", "test")),
+    *(Resource(f"didemo-{s}-list", f"{_CE}/{s}_list.txt", None, f"didemo/{s}_list.txt",
+               f"collaborative-experts' misc/datasets/didemo/{s}_list.txt saved as <data root>/didemo/{s}_list.txt",
+               "under 1 MB") for s in ("train", "val", "test")),
+    Resource("activitynet-annotations", "https://cs.stanford.edu/people/ranjaykrishna/densevid/captions.zip", None,
+             "activitynet",
+             "ActivityNet Captions' captions.zip (cs.stanford.edu/people/ranjaykrishna/densevid/), with train.json, "
+             "val_1.json, train_ids.json and val_ids.json copied into <data root>/activitynet/", "a few MB",
+             archive=True, select=("*train.json", "*val_1.json", "*train_ids.json", "*val_ids.json"),
+             flat=True),
+    Resource("msvd-annotations", "https://github.com/ArrowLuo/CLIP4Clip/releases/download/v0.0/msvd_data.zip", None,
+             "msvd",
+             "CLIP4Clip's msvd_data.zip (its README, 'Data Preparing'), with raw-captions.pkl, train_list.txt, "
+             "val_list.txt and test_list.txt copied into <data root>/msvd/", "a few MB", archive=True,
+             select=("*raw-captions.pkl", "*train_list.txt", "*val_list.txt", "*test_list.txt"), flat=True),
+    Resource("msvd-videos", "https://www.cs.utexas.edu/users/ml/clamp/videoDescription/YouTubeClips.tar", None,
+             "msvd/MSVD_Videos",
+             "MSVD's YouTubeClips.tar (www.cs.utexas.edu/users/ml/clamp/videoDescription/), its 1,970 <id>.avi "
+             "clips copied into <data root>/msvd/MSVD_Videos/", "about 1.7 GB", archive=True, select=("*.avi",),
+             flat=True),
+)
+RESOURCES |= {r.name: r for r in RETRIEVAL_RESOURCES}
+DATASETS |= {"didemo": tuple(f"didemo-{s}-{k}" for k in ("data", "list") for s in ("train", "val", "test")),
+             "activitynet": ("activitynet-annotations",), "msvd": ("msvd-annotations", "msvd-videos")}
+
 
 def _record(root: Path, res: Resource) -> Path:
     return root / "downloads" / f"{res.name}.complete"

@@ -11,7 +11,12 @@ real-data paths of every chapter execute in CI without a download:
   files), each with its real number of classes and a few pictures per class;
 * ``msrvtt/`` -- CLIP4Clip's files (``MSRVTT_data.json``, ``MSRVTT_train.9k.csv``,
   ``MSRVTT_JSFUSION_test.csv``) and ``MSRVTT_Videos/video<N>.mp4``, 16 frames each (more
-  than the profile's 12, so frames are chosen among them as in a real video).
+  than the profile's 12, so frames are chosen among them as in a real video);
+* ``didemo/``, ``activitynet/``, ``lsmdc/``, ``msvd/`` -- the other retrieval benchmarks in the
+  files their loaders read (:mod:`clipadapt.data.didemo` and its siblings), with videos named
+  and placed as in the real sets (DiDeMo's Flickr names with their mixed extensions,
+  ActivityNet's ``v_`` ids, LSMDC's movie folders, MSVD's ``.avi`` clips), 38 videos in all;
+  :func:`write_retrieval_sets` writes all four.
 
 The pictures and videos are made from the synthetic worlds, so that they hold shapes and
 motion rather than noise; the captions say what is in them.
@@ -24,7 +29,7 @@ import json
 from pathlib import Path
 
 from ..core.files import atomic_path
-from . import msrvtt, worlds
+from . import activitynet, didemo, lsmdc, msrvtt, msvd, worlds
 
 EUROSAT_CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
                    "PermanentCrop", "Residential", "River", "SeaLake")
@@ -87,6 +92,128 @@ def write_msrvtt(root: str | Path, n_train: int = 8, n_test: int = 6, captions: 
         for i, (v, c) in enumerate(ids[n_train:]):
             w.writerow([f"ret{i}", f"msr{n_train + i}", v, c])
     return out
+
+
+def _world_videos(folder: Path, names: list[str], seed: int, tag: str, frames: int = 16,
+                  size: int = 64) -> list[str]:
+    """Videos of the video world written as ``folder/<name>`` (sub-folders made; the real
+    extension is only a name: the content is mp4, which the decoder recognises); returns
+    each video's caption."""
+    world = worlds.VideoWorld(size, frames=frames, p_appear=0.0)
+    scratch = folder / f".{tag}-scratch"
+    records = worlds.write_videos(world, (len(names) + 1) // 2, worlds.generator(seed, tag), scratch)[: len(names)]
+    for r, name in zip(records, names):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (scratch / r["video"]).replace(folder / name)
+    for leftover in scratch.iterdir():
+        leftover.unlink()
+    scratch.rmdir()
+    return [r["caption"] for r in records]
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{x}\n" for x in lines))
+
+
+def _write_json(path: Path, data) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data))
+
+
+def write_didemo(root: str | Path, sizes=(4, 2, 4), seed: int = 0) -> Path:
+    """``root/didemo``: LocalizingMoments' ``*_data.json`` (2-3 moments per video, and one
+    described video per split that the list leaves out), collaborative-experts' ``*_list.txt``
+    and ``DiDeMo_Videos/<flickr name>``; returns that folder."""
+    out = Path(root) / "didemo"
+    exts = (".mp4", ".mov", ".avi", ".m4v", ".")  # the real lists mix them (one name even ends in a dot)
+    names = {s: [f"{1000 + 37 * k}@N0{k % 9}_{4000 + k}_{k:010x}{exts[k % len(exts)]}" for k in range(a, a + n)]
+             for s, a, n in zip(didemo.SPLITS, (0, sizes[0], sizes[0] + sizes[1]), sizes)}
+    captions = _world_videos(out / didemo.VIDEOS, [v for s in didemo.SPLITS for v in names[s]], seed, "didemo-fixture")
+    k = 0
+    for split in didemo.SPLITS:
+        notes = []
+        for v in names[split] + [f"999@N00_{split}_unlisted.mp4"]:
+            text = captions[k % len(captions)]
+            k += 1
+            for m in range(2 + k % 2):
+                notes.append({"annotation_id": len(notes), "description": f"{text} (moment {m + 1})", "video": v,
+                              "times": [[m, m]] * 4, "dl_link": "", "num_segments": 6})
+        _write_json(out / f"{split}_data.json", notes)
+        _write_lines(out / f"{split}_list.txt", names[split])
+    return out
+
+
+def write_activitynet(root: str | Path, sizes=(4, 4), seed: int = 0) -> Path:
+    """``root/activitynet``: captions.zip's ``train.json``, ``val_1.json``, ``train_ids.json``,
+    ``val_ids.json`` and ``Activity_Videos/<id>.mp4`` (half with the ``v_`` prefix, as in
+    ActivityNet's download, half without, as in CLIP4Clip's folder); returns that folder."""
+    out = Path(root) / "activitynet"
+    ids = [f"v_{k:03d}Xy{k % 7}-Q_Za" for k in range(sum(sizes))]
+    files = [(v if k % 2 else v[2:]) + ".mp4" for k, v in enumerate(ids)]
+    captions = _world_videos(out / activitynet.VIDEOS, files, seed, "activitynet-fixture")
+    start = 0
+    for split, n in zip(activitynet.FILES, sizes):
+        ids_file, captions_file = activitynet.FILES[split]
+        mine = ids[start:start + n]
+        _write_json(out / ids_file, mine)
+        _write_json(out / captions_file, {v: {"duration": 2.0, "timestamps": [[0.0, 1.0], [0.5, 2.0]],
+                                              "sentences": [f" {captions[start + i]}", " Then it goes on."]}
+                                          for i, v in enumerate(mine)})
+        start += n
+    return out
+
+
+def write_lsmdc(root: str | Path, sizes=(4, 2, 4), seed: int = 0) -> Path:
+    """``root/lsmdc``: the three tab-separated LSMDC16 files and ``LSMDC_Videos/<movie>/<clip>.avi``;
+    the first training clip has a second sentence, as real clips may; returns that folder."""
+    out = Path(root) / "lsmdc"
+    movies = ("1001_Flight", "1012_Unbreakable", "3001_21_JUMP_STREET")
+    clips = [f"{movies[k % 3]}_00.{k // 60:02d}.{k % 60:02d}.017-00.{k // 60:02d}.{k % 60:02d}.616"
+             for k in range(sum(sizes))]
+    captions = _world_videos(out / lsmdc.VIDEOS, [f"{c.rsplit('_', 1)[0]}/{c}.avi" for c in clips], seed,
+                             "lsmdc-fixture")
+    start = 0
+    for split, n in zip(lsmdc.FILES, sizes):
+        rows = [f"{c}\t00.00.00.000\t00.00.01.000\t00.00.00.000\t00.00.01.000\t{captions[start + i]}"
+                for i, c in enumerate(clips[start:start + n])]
+        if split == "train":
+            rows.insert(1, rows[0].rsplit("\t", 1)[0] + "\tSOMEONE looks again.")
+        _write_lines(out / lsmdc.FILES[split], rows)
+        start += n
+    return out
+
+
+def write_msvd(root: str | Path, sizes=(4, 2, 4), captions_per_video=(2, 5), seed: int = 0,
+               captions_file: str = msvd.PICKLE) -> Path:
+    """``root/msvd``: collaborative-experts' ``*_list.txt``, the captions as ``raw-captions.pkl``
+    (word lists, CLIP4Clip's) or ``captions_msvd.json`` (strings, X-Pool's), 2 to 5 captions
+    per video, and ``MSVD_Videos/<youtube id>_<start>_<end>.avi``; returns that folder."""
+    import pickle
+
+    out = Path(root) / "msvd"
+    ids = [f"-{k:02d}wsuPCjDB_{5 * k}_{5 * k + 7}" for k in range(sum(sizes))]
+    texts = _world_videos(out / msvd.VIDEOS, [f"{v}.avi" for v in ids], seed, "msvd-fixture")
+    lo, hi = captions_per_video
+    captions = {v: [texts[k]] + [f"{texts[k]} take {j}" for j in range(1, lo + k % (hi - lo + 1))]
+                for k, v in enumerate(ids)}
+    if captions_file == msvd.PICKLE:
+        with atomic_path(out / msvd.PICKLE) as tmp:
+            tmp.write_bytes(pickle.dumps({v: [c.split() for c in cs] for v, cs in captions.items()}, protocol=2))
+    else:
+        _write_json(out / msvd.JSON, captions)
+    start = 0
+    for split, n in zip(msvd.SPLITS, sizes):
+        _write_lines(out / f"{split}_list.txt", ids[start:start + n])
+        start += n
+    return out
+
+
+def write_retrieval_sets(root: str | Path) -> Path:
+    """DiDeMo, ActivityNet Captions, LSMDC and MSVD under ``root``; returns ``root``."""
+    for write in (write_didemo, write_activitynet, write_lsmdc, write_msvd):
+        write(root)
+    return Path(root)
 
 
 # where image n (class c, its i-th picture) lies under a dataset's image folder, as in the real one

@@ -246,18 +246,48 @@ class VideoTextDataset:
 
     :meth:`batch` skips a video that cannot be decoded, reports it with its file name, and
     keeps the rest of the batch.
+
+    ``seconds`` (optional) reads only the start of each video: DiDeMo's annotators saw the
+    first 30 seconds, and CLIP4Clip samples frames from the first 31.
+
+    Several pairs may share a video (MSVD's test set: every caption of a video is a pair):
+    :attr:`captions_per_video` says how many at most, and :meth:`video_groups` lists each
+    video once with the video of every pair, so that an evaluation encodes a video once.
     """
 
     def __init__(self, records: list[tuple[str | Path, str]], frames: int = 12, image_size: int = 224,
-                 train: bool = False, cache_budget: int = DEFAULT_CACHE_BUDGET):
+                 train: bool = False, cache_budget: int = DEFAULT_CACHE_BUDGET, seconds: float | None = None):
         if not records:
             raise ValueError("a VideoTextDataset needs at least one (video, caption) pair")
+        if seconds is not None and seconds <= 0:
+            raise ValueError(f"seconds must be positive (or None for whole videos), got {seconds}")
         self.records = [(Path(v), c) for v, c in records]
         self.frames, self.image_size, self.train = frames, image_size, train
+        self.seconds = seconds  # only the first `seconds` of each video are read (DiDeMo: 31, as CLIP4Clip)
         self._cache = FrameCache(cache_budget)
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def captions_per_video(self) -> int:
+        """The most pairs that share one video file (1: every pair has a video of its own)."""
+        counts: dict[Path, int] = {}
+        for v, _ in self.records:
+            counts[v] = counts.get(v, 0) + 1
+        return max(counts.values())
+
+    def video_groups(self) -> tuple[list[int], list[int]]:
+        """``(first, video_of)``: the index of each distinct video's first pair, in order of
+        appearance, and for every pair the position of its video in that list."""
+        position: dict[Path, int] = {}
+        first, video_of = [], []
+        for i, (v, _) in enumerate(self.records):
+            if v not in position:
+                position[v] = len(first)
+                first.append(i)
+            video_of.append(position[v])
+        return first, video_of
 
     @property
     def cache_budget(self) -> int:
@@ -274,7 +304,11 @@ class VideoTextDataset:
         from the cache, or decoded (then cached)."""
         frames = self._cache.get(path)
         if frames is None:
-            frames = crop_frames(read_frames(path), self.image_size)  # (T, size, size, 3) uint8
+            indices = None
+            if self.seconds is not None:  # the frames that start within the first `seconds`
+                total, fps = probe(path)
+                indices = list(range(min(total, max(1, int(np.ceil(self.seconds * fps))))))
+            frames = crop_frames(read_frames(path, indices), self.image_size)  # (T, size, size, 3) uint8
             self._cache.put(path, frames)
         return frames
 

@@ -1,5 +1,6 @@
 """Text-video retrieval (chapters 3-5): video-caption pairs, the symmetric InfoNCE loss, and
-R@1/5/10, MdR and MnR both ways (with the reversal test where the data has twins)."""
+R@1/5/10, MdR and MnR both ways (with the reversal test where the data has twins; with
+every caption a query where a test video has several, as MSVD's)."""
 
 from __future__ import annotations
 
@@ -25,13 +26,29 @@ class RetrievalTask(Task):
     be lowered by telling each video from its reversal. ``twins[i]`` (optional) is the twin
     caption of test pair ``i``: then the metrics include ``reversal``, how often a video
     scores its own caption above its twin's (0.5 is guessing).
+
+    When test videos have several captions each (``test.captions_per_video > 1``, MSVD),
+    every caption is a query, each video is encoded once, and video-to-text retrieval finds a
+    video's caption set by its best caption
+    (:func:`clipadapt.core.metrics.multi_caption_metrics`); otherwise pair ``i``'s caption
+    and video are each other's only answer.
+
+    ``max_tokens`` (optional) cuts every text to that many tokens, start and end of text
+    included, as CLIP4Clip's ``max_words`` does (64 for the paragraphs of DiDeMo and
+    ActivityNet Captions). The tokenizer itself pads and truncates to the model's context
+    length (77 for CLIP); the causal mask keeps the padding after the end-of-text token out
+    of the pooled feature, so a text cut at 64 and padded to 77 gives the features of
+    CLIP4Clip's 64-token input.
     """
 
     kind = "retrieval"
 
-    def __init__(self, train, test, tokenizer, partners: list[int] | None = None, twins: list[str] | None = None):
+    def __init__(self, train, test, tokenizer, partners: list[int] | None = None, twins: list[str] | None = None,
+                 max_tokens: int | None = None):
+        if max_tokens is not None and max_tokens < 2:
+            raise ValueError(f"max_tokens must leave room for the start and end of text, got {max_tokens}")
         self.train, self.test, self.tokenizer = train, test, tokenizer
-        self.partners, self.twins = partners, twins
+        self.partners, self.twins, self.max_tokens = partners, twins, max_tokens
         self.context = {"frames": test.frames}
 
     @classmethod
@@ -43,7 +60,8 @@ class RetrievalTask(Task):
         from ..data import video_sets
 
         data = video_sets.video_data(profile, Path(workdir or ".") / "videos", data_root)
-        return cls(data["train"], data["test"], tokenizer, partners=data["partners"], twins=data["twins"])
+        return cls(data["train"], data["test"], tokenizer, partners=data["partners"], twins=data["twins"],
+                   max_tokens=data["max_tokens"])
 
     @property
     def n_train(self) -> int:
@@ -78,9 +96,14 @@ class RetrievalTask(Task):
         scale = module.clip.logit_scale.exp().detach().clamp(max=100)
         # with several processes the negatives are the global batch (identity with one)
         v = distributed.gather_with_grad(module.encode_video(videos))
-        t = distributed.gather_with_grad(module.encode_text(self.tokenizer(captions).to(device)))
+        t = distributed.gather_with_grad(module.encode_text(self.tokens(captions).to(device)))
         captions = distributed.gather_objects(captions)
         return losses.clip_loss(v, t, scale, losses.caption_positives(captions).to(device))
+
+    def tokens(self, texts: list[str]) -> torch.Tensor:
+        """Token ids ``(B, context)`` of ``texts``, cut to :attr:`max_tokens` where set."""
+        ids = self.tokenizer(texts)
+        return ids if self.max_tokens is None else truncate_tokens(ids, self.max_tokens)
 
     def features(self, module: nn.Module, dataset=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised video and caption features of every pair of ``dataset`` (the test
@@ -94,19 +117,44 @@ class RetrievalTask(Task):
             if failures:
                 raise RuntimeError(f"evaluation needs every video; these failed: {failures}")
             return (F.normalize(module.encode_video(videos.to(device)), dim=-1),
-                    F.normalize(module.encode_text(self.tokenizer(captions).to(device)), dim=-1))
+                    F.normalize(module.encode_text(self.tokens(captions).to(device)), dim=-1))
 
         return distributed.encode_sharded(encode, range(len(dataset)),
                                           lambda fn, x: features.encode_batched(fn, x, VIDEO_BATCH))
 
+    def caption_features(self, module: nn.Module, dataset=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For test videos with several captions: ``(videos (V, D), captions (N, D), video_of (N,))``,
+        each distinct video encoded once, every caption in pair order."""
+        dataset = dataset or self.test
+        module.eval()
+        device = device_of(module)
+        first, video_of = dataset.video_groups()
+
+        def encode_videos(idx):
+            videos, _, failures = dataset.batch(list(idx))
+            if failures:
+                raise RuntimeError(f"evaluation needs every video; these failed: {failures}")
+            return F.normalize(module.encode_video(videos.to(device)), dim=-1)
+
+        def encode_texts(idx):
+            texts = [dataset.records[i][1] for i in idx]
+            return F.normalize(module.encode_text(self.tokens(texts).to(device)), dim=-1)
+
+        v = distributed.encode_sharded(encode_videos, first, lambda fn, x: features.encode_batched(fn, x, VIDEO_BATCH))
+        t = distributed.encode_sharded(encode_texts, range(len(dataset)), lambda fn, x: features.encode_batched(fn, x, 256))
+        return v, t, torch.tensor(video_of, device=v.device)
+
     def evaluate(self, module: nn.Module) -> dict:
+        if self.test.captions_per_video > 1:
+            v, t, video_of = self.caption_features(module)
+            return metrics.multi_caption_metrics(t @ v.t(), video_of)
         v, t = self.features(module)
         sim = t @ v.t()
         out = {"text_to_video": metrics.retrieval_metrics(sim), "video_to_text": metrics.retrieval_metrics(sim.t())}
         if self.twins is not None:
             device = v.device
             tw = F.normalize(distributed.encode_sharded(
-                lambda c: module.encode_text(self.tokenizer(list(c)).to(device)), self.twins,
+                lambda c: module.encode_text(self.tokens(list(c)).to(device)), self.twins,
                 lambda fn, x: features.encode_batched(fn, x, 64)), dim=-1)
             out["reversal"] = ((v * t).sum(1) > (v * tw).sum(1)).float().mean().item()
         return out
@@ -126,3 +174,17 @@ class RetrievalTask(Task):
     def example(self, device) -> torch.Tensor:
         s = self.test.image_size
         return torch.randn(1, self.test.frames, 3, s, s, device=device)
+
+
+def truncate_tokens(ids: torch.Tensor, n: int) -> torch.Tensor:
+    """CLIP token ids ``(B, L)`` cut to ``n`` tokens: a longer text keeps its first ``n - 1``
+    tokens (start of text included), then the end-of-text token (CLIP's largest id, found
+    by argmax), and padding (0) after it; shorter texts come back unchanged."""
+    eot = ids.argmax(dim=-1)  # (B,)
+    long = eot >= n
+    if not long.any():
+        return ids
+    out = ids.clone()
+    out[long, n - 1] = ids[long, eot[long]]
+    out[long, n:] = 0
+    return out
