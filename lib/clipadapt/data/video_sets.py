@@ -56,9 +56,7 @@ def video_data(profile, folder, data_root=None, seed: int = 0) -> dict:
                                       frames=prof.video_frames, image_size=size)
         twins = [test_records[p]["caption"] for p in test_partners]
         return {"train": train, "test": test, "partners": partners, "twins": twins, "test_partners": test_partners}
-    root = download.data_root(data_root) / "msrvtt"
-    if not (root / msrvtt.TEST_CSV).is_file():
-        download.ensure("msrvtt", data_root)
+    root = download.ensure("msrvtt", data_root)  # at once when the CSVs and the videos are there
     ds = msrvtt.load_msrvtt(root)
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(ds.train), generator=g)[: prof.video_train_pairs].tolist()
