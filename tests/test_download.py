@@ -18,29 +18,53 @@ from test_msrvtt import write_fixture
 from clipadapt.data import download, fewshot, msrvtt
 
 
+HTML = b"<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head><body>...</body></html>"
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves ``files`` with a strong ETag and byte ranges (``Range: bytes=N-``, honoured
+    unless ``If-Range`` names another ETag). ``plan[path]`` lists the next answers for a
+    path, one per request, before the good ones: ``404``, ``truncate`` (promises the whole
+    file, sends half, closes), ``html`` (a web page instead of the file), ``no-range`` (the
+    whole file with 200, whatever the Range). ``/truncated/<path>`` always truncates."""
+
     files: dict[str, bytes] = {}
+    plan: dict[str, list[str]] = {}
     hits: list[str] = []
+    ranges: list[str | None] = []
 
     def do_GET(self):  # noqa: N802
         self.hits.append(self.path)
-        if self.path.startswith("/truncated/"):
-            body = self.files[self.path.removeprefix("/truncated")]
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))  # promises all, sends half
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
+        self.ranges.append(self.headers.get("Range"))
+        path = self.path
+        mode = self.plan[path].pop(0) if self.plan.get(path) else "ok"
+        if path.startswith("/truncated/"):
+            path, mode = path.removeprefix("/truncated"), "truncate"
+        if mode == "404" or path not in self.files:
+            self.send_error(404)
+            return
+        body = HTML if mode == "html" else self.files[path]
+        etag = '"' + hashlib.sha1(body).hexdigest() + '"'
+        start, wanted = 0, self.headers.get("Range", "")
+        if wanted.startswith("bytes=") and mode != "no-range" and self.headers.get("If-Range", etag) == etag:
+            start = int(wanted.removeprefix("bytes=").rstrip("-"))
+            if start >= len(body):
+                self.send_error(416)
+                return
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Type", "text/html" if mode == "html" else "application/octet-stream")
+        self.send_header("Content-Length", str(len(body) - start))
+        self.send_header("ETag", etag)
+        self.send_header("Accept-Ranges", "bytes")
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        self.end_headers()
+        if mode == "truncate":  # promises all, sends half
+            self.wfile.write(body[start: start + (len(body) - start) // 2])
             self.wfile.flush()
             self.close_connection = True
             return
-        if self.path not in self.files:
-            self.send_error(404)
-            return
-        body = self.files[self.path]
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(body[start:])
 
     def log_message(self, *args):
         pass
@@ -48,7 +72,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    _Handler.files, _Handler.hits = {}, []
+    _Handler.files, _Handler.plan, _Handler.hits, _Handler.ranges = {}, {}, [], []
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -147,15 +171,25 @@ def test_a_corrupt_file_is_refused_named_and_removed_then_a_retry_works(server, 
     assert (tmp_path / "msrvtt" / msrvtt.TEST_CSV).is_file()
 
 
-def test_a_truncated_download_is_refused(server, msrvtt_archives, tmp_path):
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Bytes reach the .part file in 256-byte blocks (1 MiB in use), so that the half of a
+    small fixture that arrives before the break is kept."""
+    from clipadapt.data import transfer
+
+    monkeypatch.setattr(transfer, "CHUNK", 256)
+
+
+def test_a_truncated_download_is_refused(server, msrvtt_archives, tmp_path, small_chunks):
     base, handler = server
     notes, _ = msrvtt_archives
     handler.files["/notes.zip"] = notes
     res = dataclasses.replace(download.RESOURCES["msrvtt-annotations"], url=f"{base}/truncated/notes.zip",
                               known_hash=_sha256(notes))
-    with pytest.raises(download.DownloadError, match=r"(broke off|corrupt or incomplete).*\n  URL: .*/truncated/notes.zip"):
+    with pytest.raises(download.DownloadError, match=r"broke off after .* bytes.*resumes it.*\n  URL: .*/truncated/notes.zip"):
         download.fetch(res, tmp_path, progress=False)
-    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    kept = [p for p in tmp_path.rglob("*") if p.is_file()]  # what arrived, under a name that is not final
+    assert {p.suffix for p in kept} == {".part", ".json"} and not (tmp_path / "msrvtt").exists()
 
 
 def test_a_truncated_archive_without_a_published_hash_is_refused(server, msrvtt_archives, tmp_path):
@@ -163,7 +197,7 @@ def test_a_truncated_archive_without_a_published_hash_is_refused(server, msrvtt_
     notes, _ = msrvtt_archives
     handler.files["/half.zip"] = notes[: len(notes) // 2]
     res = dataclasses.replace(download.RESOURCES["msrvtt-annotations"], url=f"{base}/half.zip", known_hash=None)
-    with pytest.raises(download.DownloadError, match=r"not a readable zip or tar archive.*deleted\n.*\n  expected hash: none published"):
+    with pytest.raises(download.DownloadError, match=r"not a readable zip or tar archive.*deleted.*\n.*\n  expected hash: none published"):
         download.fetch(res, tmp_path, progress=False)
     assert not (tmp_path / "downloads" / "msrvtt-annotations.complete").exists()
     assert not list((tmp_path / "msrvtt").glob("*.csv"))

@@ -100,6 +100,8 @@ def test_coop_loader_errors_name_the_file_and_the_way_out(tmp_path, tiny_clip):
     _, preprocess, _ = tiny_clip
     with pytest.raises(fewshot.DatasetMissingError, match="split_zhou_EuroSAT.json.*'tiny' profile"):
         fewshot.load_coop_dataset(tmp_path / "nowhere", "eurosat", preprocess)
+    with pytest.raises(fewshot.DatasetMissingError, match="`python -m clipadapt.data.download eurosat` fetches it"):
+        fewshot.load_coop_dataset(tmp_path / "eurosat", "eurosat", preprocess)  # a data root's folder
     root = write_eurosat(tmp_path / "eurosat")
     (root / "split_zhou_EuroSAT.json").write_text("{not json")
     with pytest.raises(ValueError, match="split_zhou_EuroSAT.json is not valid JSON"):

@@ -6,7 +6,8 @@ source and date in its header), must succeed, and every package it picks that Co
 already has must be Colab's version. Colab's ``+cu128`` builds of torch and its kin are not
 on PyPI: their lines are left out of the constraints (with the CUDA and nvidia wheels they
 bring), and the versions picked for them must still equal Colab's public version
-(``2.11.0`` for ``2.11.0+cu128``). Needs PyPI (CI has it); skipped, saying so, without it.
+(``2.11.0`` for ``2.11.0+cu128``). Needs PyPI (CI has it); without it the two resolver tests
+are skipped by the ``pypi`` fixture, and pytest's summary (``-ra``) prints why.
 """
 
 from __future__ import annotations
@@ -77,6 +78,39 @@ def _offline(stderr: str) -> bool:
     return "pypi.org" in stderr and re.search(r"dns error|Connect|timed out|Failed to fetch", stderr) is not None
 
 
+PYPI = "https://pypi.org/simple/"
+
+
+def pypi_unreachable(url: str = PYPI, timeout: float = 10) -> str | None:
+    """Why ``url`` (PyPI's index) cannot be reached from here, or ``None`` when it can (an
+    HTTP error status counts as reached). Honours the proxy variables, as uv does."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+            return None
+    except urllib.error.HTTPError:
+        return None
+    except (OSError, ValueError) as err:
+        return f"{type(err).__name__}: {getattr(err, 'reason', err)}"
+
+
+@pytest.fixture(scope="module")
+def pypi():
+    """Skips the resolver tests, with the reason in pytest's summary (``-ra`` in addopts),
+    when PyPI cannot be reached: they need its index; CI runs them."""
+    why = pypi_unreachable()
+    if why:
+        pytest.skip(f"PyPI ({PYPI}) cannot be reached from here ({why}): the Colab install check (a uv resolve "
+                    f"against Colab's freeze) needs it and runs in CI")
+
+
+def test_the_pypi_probe_says_why():
+    why = pypi_unreachable("http://127.0.0.1:9/simple/", timeout=5)  # the discard port: nothing listens
+    assert why and ("refused" in why.lower() or "URLError" in why)
+
+
 def test_freeze_is_the_committed_colab_copy():
     head = FREEZE.read_text().splitlines()[:4]
     assert any("github.com/googlecolab/backend-info" in line for line in head), "the freeze names its source"
@@ -85,7 +119,7 @@ def test_freeze_is_the_committed_colab_copy():
     assert freeze["ipywidgets"].startswith("7.") and freeze["torch"].endswith("+cu128")
 
 
-def test_installing_clipadapt_on_colab_changes_none_of_its_packages(tmp_path):
+def test_installing_clipadapt_on_colab_changes_none_of_its_packages(tmp_path, pypi):
     freeze = read_freeze()
     code, err, picked = resolve(ROOT / "pyproject.toml", constraints(freeze), tmp_path)
     if code != 0 and _offline(err):
@@ -104,7 +138,7 @@ def test_installing_clipadapt_on_colab_changes_none_of_its_packages(tmp_path):
     assert "open-clip-torch" in picked and not BOOK_ONLY & set(picked), sorted(BOOK_ONLY & set(picked))
 
 
-def test_the_resolver_test_can_fail(tmp_path):
+def test_the_resolver_test_can_fail(tmp_path, pypi):
     """The same run on a pyproject that asks for ipywidgets 8 finds no solution."""
     text = (ROOT / "pyproject.toml").read_text()
     bad = tmp_path / "bad"
@@ -112,5 +146,5 @@ def test_the_resolver_test_can_fail(tmp_path):
     (bad / "pyproject.toml").write_text(re.sub(r'"ipywidgets[^"]*"', '"ipywidgets>=8"', text))
     code, err, _ = resolve(bad / "pyproject.toml", constraints(read_freeze()), tmp_path)
     if code != 0 and _offline(err):
-        pytest.skip("PyPI unreachable")
+        pytest.skip(f"PyPI unreachable, the resolver cannot run here: {err.strip().splitlines()[-1]}")
     assert code != 0 and "ipywidgets" in err

@@ -127,30 +127,111 @@ def test_partial_label_losses():
     assert torch.allclose(losses.partial_bce(logits, observed), losses.masked_bce(logits, observed) * 1.5)
 
 
-def test_class_accuracy_and_ema_decay():
-    assert torch.allclose(scpnet.class_accuracy(torch.zeros(4, 3), 2), torch.full((3,), 1 / 3))
+def test_class_thresholds_and_ema_decay_are_the_officials():
+    # jameslahm/SCPNet, scpnet.py:253-254 sets every class's learning effect to 1/C and
+    # scpnet.py:265-266 and 272-273 map it through beta / (2 - beta) from the first step: the
+    # thresholds start at p_cutoff / (2C - 1), 0.95 / 159 for COCO's 80 classes
+    assert torch.allclose(0.95 * scpnet.class_accuracy(torch.zeros(4, 80), 2), torch.full((80,), 0.95 / 159))
+    assert torch.allclose(scpnet.class_accuracy(torch.zeros(4, 3), 2), torch.full((3,), 1 / 5))
     sel = torch.tensor([[1.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 0]])
-    beta = torch.tensor([2 / 5, 1 / 5, 1 / 3]).clamp(min=1 / 3)  # counts / max(max=2, 2*4 - 3 = 5)
+    beta = torch.tensor([2 / 5, 1 / 5, 1 / 3]).clamp(min=1 / 3)  # counts / max(max=2, 2*4 - 3 = 5), scpnet.py:300-304
     assert torch.allclose(scpnet.class_accuracy(sel, 2), beta / (2 - beta))
     d = scpnet.ema_decay(100)
     assert abs(d ** 100 - 0.82) < 1e-9
 
 
+def _batch(m, n=6, seed=0):
+    """A training batch of image features for a frozen-encoder SCPNet ``m``."""
+    g = torch.Generator().manual_seed(seed)
+    views = [torch.randn(n, m.coop.clip.visual.output_dim, generator=g) for _ in m.views]
+    observed = torch.zeros(n, len(CLASSES))
+    observed[:, 0] = 1
+    return {"index": torch.arange(n), "views": views, "observed": observed, "epoch": 0, "n_train": n,
+            "features": True}
+
+
+def test_thresholds_at_the_first_step(tiny_clip, monkeypatch):
+    clip, _, tok = tiny_clip
+    m = scpnet.SCPNet(copy.deepcopy(clip), tok, CLASSES, variant="full", train_image_encoder=False)
+    seen = []
+    inner = scpnet.self_supervision
+    monkeypatch.setattr(scpnet, "self_supervision", lambda *a: seen.append(a[4].clone()) or inner(*a))
+    m.training_loss(_batch(m))
+    assert torch.allclose(seen[0], torch.full((5,), 0.95 / 9))  # p_cutoff / (2C - 1), C = 5
+
+
+def test_ema_starts_from_the_initial_weights(tiny_clip):
+    clip, _, tok = tiny_clip
+    m = scpnet.SCPNet(copy.deepcopy(clip), tok, CLASSES, variant="graph", train_image_encoder=False, ema_decay=0.9)
+    assert m.averaged() is m  # before training, the model is its own average
+    with pytest.raises(RuntimeError, match="before any training_loss"):
+        m.after_step()
+    trained = {n: p for n, p in m.named_parameters() if p.requires_grad}
+    init = {n: p.detach().clone() for n, p in trained.items()}
+    opt = torch.optim.SGD(trained.values(), lr=1.0)
+    for step in range(2):
+        m.training_loss(_batch(m, seed=step)).backward()
+        opt.step()
+        opt.zero_grad()
+        m.after_step()
+        if step == 0:  # jameslahm/SCPNet utils.py:261 copies the model before training and
+            # utils.py:276-279 updates it after every step (train.py:106): decay * init + (1 - decay) * new
+            avg = dict(m.averaged().named_parameters())
+            for n, p in trained.items():
+                assert not torch.equal(p, init[n])
+                assert torch.allclose(avg[n], 0.9 * init[n] + 0.1 * p.detach(), atol=1e-6), n
+            first = {n: avg[n].clone() for n in trained}
+    avg = dict(m.averaged().named_parameters())
+    assert all(torch.allclose(avg[n], 0.9 * first[n] + 0.1 * p.detach(), atol=1e-6) for n, p in trained.items())
+    assert m.averaged().selected is None  # the pseudo-labels are not copied into the average
+
+
 def test_ema_follows_the_weights(tiny_clip):
     clip, _, tok = tiny_clip
     m = scpnet.SCPNet(copy.deepcopy(clip), tok, CLASSES, variant="graph", train_image_encoder=False, ema_decay=0.5)
-    assert m.averaged() is m
-    m.after_step()
+    m.start_average()
     before = m.averaged().coop.ctx.clone()
     with torch.no_grad():
         m.coop.ctx.add_(1.0)
     m.after_step()
     assert torch.allclose(m.averaged().coop.ctx, before + 0.5)
     # the frozen CLIP is left out of the average (it cannot move), and it stays finite: its
-    # causal mask (-inf above the diagonal) is a buffer that averaging would turn into NaN
+    # causal mask (-inf above the diagonal) is a buffer that a careless average turns into NaN
     assert all(torch.equal(a, b) for a, b in zip(m.averaged().coop.clip.parameters(), clip.parameters()))
     assert torch.isfinite(m.averaged().text_features()).all()
     assert _trainable(m) == m.coop.ctx.numel() + _trainable(m.graph)  # the average is not trained or counted
+    assert not m.averaged().training  # evaluated as the official ModelEma: in evaluation mode
+
+
+def test_resume_state_carries_the_average_and_the_pseudo_labels(tiny_clip):
+    """A model rebuilt from its weights and ``resume_state`` continues as the original does."""
+    clip, _, tok = tiny_clip
+
+    def build():
+        torch.manual_seed(0)
+        m = scpnet.SCPNet(copy.deepcopy(clip), tok, CLASSES, variant="full", train_image_encoder=False,
+                          ema_decay=0.8)
+        return m, torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.5)
+
+    def step(m, opt, seed):
+        m.training_loss(_batch(m, seed=seed)).backward()
+        opt.step()
+        opt.zero_grad()
+        m.after_step()
+
+    a, opt_a = build()
+    for seed in range(2):
+        step(a, opt_a, seed)
+    saved, weights = a.resume_state(), copy.deepcopy(a.state_dict())
+    assert "selected" in saved and any(n.startswith("ema.") for n in saved)
+    b, opt_b = build()
+    b.load_state_dict(weights)
+    b.load_resume_state(saved)
+    assert torch.equal(b.selected, a.selected)
+    step(a, opt_a, 2)
+    step(b, opt_b, 2)  # plain SGD keeps no state, so the two steps are the same
+    for (n, x), y in zip(a.averaged().state_dict().items(), b.averaged().state_dict().values()):
+        assert torch.allclose(x, y, atol=1e-6), n
 
 
 def test_bad_options(tiny_clip):

@@ -162,6 +162,14 @@ class RealTask:
         return self._load(entries)
 
 
+def fetch_hint(root: str | Path) -> str:
+    """The command that fetches the dataset in folder ``root`` (named by its folder), if any."""
+    from .resources import DATASETS
+
+    name = Path(root).name
+    return f" `python -m clipadapt.data.download {name}` fetches it." if name in DATASETS else ""
+
+
 def load_coop_dataset(root: str | Path, name: str | CoOpDataset, preprocess, seed: int = 1) -> RealTask:
     """Read a dataset in CoOp's layout: ``root/<split file>`` and images under
     ``root/<image dir>``. Missing files give an error that says what to download.
@@ -177,7 +185,7 @@ def load_coop_dataset(root: str | Path, name: str | CoOpDataset, preprocess, see
     images = root / ds.image_dir
     if not split.is_file() or not images.is_dir():
         raise DatasetMissingError(
-            f"{name}: expected {split} and the folder {images}. Download {ds.download}. "
+            f"{name}: expected {split} and the folder {images}. Download {ds.download}.{fetch_hint(root)} "
             f"Without the data, use the 'tiny' profile, which needs nothing from the internet.")
     try:
         raw = json.loads(split.read_text())
@@ -209,6 +217,6 @@ def load_task(profile, preprocess=None, data_root: str | Path | None = None):
     from . import download
 
     root = download.data_root(data_root) / prof.fewshot_task
-    if prof.fewshot_task in download.DATASETS and not (root / COOP_DATASETS[prof.fewshot_task].split_file).is_file():
+    if prof.fewshot_task in download.DATASETS:  # at once when the images and the split file are there
         download.ensure(prof.fewshot_task, data_root)
     return load_coop_dataset(root, prof.fewshot_task, preprocess)

@@ -229,14 +229,15 @@ def _read_variant_files(root: Path, ds: fewshot.CoOpDataset, preprocess, seed: i
     variants, images = root / "variants.txt", root / ds.image_dir
     if not variants.is_file() or not images.is_dir():
         raise fewshot.DatasetMissingError(f"{ds.name}: expected {variants} and the folder {images}. "
-                                          f"Download {ds.download}.")
+                                          f"Download {ds.download}.{fewshot.fetch_hint(root)}")
     classes = [line.strip() for line in variants.read_text().splitlines() if line.strip()]
     label = {c: i for i, c in enumerate(classes)}
     items = {}
     for split in ("train", "val", "test"):
         path = root / f"images_variant_{split}.txt"
         if not path.is_file():
-            raise fewshot.DatasetMissingError(f"{ds.name}: expected {path}. Download {ds.download}.")
+            raise fewshot.DatasetMissingError(f"{ds.name}: expected {path}. Download {ds.download}."
+                                              f"{fewshot.fetch_hint(root)}")
         rows = []
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if not line.strip():
@@ -272,11 +273,6 @@ def load_suite(root: str | Path, entries=GENERAL10, preprocess=None, seed: int =
                  tuple(e.metric for e in entries))
 
 
-def _present(root: Path, e: SuiteEntry) -> bool:
-    index = e.dataset.split_file or "variants.txt"
-    return (root / e.folder / index).is_file() and (root / e.folder / e.dataset.image_dir).is_dir()
-
-
 def suite_for(profile, preprocess=None, data_root: str | Path | None = None, seed: int = 0) -> Suite:
     """The suite of a profile: the world (4 tasks in each domain, 3 classes each) under
     ``tiny``; otherwise the profile's datasets of General-10 (``multitask_datasets``, empty:
@@ -294,7 +290,6 @@ def suite_for(profile, preprocess=None, data_root: str | Path | None = None, see
                          f"expected some of {[e.folder for e in GENERAL10]}")
     entries = tuple(e for e in GENERAL10 if not wanted or e.folder in wanted)
     root = download.data_root(data_root)
-    for e in entries:
-        if not _present(root, e):
-            download.ensure(e.folder, data_root)
+    for e in entries:  # each returns at once when the dataset is there
+        download.ensure(e.folder, data_root)
     return load_suite(root, entries, preprocess, seed + 1, classes=prof.multitask_classes)

@@ -77,9 +77,9 @@ def for_dataset(profile, name: str) -> profiles.Profile:
 def _benchmark_data(prof: profiles.Profile, data_root, seed: int) -> dict:
     """The training and test sets of a :data:`BENCHMARKS` entry under ``prof``."""
     bench = BENCHMARKS[prof.video_data]
-    root = download.data_root(data_root) / prof.video_data
-    if bench.download and not (root / bench.download).is_file():
-        download.ensure(prof.video_data, data_root)
+    # what has a public download is fetched when missing (at once when present)
+    root = (download.ensure(prof.video_data, data_root) if bench.download
+            else download.data_root(data_root) / prof.video_data)
     corpus = bench.load(root, check_sizes=prof.video_check_sizes)
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(corpus.train), generator=g)[: prof.video_train_pairs].tolist()
@@ -134,9 +134,7 @@ def video_data(profile, folder, data_root=None, seed: int = 0) -> dict:
                 "max_tokens": None}
     if prof.video_data in BENCHMARKS:
         return _benchmark_data(prof, data_root, seed)
-    root = download.data_root(data_root) / "msrvtt"
-    if not (root / msrvtt.TEST_CSV).is_file():
-        download.ensure("msrvtt", data_root)
+    root = download.ensure("msrvtt", data_root)  # at once when the CSVs and the videos are there
     ds = msrvtt.load_msrvtt(root)
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(ds.train), generator=g)[: prof.video_train_pairs].tolist()

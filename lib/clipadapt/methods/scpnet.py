@@ -18,8 +18,10 @@ labels (Ding et al., CVPR 2023; chapter 6).
   freezes both.
 * **Training** (:meth:`SCPNet.training_loss`): the supervised loss on a weak view plus
   ``lambda_u`` x the prior-enhanced self-supervision (:func:`self_supervision`) between a
-  second weak view and a strong view; :meth:`SCPNet.after_step` updates an exponential
-  moving average of the weights (:meth:`SCPNet.averaged` is evaluated).
+  second weak view and a strong view, with FlexMatch-style class thresholds
+  (:func:`class_accuracy`); an exponential moving average of the weights, started from the
+  weights before the first step and updated by :meth:`SCPNet.after_step` after each one, is
+  what :meth:`SCPNet.averaged` gives to evaluation (the official ``ModelEma``).
 
 Variants (the chapter's ablation): ``full`` (graph + self-supervision), ``baseline``
 (neither), ``soft targets`` (self-supervision only), ``graph`` (graph only), ``shuffled
@@ -203,6 +205,8 @@ class SCPNet(Method):
         """``batch``: ``index`` (B,), ``views`` (one per :attr:`views`, each (B, 3, H, W)),
         ``observed`` (B, C) in {1, -1, 0}, ``epoch``, ``n_train``; with ``features`` true the
         views are image features of a frozen encoder."""
+        if self._ema is None:  # before the first optimiser step: the average starts here
+            self.start_average()
         views, observed = batch["views"], batch["observed"]
         run = self.logits_from_features if batch.get("features") else self
         logits = run(torch.cat(views)).float().split(len(observed))
@@ -218,21 +222,39 @@ class SCPNet(Method):
         self.selected[batch["index"][chosen]] = labels[chosen]
         return sup + self.lambda_u * unsup
 
+    def start_average(self) -> None:
+        """Start the moving average from the weights as they stand. The official trainer
+        copies the model into its ``ModelEma`` before training (``scpnet.py:245-246``,
+        ``utils.py:256-266``); :meth:`training_loss` calls this before the first step."""
+        selected, self.selected = self.selected, None  # the pseudo-labels stay with the model
+        object.__setattr__(self, "_ema", None)  # a plain attribute, not a sub-module: not trained or counted
+        try:
+            object.__setattr__(self, "_ema", models.freeze(copy.deepcopy(self)).eval())
+        finally:
+            self.selected = selected
+
     def after_step(self) -> None:
-        """Update the exponential moving average of the weights (after each optimiser step)."""
-        if self._ema is None:  # a plain attribute, not a sub-module: it is not trained or counted
-            object.__setattr__(self, "_ema", copy.deepcopy(self))
-            models.freeze(self._ema)
-        frozen = {n for n, p in self.named_parameters() if not p.requires_grad}  # equal to their average
-        with torch.no_grad():  # the rest of the state (trained weights, batch-norm statistics) averaged
+        """After each optimiser step: ``avg = decay * avg + (1 - decay) * now`` for every
+        floating entry of the state (trained weights, batch-norm statistics), as the official
+        ``ModelEma.update`` does (``utils.py:276-279``, called after every step,
+        ``train.py:106``); integer entries are copied. The frozen weights are left out: they
+        equal their average."""
+        if self._ema is None:
+            raise RuntimeError("SCPNet.after_step came before any training_loss: the moving average starts "
+                               "from the weights before the first step (call start_average() first)")
+        frozen = {n for n, p in self.named_parameters() if not p.requires_grad}
+        with torch.no_grad():
             avg_state = self._ema.state_dict()
             for name, now in self.state_dict().items():
                 if name not in frozen:
                     avg = avg_state[name]
-                    avg.lerp_(now, 1 - self.ema_decay) if avg.is_floating_point() else avg.copy_(now)
+                    if avg.is_floating_point():
+                        avg.mul_(self.ema_decay).add_(now, alpha=1 - self.ema_decay)
+                    else:
+                        avg.copy_(now)
 
     def averaged(self) -> nn.Module:
-        """The moving average of the weights (the model itself before any step)."""
+        """The moving average of the weights (the model itself before training starts)."""
         return self if self._ema is None else self._ema
 
     def resume_state(self) -> dict[str, torch.Tensor]:
@@ -250,21 +272,23 @@ class SCPNet(Method):
             self.selected = tensors["selected"].to(device).clone()
         ema = {n[len("ema."):]: t for n, t in tensors.items() if n.startswith("ema.")}
         if ema:
-            object.__setattr__(self, "_ema", None)
-            object.__setattr__(self, "_ema", models.freeze(copy.deepcopy(self)))
+            self.start_average()
             self._ema.load_state_dict(ema, strict=False)
 
 
 def class_accuracy(selected: torch.Tensor, hard_k: int) -> torch.Tensor:
-    """FlexMatch's learning effect per class, as SCPNet's trainer computes it from the
-    images' current pseudo-labels ``selected`` (N, C): ``count_c / max(max count,
-    hard_k * N - total)``, at least ``1 / C``; ``1 / C`` everywhere before the first label."""
+    """The factor of ``p_cutoff`` in SCPNet's class thresholds, from the images' current
+    pseudo-labels ``selected`` (N, C): FlexMatch's learning effect ``beta_c = count_c /
+    max(max count, hard_k * N - total)``, at least ``1 / C`` (and ``1 / C`` everywhere before
+    the first label), mapped through ``beta / (2 - beta)``. As in the official code the
+    mapping applies from the first step, so the thresholds start at ``p_cutoff / (2C - 1)``
+    (``scpnet.py:253-254`` sets ``beta = 1/C``, ``scpnet.py:265-266, 272-273`` scale it,
+    ``scpnet.py:300-304`` update it)."""
     counts = selected.sum(0)
     C = selected.shape[1]
-    if counts.max() < 1:
-        return torch.full((C,), 1 / C)
-    beta = counts / max(counts.max().item(), hard_k * len(selected) - counts.sum().item())
-    beta = beta.clamp(min=1 / C)
+    beta = torch.full((C,), 1 / C)
+    if counts.max() >= 1:
+        beta = (counts / max(counts.max().item(), hard_k * len(selected) - counts.sum().item())).clamp(min=1 / C)
     return beta / (2 - beta)
 
 
