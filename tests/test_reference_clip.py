@@ -171,3 +171,6 @@ def test_a_weights_file_needs_its_tag(tmp_path):
         models.create("ViT-B-32", None, weights_file=tmp_path / "x.pt")
     with pytest.raises(models.WeightsUnavailableError, match="no weights file"):
         models.create("ViT-B-32", models.OPENAI, weights_file=tmp_path / "missing.pt")
+    (tmp_path / "tiny.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(models.WeightsUnavailableError, match=r"tiny\.pt into 'RN50'.*expected a state dict"):
+        models.create("RN50", models.OPENAI, weights_file=tmp_path / "tiny.pt")

@@ -113,9 +113,14 @@ def _from_file(name: str, path: str | Path, cfg: dict, device) -> nn.Module:
     loader (the function that reads downloaded weights)."""
     if not Path(path).is_file():
         raise WeightsUnavailableError(f"no weights file at {path} for {name!r}")
-    with _quiet_open_clip():
-        model = open_clip.create_model(name, pretrained=str(path), device=device,
-                                       force_quick_gelu=bool(cfg.get("quick_gelu", False)))
+    try:
+        with _quiet_open_clip():
+            model = open_clip.create_model(name, pretrained=str(path), device=device,
+                                           force_quick_gelu=bool(cfg.get("quick_gelu", False)))
+    except Exception as err:  # torch.load, safetensors and load_state_dict fail in many types
+        raise WeightsUnavailableError(
+            f"could not load {path} into {name!r} ({type(err).__name__}: {str(err)[:300]}); expected a state dict "
+            f"(.pt/.bin or .safetensors) with the architecture's key names, as open_clip downloads them") from err
     return model.eval()
 
 
