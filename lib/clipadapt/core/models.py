@@ -105,7 +105,10 @@ def tag_config(name: str, pretrained: str | None) -> dict:
     tag = OPENAI if pretrained == RANDOM_FILE else pretrained
     if not tag or tag == SYNTHETIC or name in TINY_MODELS:
         return {}
-    return dict(open_clip.get_pretrained_cfg(name, tag))
+    cfg = dict(open_clip.get_pretrained_cfg(name, tag))
+    if tag == OPENAI and cfg:  # OpenAI's clip/model.py: QuickGELU in every model; older records omit the key
+        cfg.setdefault("quick_gelu", True)
+    return cfg
 
 
 def _from_file(name: str, path: str | Path, cfg: dict, device) -> nn.Module:
