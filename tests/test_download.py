@@ -150,7 +150,7 @@ def test_eurosat_in_coops_layout(server, tmp_path):
     table = _resources(base, download.DATASETS["eurosat"], {"eurosat-images": _sha256(images)})
     where = download.ensure("eurosat", tmp_path, progress=False, resources=table)
     task = fewshot.load_coop_dataset(where, "eurosat", preprocess=lambda im: __import__("torch").zeros(3, 8, 8))
-    assert task.classnames == ["AnnualCrop", "Forest", "River"]
+    assert task.classnames == ["Annual Crop Land", "Forest", "River"]  # CoOp's NEW_CNAMES (clipadapt.data.names)
     x, y = task.train_set(2)
     assert x.shape == (6, 3, 8, 8) and y.tolist() == [0, 0, 1, 1, 2, 2]
 

@@ -10,7 +10,16 @@
   the synthetic image world, shipped with the package (see :mod:`clipadapt.pretrain`);
 * ``pretrained="random-file"`` -- the architecture's random initialisation (seed 0), written
   once to a file under the data root and loaded from it by open_clip as downloaded weights
-  are (the ``colab-smoke`` profile: the ``colab`` code path without the download).
+  are, into the model the ``openai`` tag builds (the ``colab-smoke`` profile: the ``colab``
+  code path without the download);
+* ``weights_file=`` with a tag -- a local copy of that tag's weights (what open_clip would
+  download), loaded into the model the tag builds.
+
+A tag builds the model its weights were trained in: open_clip records, per architecture and
+tag, the activation (OpenAI trained every CLIP with QuickGELU, ``x * sigmoid(1.702 x)``,
+where open_clip's configs default to GELU) and the evaluation transform; :func:`tag_config`
+reads that record, and every weight load above goes through it. ``pretrained=None`` keeps
+open_clip's stock configuration (random weights have no activation of their own).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
 TINY_MODELS = tuple(sorted(p.stem for p in CONFIG_DIR.glob("*.json")))
 SYNTHETIC = "synthetic"
 RANDOM_FILE = "random-file"
+OPENAI = "openai"
 
 open_clip.add_model_config(CONFIG_DIR)
 
@@ -85,8 +95,41 @@ def random_weights_file(name: str, seed: int = 0) -> Path:
     return path
 
 
-def create(name: str, pretrained: str | None = None, device: str | torch.device = "cpu") -> nn.Module:
-    """Build the open_clip model ``name``; see :func:`load_clip` for ``pretrained``."""
+def tag_config(name: str, pretrained: str | None) -> dict:
+    """open_clip's record of the weights ``pretrained`` names for architecture ``name``:
+    ``quick_gelu`` (the activation they were trained with), ``mean``, ``std``,
+    ``interpolation``, ``resize_mode`` (their evaluation transform). ``random-file`` stands
+    for the ``openai`` tag, as colab-smoke stands for colab; ``{}`` for no tag (``None``,
+    ``synthetic``, the tiny models, a file path)."""
+    tag = OPENAI if pretrained == RANDOM_FILE else pretrained
+    if not tag or tag == SYNTHETIC or name in TINY_MODELS:
+        return {}
+    cfg = dict(open_clip.get_pretrained_cfg(name, tag))
+    if tag == OPENAI and cfg:  # OpenAI's clip/model.py: QuickGELU in every model; older records omit the key
+        cfg.setdefault("quick_gelu", True)
+    return cfg
+
+
+def _from_file(name: str, path: str | Path, cfg: dict, device) -> nn.Module:
+    """``name`` built as ``cfg`` says and loaded from ``path`` by open_clip's checkpoint
+    loader (the function that reads downloaded weights)."""
+    if not Path(path).is_file():
+        raise WeightsUnavailableError(f"no weights file at {path} for {name!r}")
+    try:
+        with _quiet_open_clip():
+            model = open_clip.create_model(name, pretrained=str(path), device=device,
+                                           force_quick_gelu=bool(cfg.get("quick_gelu", False)))
+    except Exception as err:  # torch.load, safetensors and load_state_dict fail in many types
+        raise WeightsUnavailableError(
+            f"could not load {path} into {name!r} ({type(err).__name__}: {str(err)[:300]}); expected a state dict "
+            f"(.pt/.bin or .safetensors) with the architecture's key names, as open_clip downloads them") from err
+    return model.eval()
+
+
+def create(name: str, pretrained: str | None = None, device: str | torch.device = "cpu",
+           weights_file: str | Path | None = None) -> nn.Module:
+    """Build the open_clip model ``name``; see :func:`load_clip` for ``pretrained`` and
+    ``weights_file``."""
     if name not in open_clip.list_models():
         raise ValueError(
             f"unknown model {name!r}; open_clip architectures and the tiny configs are: "
@@ -107,14 +150,21 @@ def create(name: str, pretrained: str | None = None, device: str | torch.device 
             )
         load_checkpoint(model, path)
         return model.to(device).eval()
+    cfg = tag_config(name, pretrained)
+    if weights_file is not None:
+        if not cfg:
+            raise ValueError(f"weights_file needs the tag whose weights it holds (e.g. {OPENAI!r}) to build "
+                             f"{name!r} as they were trained; got pretrained={pretrained!r}")
+        return _from_file(name, weights_file, cfg, device)
     if pretrained == RANDOM_FILE:
-        pretrained = str(random_weights_file(name))
+        return _from_file(name, random_weights_file(name), cfg, device)
     if pretrained is None:
         with _quiet_open_clip():
             return open_clip.create_model(name, pretrained=None, device=device).eval()
     try:
         with _quiet_open_clip():
-            model = open_clip.create_model(name, pretrained=pretrained, device=device)
+            model = open_clip.create_model(name, pretrained=pretrained, device=device,
+                                           force_quick_gelu=bool(cfg.get("quick_gelu", False)))
     except Exception as err:  # network, hub or cache failures come in many types
         raise WeightsUnavailableError(
             f"could not load the {pretrained!r} weights of {name!r} ({type(err).__name__}: {err}). "
@@ -124,18 +174,25 @@ def create(name: str, pretrained: str | None = None, device: str | torch.device 
     return model.eval()
 
 
-def load_clip(name: str, pretrained: str | None = None, device: str | torch.device = "cpu"):
+def load_clip(name: str, pretrained: str | None = None, device: str | torch.device = "cpu",
+              weights_file: str | Path | None = None):
     """Return ``(model, preprocess, tokenizer)`` for open_clip model ``name``.
 
-    ``preprocess`` is open_clip's evaluation transform (PIL image -> tensor);
-    ``tokenizer`` maps strings to token ids of the model's context length.
+    ``pretrained`` is a tag (``"openai"``), ``"synthetic"``, ``"random-file"`` or ``None``
+    (see the module's notes); ``weights_file``, with a tag, is a local copy of that tag's
+    weights. ``preprocess`` is the evaluation transform the weights were trained with
+    (PIL image -> tensor; open_clip's defaults without a tag); ``tokenizer`` maps strings to
+    token ids of the model's context length.
     """
-    model = create(name, pretrained, device)
+    model = create(name, pretrained, device, weights_file=weights_file)
+    cfg = tag_config(name, pretrained)
     preprocess = open_clip.image_transform(
         model.visual.image_size,
         is_train=False,
-        mean=getattr(model.visual, "image_mean", None),
-        std=getattr(model.visual, "image_std", None),
+        mean=cfg.get("mean") or getattr(model.visual, "image_mean", None),
+        std=cfg.get("std") or getattr(model.visual, "image_std", None),
+        interpolation=cfg.get("interpolation"),
+        resize_mode=cfg.get("resize_mode"),
     )
     tokenizer = open_clip.get_tokenizer(name)
     return model, preprocess, tokenizer

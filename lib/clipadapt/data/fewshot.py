@@ -11,7 +11,10 @@ solve them zero-shot: shapes drawn as outlines, or on light backgrounds.
 
 Real tasks read CoOp's files (Zhou et al.): a JSON split ``split_zhou_<Name>.json`` with
 ``"train"``, ``"val"`` and ``"test"`` lists of ``[relative image path, label, class name]``,
-the paths relative to the dataset's image folder (for EuroSAT: ``eurosat/2750``).
+the paths relative to the dataset's image folder (for EuroSAT: ``eurosat/2750``). A real task's
+``classnames`` are the prompt text CoOp's trainers make of the file's names
+(:func:`clipadapt.data.names.prompt_name`: ``american_bulldog`` -> ``american bulldog``);
+``raw_classnames`` are the names as the file writes them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torch
 
 from ..core.pixels import normalize
 from . import worlds
+from .names import prompt_names
 
 
 @dataclass(frozen=True)
@@ -113,11 +117,17 @@ class RealTask:
         return self.dataset.template
 
     @property
-    def classnames(self) -> list[str]:
-        names: dict[int, str] = {}
+    def raw_classnames(self) -> list[str]:
+        """The class names as the split file writes them, in label order."""
+        by_label: dict[int, str] = {}
         for _, label, name in self.items["train"] + self.items["test"]:
-            names.setdefault(label, name)
-        return [names[i] for i in range(len(names))]
+            by_label.setdefault(label, name)
+        return [by_label[i] for i in range(len(by_label))]
+
+    @property
+    def classnames(self) -> list[str]:
+        """The class names as prompt text (the official code's renames and spaces)."""
+        return prompt_names(self.raw_classnames, self.dataset.name)
 
     def _load(self, entries) -> tuple[torch.Tensor, torch.Tensor]:
         from PIL import Image

@@ -8,7 +8,12 @@ real-data paths of every chapter execute in CI without a download:
 * General-10's datasets (SoftCPT, chapter 7) in the folders and formats of CoOp's DATASETS.md:
   a ``split_zhou_*.json`` and the dataset's own image layout (``caltech-101/101_ObjectCategories/
   <class>/image_0001.jpg``, ``oxford_flowers/jpg/image_00001.jpg``, ...; FGVC-Aircraft's variant
-  files), each with its real number of classes and a few pictures per class;
+  files), each with its real number of classes and a few pictures per class. Oxford Pets,
+  Food-101, SUN397 and UCF-101 carry their real class names as CoOp's split files write them
+  (``american_bulldog``, ``apple_pie``, ``outdoor apartment_building``, ``Apply_Eye_Makeup``:
+  :mod:`clipadapt.data.classnames`) in their real folders (``SUN397/a/apartment_building/outdoor/``,
+  ``UCF-101-midframes/Apply_Eye_Makeup/v_ApplyEyeMakeup_g01_c01.jpg``); the others have numbered
+  stand-ins (``dtd_class_000``);
 * ``msrvtt/`` -- CLIP4Clip's files (``MSRVTT_data.json``, ``MSRVTT_train.9k.csv``,
   ``MSRVTT_JSFUSION_test.csv``) and ``MSRVTT_Videos/video<N>.mp4``, 16 frames each (more
   than the profile's 12, so frames are chosen among them as in a real video);
@@ -29,7 +34,7 @@ import json
 from pathlib import Path
 
 from ..core.files import atomic_path
-from . import activitynet, didemo, lsmdc, msrvtt, msvd, worlds
+from . import activitynet, classnames, didemo, lsmdc, msrvtt, msvd, worlds
 
 EUROSAT_CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
                    "PermanentCrop", "Residential", "River", "SeaLake")
@@ -216,17 +221,33 @@ def write_retrieval_sets(root: str | Path) -> Path:
     return Path(root)
 
 
-# where image n (class c, its i-th picture) lies under a dataset's image folder, as in the real one
+# where image n (of class c, named f in file paths; its i-th picture) lies under a dataset's image
+# folder, as in the real one
 _LAYOUTS = {
-    "caltech-101": "{c}/image_{i:04d}.jpg",
-    "dtd": "{c}/{c}_{i:04d}.jpg",
+    "caltech-101": "{f}/image_{i:04d}.jpg",
+    "dtd": "{f}/{f}_{i:04d}.jpg",
     "oxford_flowers": "image_{n:05d}.jpg",
-    "oxford_pets": "{c}_{i}.jpg",
-    "food-101": "{c}/{n}.jpg",
+    "oxford_pets": "{f}_{i}.jpg",
+    "food-101": "{f}/{n}.jpg",
     "stanford_cars": "cars_{split}/{n:05d}.jpg",
-    "sun397": "{c0}/{c}/sun_{n:08d}.jpg",
-    "ucf101": "{c}/v_{c}_g01_c{i:02d}.jpg",
+    "sun397": "{f}/sun_{n:08d}.jpg",
+    "ucf101": "{c}/v_{f}_g01_c{i:02d}.jpg",
 }
+
+
+def _names(folder: str, n_classes: int) -> list[tuple[str, str]]:
+    """``(class name in the split file, its name in image paths)`` per class of ``folder``."""
+    if folder == "oxford_pets":  # images/Abyssinian_1.jpg; CoOp's class name is the stem lowered
+        return [(stem.lower(), stem) for stem in classnames.OXFORD_PETS]
+    if folder == "food-101":
+        return [(c, c) for c in classnames.FOOD101]
+    if folder == "sun397":  # "outdoor apartment_building" lives in a/apartment_building/outdoor/
+        parts = [c.split(" ")[::-1] for c in classnames.SUN397]  # the folder's parts, its letter first
+        return [(c, "/".join([p[0][0], *p])) for c, p in zip(classnames.SUN397, parts)]
+    if folder == "ucf101":  # UCF-101-midframes/Apply_Eye_Makeup/v_ApplyEyeMakeup_g01_c01.jpg
+        return [(c, "".join(c.split("_"))) for c in classnames.UCF101]
+    stand_ins = [f"{folder.replace('-', '_')}_class_{k:03d}" for k in range(n_classes)]
+    return [(c, c) for c in stand_ins]
 
 
 def write_general10(root: str | Path, folders=None, train_per_class: int = 1, test_per_class: int = 1,
@@ -248,7 +269,10 @@ def write_general10(root: str | Path, folders=None, train_per_class: int = 1, te
         out, per = root / e.folder, train_per_class + test_per_class
         scenes = world.sample(e.n_classes * per, worlds.generator(seed, "general10-fixture", e.folder))
         pixels = (world.render(scenes).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-        classes = [f"{e.folder.replace('-', '_')}_class_{k:03d}" for k in range(e.n_classes)]
+        named = _names(e.folder, e.n_classes)
+        if len(named) != e.n_classes:
+            raise AssertionError(f"{e.folder}: {len(named)} class names for {e.n_classes} classes")
+        classes = [c for c, _ in named]
         rows = {"train": [], "val": [], "test": []}
         for n in range(e.n_classes * per):
             k, i = divmod(n, per)
@@ -257,8 +281,8 @@ def write_general10(root: str | Path, folders=None, train_per_class: int = 1, te
                 rel = f"{n:07d}.jpg"
                 rows[split].append(f"{n:07d} {classes[k]}")
             else:
-                rel = _LAYOUTS[e.folder].format(c=classes[k], c0=classes[k][0], i=i + 1, n=n + 1, split=split)
-                rows[split].append([rel, k, classes[k].replace("_", " ")])
+                rel = _LAYOUTS[e.folder].format(c=classes[k], f=named[k][1], i=i + 1, n=n + 1, split=split)
+                rows[split].append([rel, k, classes[k]])
             path = out / e.dataset.image_dir / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(pixels[n]).save(path, format="JPEG", quality=90)

@@ -13,6 +13,8 @@
 Each loader returns a :class:`LabelledImages` (image paths, labels ``(N, C)`` 0/1, class
 names); missing or malformed files raise :class:`MultiLabelFormatError` naming the file,
 the line and what was expected. Images are opened only when asked for (:meth:`LabelledImages.image`).
+Class names come back as prompt text (:func:`clipadapt.data.names.prompt_name`, as SCPNet's
+``model.py`` writes them).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from .names import prompt_names
 
 # MS-COCO's 80 object categories in the standard order (ascending category id)
 COCO_CLASSES = (
@@ -100,7 +104,7 @@ def load_coco(root, split: str = "train") -> LabelledImages:
                                         f"does not list")
         targets[row[iid], column[cid]] = 1
     folder = root / f"{split}2014"
-    return LabelledImages([folder / name for _, name in images], targets, [name for _, name in cats])
+    return LabelledImages([folder / name for _, name in images], targets, prompt_names(name for _, name in cats))
 
 
 # -- VOC 2007 ----------------------------------------------------------------------------------
@@ -140,7 +144,7 @@ def load_voc2007(root, split: str = "trainval", source: str = "imagesets") -> La
     else:
         raise ValueError(f"source must be 'imagesets' or 'annotations', got {source!r}")
     folder = root / "JPEGImages"
-    return LabelledImages([folder / f"{i}.jpg" for i in ids], (values == 1).float(), list(VOC_CLASSES), values == 0)
+    return LabelledImages([folder / f"{i}.jpg" for i in ids], (values == 1).float(), prompt_names(VOC_CLASSES), values == 0)
 
 
 def _voc_xml(path: Path) -> torch.Tensor:
@@ -185,7 +189,7 @@ def load_list(path, classnames, image_root=".") -> LabelledImages:
     targets = torch.zeros(len(rows), len(classnames))
     for i, idx in enumerate(rows):
         targets[i, idx] = 1
-    return LabelledImages(paths, targets, list(classnames))
+    return LabelledImages(paths, targets, prompt_names(classnames))
 
 
 def read_classnames(path) -> list[str]:

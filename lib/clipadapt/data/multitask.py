@@ -31,6 +31,7 @@ import torch
 
 from ..core.pixels import normalize
 from . import fewshot, worlds
+from .names import prompt_names
 
 METRICS = ("accuracy", "mean_per_class")
 
@@ -269,7 +270,7 @@ def load_suite(root: str | Path, entries=GENERAL10, preprocess=None, seed: int =
             raise ValueError(f"{folder}: expected {e.n_classes} classes for {e.task_name!r}, "
                              f"found {len(task.classnames)}")
         tasks.append(first_classes(task, classes) if classes else task)
-    return Suite(tuple(e.task_name for e in entries), tuple(tasks), tuple(e.folder for e in entries),
+    return Suite(tuple(prompt_names(e.task_name for e in entries)), tuple(tasks), tuple(e.folder for e in entries),
                  tuple(e.metric for e in entries))
 
 

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from ..core import features, models
+from ..data import names
 from . import lora
 from .protocol import Method
 
@@ -75,7 +76,7 @@ class ZeroShot(Method):
         super().__init__()
         self.clip = models.freeze(clip)
         with torch.no_grad():
-            cls = features.encode_texts(clip, tokenizer, [template.format(c) for c in classnames])
+            cls = features.encode_texts(clip, tokenizer, names.prompts(template, classnames))
         self.register_buffer("class_features", cls, persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -90,7 +91,7 @@ class LinearProbe(Method):
         super().__init__()
         self.clip = models.freeze(clip)
         with torch.no_grad():
-            cls = features.encode_texts(clip, tokenizer, [template.format(c) for c in classnames])
+            cls = features.encode_texts(clip, tokenizer, names.prompts(template, classnames))
         self.head = nn.Linear(cls.shape[1], cls.shape[0]).to(cls.device)
         with torch.no_grad():
             self.head.weight.copy_(cls * clip.logit_scale.exp().item())
@@ -112,7 +113,7 @@ class TextHeadClassifier(Method):
     def __init__(self, clip: nn.Module, tokenizer, classnames: list[str], template: str):
         super().__init__()
         self.clip = clip
-        self.register_buffer("ids", tokenizer([template.format(c) for c in classnames]), persistent=False)
+        self.register_buffer("ids", tokenizer(names.prompts(template, classnames)), persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return features.scaled_cosine(self.clip.encode_image(images), self.clip.encode_text(self.ids), self.clip)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..core import features, models, prompting
+from ..data import names
 from .protocol import Method
 
 POSITIONS = ("end", "middle", "front")
@@ -34,11 +35,12 @@ class CoOp(Method):
             raise ValueError("CoOp needs at least one class name")
         self.clip = models.freeze(clip)
         self.class_position = class_position
-        self.classnames = list(classnames)
+        classnames = names.prompt_names(classnames)  # as CoOp's PromptLearner writes them: '_' -> ' '
+        self.classnames = classnames
         embed = clip.token_embedding
         width = embed.weight.shape[1]
         if init:
-            init_ids = tokenizer([init])[0]
+            init_ids = tokenizer([names.prompt_name(init)])[0]  # CoOp: ctx_init.replace('_', ' ')
             n_init = int(prompting.eot_index(init_ids[None])[0]) - 1  # words between SOT and EOT
             n_ctx = n_init
             with torch.no_grad():

@@ -20,6 +20,7 @@ from typing import Callable, Mapping
 import torch
 
 from ..core import features
+from ..data import names
 from . import baselines, coop, mean_pool, scpnet, softcpt, tempme, vop, vpt
 from .protocol import Method
 
@@ -51,7 +52,7 @@ class MethodSpec:
 
 def _class_features(clip, tokenizer, context) -> torch.Tensor:
     with torch.no_grad():
-        return features.encode_texts(clip, tokenizer, [context["template"].format(c) for c in context["classnames"]])
+        return features.encode_texts(clip, tokenizer, names.prompts(context["template"], context["classnames"]))
 
 
 def _zero_shot(clip, tokenizer, context, options, variant):

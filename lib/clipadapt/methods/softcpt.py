@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from ..core import features, models, prompting
+from ..data import names
 from .coop import CoOp
 from .protocol import Method
 
@@ -136,12 +137,12 @@ class SoftCPT(TaskClassPrompts):
         if variant not in VARIANTS:
             raise ValueError(f"unknown SoftCPT variant {variant!r}; choose one of {VARIANTS}")
         self.variant = variant
-        names = [t["name"] for t in tasks]
-        if len(set(names)) != len(names):
-            raise ValueError(f"task names must differ, got {names}")
+        task_names = names.prompt_names(t["name"] for t in tasks)  # SoftCPT's mtcoop.py: '_' -> ' '
+        if len(set(task_names)) != len(task_names):
+            raise ValueError(f"task names must differ, got {task_names}")
         # task prompts [SOT] [U] [task name] . [EOT]: a CoOp over the task names, its context
         # shared by the tasks (TA) or one per task (TS), drawn from N(0, 0.02^2)
-        self.task_prompts = CoOp(clip, tokenizer, names, n_ctx=task_n_ctx, class_specific=variant.endswith("TS"))
+        self.task_prompts = CoOp(clip, tokenizer, task_names, n_ctx=task_n_ctx, class_specific=variant.endswith("TS"))
         embed_dim = self._embed_dim()
         in_dim = embed_dim
         if variant.startswith(("CA", "CS")):  # class prompts [C] [class name] . over all tasks' classes
@@ -181,7 +182,7 @@ class MultiTaskZeroShot(Method):
     def __init__(self, clip: nn.Module, tokenizer, tasks: list[dict]):
         super().__init__()
         self.clip = models.freeze(clip)
-        prompts = [t["template"].format(c) for t in tasks for c in t["classnames"]]
+        prompts = [p for t in tasks for p in names.prompts(t["template"], t["classnames"])]
         with torch.no_grad():
             self.register_buffer("cls", features.encode_texts(clip, tokenizer, prompts), persistent=False)
 
