@@ -98,18 +98,22 @@ class MultiLabelTask(Task):
         make = {"weak": multilabel.weak_view, "strong": multilabel.strong_view}
         kinds = module.views
         per_epoch = max(1, -(-self.n_train // recipe.batch_size))
-        stored = self.stored(module) if module.frozen_image_encoder else None
+        frozen = module.frozen_image_encoder
+        stored = self.stored(module) if frozen and recipe.cache_features else None
 
         def load(indices: torch.Tensor, step: int) -> dict:
             streams = [seeds.generator(seed, "views", str(step), str(i)) for i in indices.tolist()]
-            if stored is None:
+            if stored is None:  # fresh views at every step (encoded here where the encoder is frozen)
                 views = [normalize(torch.cat([make[k](self.train.images[i:i + 1], g)
                                               for i, g in zip(indices.tolist(), streams)])).to(device) for k in kinds]
+                if frozen:
+                    with torch.no_grad():
+                        views = [module.encode_image(v).float() for v in views]
             else:  # two different weak views where two are asked for
                 picks = torch.stack([torch.randperm(self.pool, generator=g) for g in streams])  # (B, pool)
                 views = [stored[k][picks[:, j], indices].to(device) for j, k in enumerate(kinds)]
             return {"index": indices.to(device), "views": views, "observed": self.observed[indices].to(device),
-                    "epoch": step // per_epoch, "n_train": self.n_train, "features": stored is not None}
+                    "epoch": step // per_epoch, "n_train": self.n_train, "features": frozen}
 
         return Loader(self.n_train, min(self.n_train, recipe.batch_size), load)
 
