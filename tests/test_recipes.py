@@ -274,3 +274,22 @@ def test_profiles_build_their_rows():
     for name in profiles.PROFILES:
         for m, v, r in rows(name):
             assert r.lr is not None or r.steps == 0, f"{m} ({v}) under {name} trains without a learning rate"
+
+
+def test_videos_get_one_fresh_augmentation_per_step(tiny_clip, tmp_path):
+    """The retrieval loader under an official recipe: each video augmented once for all its
+    frames, anew at every step, the same at the same step."""
+    from clipadapt.data import video, worlds
+
+    vw = worlds.VideoWorld(64, frames=4, p_appear=0.0)
+    records = worlds.write_videos(vw, 4, worlds.generator(0, "augment test"), tmp_path)
+    ds = video.VideoTextDataset([(tmp_path / r["video"], r["caption"]) for r in records], frames=4, image_size=64)
+    task = tasks.RetrievalTask(ds, ds, tiny_clip[2])
+    idx = torch.tensor([0, 1, 2, 3])
+    recipe = recipes.get("VoP", "tiny").replace(steps=2, batch_size=4)
+    plain = driver.prepare("VoP", tiny_clip[0], tiny_clip[2], task, recipe=recipe).loader.load(idx, 0)[0]
+    for name in ("crop-flip-video", "randaugment-video"):
+        run = driver.prepare("VoP", tiny_clip[0], tiny_clip[2], task, recipe=recipe.replace(augment=name))
+        a, b, c = run.loader.load(idx, 0)[0], run.loader.load(idx, 0)[0], run.loader.load(idx, 1)[0]
+        assert a.shape == plain.shape == (4, 4, 3, 64, 64) and torch.equal(a, b) and not torch.allclose(a, c)
+        assert not torch.allclose(a, plain)  # the same frames, augmented

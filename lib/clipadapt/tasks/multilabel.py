@@ -26,10 +26,12 @@ class MultiLabelTask(Task):
     the metrics of the weights themselves come with the suffix `` (regular)``.
 
     A module whose image encoder is frozen (``frozen_image_encoder``, with
-    ``image_encoder``, ``encode_image`` and ``logits_from_features``) trains on stored features instead:
-    ``pool`` weak and ``pool`` strong views of every training image and the test images are
-    encoded once per encoder weights (shared by every run on the same frozen CLIP), and a
-    batch draws its views from the pools (``batch["features"]`` is then true).
+    ``image_encoder``, ``encode_image`` and ``logits_from_features``) trains on features
+    (``batch["features"]`` is then true): where the recipe caches them (``cache_features``,
+    the tiny profile), ``pool`` weak and ``pool`` strong views of every training image and the
+    test images are encoded once per encoder weights (shared by every run on the same frozen
+    CLIP) and a batch draws its views from the pools; otherwise (the official recipe, under
+    ``colab`` and ``paper``) every step's fresh views are encoded in the batch.
     """
 
     kind = "multilabel"

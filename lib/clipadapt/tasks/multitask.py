@@ -36,8 +36,10 @@ class MultiTaskClassificationTask(Task):
     tasks and divided by the batch size; the metric is the unweighted mean over tasks of
     each task's accuracy (top-1, or the mean per-class accuracy where the suite says so).
 
-    The frozen image features are kept in ``cache`` (a dict; pass the same one to the tasks
-    of several shot counts and seeds), keyed by the image encoder's weights.
+    Where the recipe caches features (``cache_features``: the linear probe, and every method
+    under ``tiny``), the frozen image features are kept in ``cache`` (a dict; pass the same
+    one to the tasks of several shot counts and seeds), keyed by the image encoder's weights;
+    otherwise each step's pictures are augmented afresh (``recipe.augment``) and encoded.
     """
 
     kind = "multitask"

@@ -130,7 +130,7 @@ _vop = Recipe(optimizer="adamw", lr=None, weight_decay=0.2, schedule="cosine", w
               sources={**_VOP_SRC, "options.ks": f"{VOP} (K^s = 8 frame-level layers of 12)"})
 
 _C4C = f"{C4C} README.md:99-111 (meanP, ViT-B/32)"
-_c4c = Recipe(optimizer="adamw", optimizer_kwargs={"betas": (0.9, 0.98), "eps": 1e-6}, decay_rule="clip",
+_c4c = Recipe(optimizer="adamw", optimizer_kwargs={"betas": (0.9, 0.98), "eps": 1e-6}, decay_rule="bias-and-1d",
               lr=1e-7, schedule="cosine", cosine_span="whole run", warmup_kind="linear", warmup_fraction=0.1,
               weight_decay=0.2, epochs=5, batch_size=128, augment="none", cache_features=False, precision="fp32",
               grad_clip=1.0, options={"rank": 8, "last_layers": 2}, sources={
@@ -141,7 +141,7 @@ _c4c = Recipe(optimizer="adamw", optimizer_kwargs={"betas": (0.9, 0.98), "eps": 
                   "schedule": f"warmup_cosine: cos over the whole run's progress, {C4C} main_task_retrieval.py:210",
                   "warmup": f"{C4C} main_task_retrieval.py:59 (10% of the steps, linear)",
                   "budget": _C4C, "batch_size": _C4C,
-                  "augment": f"none: frames resized and centre-cropped, {C4C} dataloaders/rawvideo_util.py",
+                  "augment": f"none: frames resized and centre-cropped, {C4C} dataloaders/rawvideo_util.py:17-19",
                   "precision": f"fp32 unless --fp16: {C4C} main_task_retrieval.py:68",
                   "grad_clip": f"{C4C} main_task_retrieval.py:212 (max_grad_norm 1.0)",
                   "options.rank": "unused by full fine-tuning", "options.last_layers": "unused by full fine-tuning"})
@@ -182,8 +182,8 @@ _scpnet = Recipe(optimizer="adam", decay_rule="bias-and-1d", lr=3e-5, group_lrs=
                      "warmup": "none beyond OneCycle's rise (max_lr / 25 upwards over 20%)",
                      "budget": f"{_SCP_CFG}:8", "batch_size": f"{SCP} configs/base.yaml:4",
                      "augment": f"weak: flip then RandomResizedCrop(224) (scale (0.08, 1)), {SCP} scpnet.py:217-221; "
-                                "strong: RandAugment(3, 5) + cutout 0.5 before it, scpnet.py:18-59, "
-                                "randaugment.py:146-169",
+                                "strong: RandAugment(3, 5) with a cutout of up to 0.5, ahead of the weak transform, "
+                                "scpnet.py:18-59, randaugment.py:146-169",
                      "precision": f"autocast + GradScaler: {SCP} scpnet.py:309, train.py:93-104",
                      "grad_clip": f"none: {SCP} train.py:101-105",
                      "options.topk": f"{_SCP_CFG}:16 (62 of COCO's 80 classes)",

@@ -89,7 +89,8 @@ class Recipe:
 def show(r: Recipe, key: str) -> str:
     """One key of a recipe, in a few words."""
     if key.startswith("options."):
-        return repr(r.options.get(key[len("options."):], "-"))
+        value = r.options.get(key[len("options."):], "-")
+        return f"{value:.5g}" if isinstance(value, float) else repr(value)
     if key == "optimizer":
         kw = ", ".join(f"{k}={v}" for k, v in r.optimizer_kwargs.items())
         return f"{r.optimizer}" + (f"({kw})" if kw else "") + f", decay {r.decay_rule}"

@@ -250,7 +250,10 @@ def card(method: str, profile: str | profiles.Profile | None = None, variant: st
     for k in keys:
         a, b = show(off, k), show(ours, k)
         same = a == b
-        changed += [] if same else [k]
+        reason = ours.sources.get(k, "")
+        # a change of value, or a difference the value's name does not show (a crop's scale)
+        if not same or (reason.startswith("ours: ") and reason != off.sources.get(k)):
+            changed.append(k)
         lines.append(f"  {k:<{c1}}{textwrap.shorten(a, c2 - 1):<{c2}}{'=' if same else textwrap.shorten(b, c2)}")
     if changed:
         lines.append("  deviations:")
