@@ -293,3 +293,33 @@ def test_videos_get_one_fresh_augmentation_per_step(tiny_clip, tmp_path):
         a, b, c = run.loader.load(idx, 0)[0], run.loader.load(idx, 0)[0], run.loader.load(idx, 1)[0]
         assert a.shape == plain.shape == (4, 4, 3, 64, 64) and torch.equal(a, b) and not torch.allclose(a, c)
         assert not torch.allclose(a, plain)  # the same frames, augmented
+
+
+@pytest.mark.parametrize("profile", ["colab", "paper"])
+def test_scpnet_and_softcpt_train_on_fresh_views_under_the_official_recipes(tiny_clip, profile):
+    """SCPNet (Adam, OneCycle, the graph's own rate; colab freezes the encoder) and SoftCPT
+    (SGD, constant warm-up, cosine per epoch) with their colab/paper recipes, on the tiny
+    CLIP and small worlds: the frozen encoder sees freshly augmented pictures every step."""
+    from clipadapt.data import multilabel as ml
+    from clipadapt.data import multitask as mt
+
+    clip, _, tok = tiny_clip
+    train, test = ml.scene_sets("tiny", sizes=(24, 24))
+    task = tasks.MultiLabelTask(train, ml.observe(train.targets, 0.3, seed=0), test)
+    recipe = recipes.get("SCPNet", profile).replace(steps=3, batch_size=8, options={
+        **recipes.get("SCPNet", profile).options, "topk": 20})
+    run = driver.prepare("SCPNet", clip, tok, task, recipe=recipe)
+    assert isinstance(run.trainer.scheduler, torch.optim.lr_scheduler.OneCycleLR)
+    a = run.batch(0)
+    if run.module.frozen_image_encoder:
+        assert a["features"] and a["views"][0].shape == (8, clip.visual.output_dim) and not task._stored
+    driver.fit(run)
+    assert 0 <= driver.evaluate(run)["mAP"] <= 100
+    suite = mt.world_suite(1, classes=2)
+    multi = tasks.MultiTaskClassificationTask(suite, 2, test_per_class=4)
+    soft = recipes.get("SoftCPT", profile).replace(steps=3, options={"n_ctx": 4, "task_n_ctx": 4, "class_n_ctx": 4})
+    run = driver.prepare("SoftCPT", clip, tok, multi, recipe=soft)
+    x0, x1 = run.loader.load(torch.arange(4), 0)[0], run.loader.load(torch.arange(4), 1)[0]
+    assert not torch.allclose(x0, x1) and not any(k[0] == "features" for k in multi.cache)
+    history = driver.fit(run)
+    assert len(history.loss) == 3 and all(math.isfinite(v) for v in history.loss)
