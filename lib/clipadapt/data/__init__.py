@@ -11,5 +11,6 @@ that resume) and ``archives`` (zip/tar unpacking and the content checks),
 ``multitask`` (suites of related few-shot tasks: the synthetic world, General-10), ``multilabel``
 (the multi-label scene world, incomplete labels, weak and strong views) and ``multilabel_sets``
 (MS-COCO 2014, PASCAL VOC 2007 and SCPNet's list files); ``names`` (class and task names as the
-official code writes them into prompts) and ``classnames`` (the real datasets' class names, which
-the fixtures carry)."""
+official code writes them into prompts), ``classnames`` (the real datasets' class names, which
+the fixtures carry) and ``augment`` (the official recipes' training augmentations by name,
+drawn per example)."""

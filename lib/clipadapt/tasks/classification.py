@@ -11,7 +11,7 @@ from torch import nn
 
 from .. import profiles
 from ..core import distributed, features
-from .protocol import Loader, Task, device_of
+from .protocol import Loader, Task, device_of, fresh_views
 
 
 class ClassificationTask(Task):
@@ -58,13 +58,21 @@ class ClassificationTask(Task):
         return module.logits_from_features if module.frozen_image_encoder else module
 
     def loader(self, module: nn.Module, recipe, seed: int, device) -> Loader:
-        x, y = self._inputs(module)[0].to(device), self.y_train.to(device)
+        """Stored features where the encoder is frozen and the recipe caches them; else the
+        pictures, augmented per step as the recipe names (``recipe.augment``, each picture
+        from a stream of its own), and encoded in the batch where the encoder is frozen."""
+        per_batch = len(self.x_train) if recipe.full_batch else recipe.batch_size
+        cached = module.frozen_image_encoder and recipe.cache_features
+        if cached or (recipe.augment == "none" and not module.frozen_image_encoder):
+            x, y = self._inputs(module)[0].to(device), self.y_train.to(device)
 
-        def load(indices: torch.Tensor, step: int):
-            idx = indices.to(x.device)
-            return x[idx], y[idx]
+            def load(indices: torch.Tensor, step: int):
+                idx = indices.to(x.device)
+                return x[idx], y[idx]
 
-        return Loader(len(x), len(x) if recipe.full_batch else recipe.batch_size, load)
+            return Loader(len(x), per_batch, load)
+        return Loader(len(self.x_train), per_batch, fresh_views(self.x_train, self.y_train, module, recipe.augment,
+                                                                seed, device))
 
     def loss(self, module: nn.Module, batch) -> torch.Tensor:
         inputs, labels = batch

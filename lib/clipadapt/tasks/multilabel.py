@@ -25,11 +25,13 @@ class MultiLabelTask(Task):
     its ``after_step``); where that is not the module itself, the metrics of the weights
     themselves come with the suffix `` (regular)``.
 
-    A method whose image encoder is frozen (``frozen_image_encoder``) trains on stored
-    features instead: ``pool`` weak and ``pool`` strong views of every training image and the
-    test images are encoded once per encoder weights (``image_encoder``; shared by every run
-    on the same frozen CLIP), each image of a batch draws its views from the pools, and
-    ``logits_from_features`` classifies (``batch["features"]`` is then true).
+    A method whose image encoder is frozen (``frozen_image_encoder``, with
+    ``image_encoder``, ``encode_image`` and ``logits_from_features``) trains on features
+    (``batch["features"]`` is then true): where the recipe caches them (``cache_features``,
+    the tiny profile), ``pool`` weak and ``pool`` strong views of every training image and the
+    test images are encoded once per encoder weights (shared by every run on the same frozen
+    CLIP) and a batch draws its views from the pools; otherwise (the official recipe, under
+    ``colab`` and ``paper``) every step's fresh views are encoded in the batch.
     """
 
     kind = "multilabel"
@@ -98,18 +100,22 @@ class MultiLabelTask(Task):
         make = {"weak": multilabel.weak_view, "strong": multilabel.strong_view}
         kinds = module.views
         per_epoch = max(1, -(-self.n_train // recipe.batch_size))
-        stored = self.stored(module) if module.frozen_image_encoder else None
+        frozen = module.frozen_image_encoder
+        stored = self.stored(module) if frozen and recipe.cache_features else None
 
         def load(indices: torch.Tensor, step: int) -> dict:
             streams = [seeds.generator(seed, "views", str(step), str(i)) for i in indices.tolist()]
-            if stored is None:
+            if stored is None:  # fresh views at every step (encoded here where the encoder is frozen)
                 views = [normalize(torch.cat([make[k](self.train.images[i:i + 1], g)
                                               for i, g in zip(indices.tolist(), streams)])).to(device) for k in kinds]
+                if frozen:
+                    with torch.no_grad():
+                        views = [module.encode_image(v).float() for v in views]
             else:  # two different weak views where two are asked for
                 picks = torch.stack([torch.randperm(self.pool, generator=g) for g in streams])  # (B, pool)
                 views = [stored[k][picks[:, j], indices].to(device) for j, k in enumerate(kinds)]
             return {"index": indices.to(device), "views": views, "observed": self.observed[indices].to(device),
-                    "epoch": step // per_epoch, "n_train": self.n_train, "features": stored is not None}
+                    "epoch": step // per_epoch, "n_train": self.n_train, "features": frozen}
 
         return Loader(self.n_train, min(self.n_train, recipe.batch_size), load)
 

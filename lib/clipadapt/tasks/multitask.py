@@ -10,7 +10,7 @@ from torch import nn
 
 from .. import profiles
 from ..core import features, metrics
-from .protocol import Loader, Task, device_of
+from .protocol import Loader, Task, device_of, fresh_views
 
 
 def _key(task, cache: dict):
@@ -36,8 +36,10 @@ class MultiTaskClassificationTask(Task):
     tasks and divided by the batch size; the metric is the unweighted mean over tasks of
     each task's accuracy (top-1, or the mean per-class accuracy where the suite says so).
 
-    The frozen image features are kept in ``cache`` (a dict; pass the same one to the tasks
-    of several shot counts and seeds), keyed by the image encoder's weights.
+    Where the recipe caches features (``cache_features``: the linear probe, and every method
+    under ``tiny``), the frozen image features are kept in ``cache`` (a dict; pass the same
+    one to the tasks of several shot counts and seeds), keyed by the image encoder's weights;
+    otherwise each step's pictures are augmented afresh (``recipe.augment``) and encoded.
     """
 
     kind = "multitask"
@@ -89,14 +91,27 @@ class MultiTaskClassificationTask(Task):
         return out
 
     def loader(self, module: nn.Module, recipe, seed: int, device) -> Loader:
-        x = torch.cat(self._features(module, "train")).to(device)
+        """Frozen features computed once where the recipe caches them (the linear probe's
+        official way, and the tiny profile's); else every step's pictures augmented afresh
+        and encoded in the batch, as SoftCPT's code runs its image encoder on every batch."""
+        per_batch = self.n_train if recipe.full_batch else recipe.batch_size
         y, t = self.y_train.to(device), self.t_train.to(device)
+        if recipe.cache_features:
+            x = torch.cat(self._features(module, "train")).to(device)
 
-        def load(indices: torch.Tensor, step: int):
-            idx = indices.to(device)
-            return x[idx], y[idx], t[idx]
+            def load(indices: torch.Tensor, step: int):
+                idx = indices.to(device)
+                return x[idx], y[idx], t[idx]
 
-        return Loader(len(x), len(x) if recipe.full_batch else recipe.batch_size, load)
+            return Loader(len(x), per_batch, load)
+        images = torch.cat([self._images(i, "train")[0] for i in range(len(self.suite))])
+        views = fresh_views(images, torch.stack([self.y_train, self.t_train], 1), module, recipe.augment, seed, device)
+
+        def load_fresh(indices: torch.Tensor, step: int):
+            feats, yt = views(indices, step)
+            return feats, yt[:, 0], yt[:, 1]
+
+        return Loader(len(images), per_batch, load_fresh)
 
     def loss(self, module: nn.Module, batch) -> torch.Tensor:
         feats, labels, task = batch

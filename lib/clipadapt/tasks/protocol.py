@@ -85,3 +85,25 @@ class Task:
 
 def device_of(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
+
+
+def fresh_views(images: torch.Tensor, labels: torch.Tensor, module: nn.Module, augment: str, seed: int,
+                device) -> Callable[[torch.Tensor, int], Any]:
+    """``load(indices, step)`` for pictures ``images`` ``(N, 3, H, W)`` with ``labels`` ``(N, ...)``:
+    each picture augmented afresh at every step (:mod:`clipadapt.data.augment`, from the
+    stream ``(seed, "augment", step, index)``), then, where the module's image encoder is
+    frozen, encoded without gradients (the official recipes run the encoder on every batch).
+    Returns ``(inputs, labels)``: pictures, or features of a frozen encoder."""
+    from ..core import seeds
+    from ..data import augment as aug
+
+    def load(indices: torch.Tensor, step: int):
+        idx = indices.tolist()
+        streams = [seeds.generator(seed, "augment", str(step), str(i)) for i in idx]
+        x = aug.batch(augment, images[indices.cpu()], streams).to(device)
+        if module.frozen_image_encoder:
+            with torch.no_grad():
+                x = module.encode_image(x)
+        return x, labels[indices.cpu()].to(device)
+
+    return load

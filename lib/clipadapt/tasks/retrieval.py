@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core import distributed, features, losses, metrics, seeds
+from ..data import augment
 from .protocol import Loader, Task, device_of
 
 VIDEO_BATCH = 32  # videos per evaluation batch (each holds T frames)
@@ -82,6 +83,8 @@ class RetrievalTask(Task):
             videos, captions = [], []
             for i in (j for u in indices.tolist() for j in units[u]):
                 v, c, _ = self.train.batch([i], seeds.generator(seed, "frames", str(step), str(i)))
+                if len(v) and recipe.augment != "none":  # one draw for all the video's frames
+                    v = augment.one(recipe.augment, v[0], seeds.generator(seed, "augment", str(step), str(i)))[None]
                 videos.append(v)
                 captions += c
             if not videos:

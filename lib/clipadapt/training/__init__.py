@@ -1,7 +1,9 @@
 """How methods train, one path for chapters, ``reproduce`` and the benchmarks:
 
-* ``recipes`` (how each method trains under each profile, as data), ``loop`` (the
-  optimiser, the schedule and one training step: :class:`~clipadapt.training.loop.Trainer`),
+* ``recipe`` (one recipe as data), ``official`` (the papers' recipes, each value with its
+  source), ``recipes`` (how each method trains under each profile, every deviation with its
+  reason, and the recipe card), ``optim`` (the optimiser and schedule a recipe names, from
+  ``torch.optim``), ``loop`` (one training step: :class:`~clipadapt.training.loop.Trainer`),
   ``runstate`` (a run's whole state in a checkpoint, and its output folder), ``driver``
   (prepare, fit, evaluate: the one driver).
 """

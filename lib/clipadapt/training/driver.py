@@ -27,7 +27,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -88,7 +88,25 @@ class Run:
     def identity(self) -> dict:
         """What makes two runs the same run (a checkpoint must match it)."""
         return {"method": self.method, "variant": self.variant, "seed": self.seed, "profile": self.profile,
-                "recipe": json.loads(json.dumps({**asdict(self.recipe), "options": dict(self.recipe.options)}))}
+                "recipe": json.loads(json.dumps({k: dict(v) if isinstance(v, Mapping) else v
+                                                 for k, v in asdict(self.recipe).items() if k != "sources"}))}
+
+
+def train_config(recipe: recipes.Recipe, steps: int, n_train: int, amp: bool = True) -> TrainConfig:
+    """The loop's settings for ``recipe`` over ``steps`` steps on ``n_train`` examples: its
+    optimiser, schedule (in steps or epochs of this training set) and precision."""
+    if recipe.lr is None:
+        raise ValueError("the recipe has no learning rate (the official code never published one); "
+                         "give it one with recipe.replace(lr=...)")
+    per_epoch = recipe.steps_per_epoch(n_train)
+    return TrainConfig(
+        steps=steps, lr=recipe.lr, weight_decay=recipe.weight_decay, warmup=recipe.warmup_steps(steps, per_epoch),
+        grad_clip=recipe.grad_clip, amp=amp and recipe.precision != "fp32", optimizer=recipe.optimizer,
+        optimizer_kwargs=dict(recipe.optimizer_kwargs), decay_rule=recipe.decay_rule,
+        group_lrs=dict(recipe.group_lrs), schedule=recipe.schedule, schedule_unit=recipe.schedule_unit,
+        steps_per_epoch=per_epoch, warmup_kind=recipe.warmup_kind, warmup_lr=recipe.warmup_lr,
+        min_lr=recipe.min_lr, cosine_span=recipe.cosine_span, pct_start=recipe.pct_start,
+        schedule_length=recipe.schedule_length)
 
 
 def prepare(method: str, clip: nn.Module, tokenizer, task: Task, *, variant: str | None = None,
@@ -114,8 +132,7 @@ def prepare(method: str, clip: nn.Module, tokenizer, task: Task, *, variant: str
             objective = nn.parallel.DistributedDataParallel(
                 objective, device_ids=[device.index] if device.type == "cuda" else None,
                 static_graph=True)  # also copes with a parameter that a method leaves out of the loss
-        config = TrainConfig(steps=steps, lr=recipe.lr, weight_decay=recipe.weight_decay,
-                             warmup=recipe.warmup_steps(steps), grad_clip=recipe.grad_clip, amp=amp)
+        config = train_config(recipe, steps, task.n_train, amp)
         trainer = Trainer(module, objective, config, device, on_step=module.after_step)
     name = profile if profile is None or isinstance(profile, str) else profile.name
     return Run(spec.name, variant, name, recipe, seed, steps, module, task, loader, trainer, device)

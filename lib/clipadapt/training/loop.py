@@ -1,8 +1,9 @@
 """One small training loop and the device it runs on (checkpoints: :mod:`clipadapt.core.checkpoints`).
 
-:func:`fit` is deliberately plain: AdamW on the parameters that require gradients, linear
-warm-up then cosine decay, optional gradient clipping, mixed precision on CUDA, a progress
-bar, and a history of losses. Each chapter writes only its ``loss_fn(batch) -> loss`` and
+:func:`fit` is deliberately plain: the optimiser and the schedule the config names
+(:mod:`clipadapt.training.optim`; by default AdamW with linear warm-up then cosine decay)
+on the parameters that require gradients, optional gradient clipping, mixed precision on
+CUDA, a progress bar, and a history of losses. Each chapter writes only its ``loss_fn(batch) -> loss`` and
 its ``batches(step) -> batch``.
 """
 
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from ..profiles import pick_device
+from .optim import lr_factor, make_optimizer, make_scheduler, no_decay  # noqa: F401  (lr_factor, no_decay: re-exported)
 
 
 @dataclass
@@ -34,15 +36,37 @@ class TrainConfig:
     progress: bool = True
     description: str = "training"
     stop_after: int | None = None  # end early, keeping the schedule of ``steps``
+    # the optimiser and the schedule (clipadapt.training.optim); the defaults are the tiny rows'
+    optimizer: str = "adamw"  # "adamw", "adam" or "sgd" (torch.optim)
+    optimizer_kwargs: dict = field(default_factory=dict)  # momentum, betas, eps, ...
+    decay_rule: str = "clip"  # which parameters take no weight decay (optim.no_decay)
+    group_lrs: dict = field(default_factory=dict)  # parameter-name prefix -> its own learning rate
+    schedule: str = "warmup-cosine"  # or "cosine", "onecycle"
+    schedule_unit: str = "step"  # or "epoch": the scheduler steps once per epoch
+    steps_per_epoch: int = 1
+    warmup_kind: str = "linear"  # "cosine": "linear", "constant" or "none"
+    warmup_lr: float | None = None  # the constant warm-up's learning rate
+    min_lr: float = 0.0  # the cosine's floor
+    cosine_span: str = "after warm-up"  # or "whole run" (Dassl's recount)
+    pct_start: float = 0.3  # "onecycle": the fraction of the schedule spent rising
+    schedule_length: float = 1.0  # the schedule spans this many times the run
 
+    def schedule_units(self) -> int:
+        """The run's length in the schedule's units."""
+        if self.schedule_unit == "epoch":
+            return math.ceil(self.steps / self.steps_per_epoch)
+        return self.steps
 
     def __post_init__(self):
         if self.steps < 1:
             raise ValueError(f"steps must be at least 1, got {self.steps}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
-        if not 0 <= self.warmup <= self.steps:
-            raise ValueError(f"warmup must lie in [0, steps={self.steps}], got {self.warmup}")
+        if not 0 <= self.warmup <= self.schedule_units():
+            raise ValueError(f"warmup must lie in [0, {self.schedule_units()}] {self.schedule_unit}s, got {self.warmup}")
+        if self.schedule_unit not in ("step", "epoch") or self.steps_per_epoch < 1:
+            raise ValueError(f"schedule_unit must be 'step' or 'epoch' with steps_per_epoch >= 1, got "
+                             f"{self.schedule_unit!r} and {self.steps_per_epoch}")
         if self.stop_after is not None and not 1 <= self.stop_after <= self.steps:
             raise ValueError(f"stop_after must lie in [1, steps={self.steps}], got {self.stop_after}")
 
@@ -59,30 +83,6 @@ class History:
         return len(self.loss)
 
 
-def lr_factor(step: int, steps: int, warmup: int) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to zero."""
-    if warmup and step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def no_decay(name: str, p: torch.Tensor) -> bool:
-    """Gains, biases, embeddings and scalars take no weight decay (CLIP's recipe)."""
-    return p.ndim < 2 or "embedding" in name or "logit_scale" in name or ".ln" in name or name.startswith("ln")
-
-
-def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    decay, plain = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (plain if no_decay(name, p) else decay).append(p)
-    if not decay and not plain:
-        raise ValueError("the model has no trainable parameters (did you freeze everything?)")
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
-
-
 class Trainer:
     """The training loop one step at a time, with every piece of its state in reach.
 
@@ -96,9 +96,9 @@ class Trainer:
                  device: torch.device | str | None = None, on_step: Callable[[], None] | None = None):
         self.model, self.loss_fn, self.config, self.on_step = model, loss_fn, config, on_step
         self.device = pick_device(device) if device is not None else next(model.parameters()).device
-        self.optimizer = make_optimizer(model, config.lr, config.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: lr_factor(step, config.steps, config.warmup))
+        self.optimizer = make_optimizer(model, config.lr, config.weight_decay, config.optimizer,
+                                        config.optimizer_kwargs, config.decay_rule, config.group_lrs)
+        self.scheduler = make_scheduler(self.optimizer, config)
         kind = self.device.type
         self.use_amp = config.amp and (kind == "cuda" or (kind == "cpu" and config.amp_cpu))
         self.amp_dtype = (torch.bfloat16 if kind == "cpu" or (self.use_amp and torch.cuda.is_bf16_supported())
@@ -125,7 +125,8 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.scheduler.step()
+        if self.config.schedule_unit == "step" or (self.step + 1) % self.config.steps_per_epoch == 0:
+            self.scheduler.step()
         if self.on_step is not None:
             self.on_step()
         self.step += 1
@@ -138,7 +139,9 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict({**state["scheduler"], "lr_lambdas": [None]})
+        saved = state["scheduler"]
+        self.scheduler.load_state_dict({**saved, "lr_lambdas": [None]} if self.config.schedule == "warmup-cosine"
+                                       else saved)
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])

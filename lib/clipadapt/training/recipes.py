@@ -1,109 +1,209 @@
 """Recipes: how each method trains under each profile, as data.
 
-A :class:`Recipe` holds the optimisation (learning rate, weight decay, warm-up, clipping),
-the budget (a fixed number of steps, or epochs over the training set with a floor) and the
-method's own settings (``options``: context length, prompts, rank, ...). The profile sets
-the scale -- the tiny CLIP on the CPU, ViT-B/32 on a GPU -- and the budget of its data;
-the numbers for the tiny CLIP were chosen on the synthetic worlds (chapters 2 and 4),
-those for ViT-B/32 follow the papers where they give them.
+A :class:`Recipe` holds the optimiser (a ``torch.optim`` name, its arguments, the weight-
+decay rule, learning rates of parameter groups), the schedule (a ``torch.optim.lr_scheduler``
+shape, its unit and warm-up: :mod:`clipadapt.training.optim`), the budget (steps, or epochs
+with a floor), the batch, the training augmentation (:mod:`clipadapt.data.augment`) and
+whether frozen features may be cached, the precision, and the method's own settings
+(``options``). ``sources`` says where each value comes from.
 
-``get("CoOp", "tiny")`` returns the recipe a chapter runs; the chapters print it.
+* Under ``colab`` and ``paper`` a row starts from the official recipe
+  (:mod:`clipadapt.training.official`: every value with its paper section or official file
+  and line) and every change carries its reason (``"ours: ..."``): the budget of a T4
+  session, a rate the papers never published, a precision the loop cannot run.
+* Under ``tiny`` the rows keep the values chosen on the synthetic worlds for the tiny CLIP
+  on the CPU (the chapters' numbers and tests/test_golden.py stand on them): AdamW with a
+  linear warm-up and a cosine for every method, no augmentation and cached features of
+  frozen encoders, each with its reason (:data:`TINY_REASONS`).
+
+``get("CoOp", "colab")`` returns the recipe a chapter runs; :func:`card` prints it beside
+the official one, every deviation with its reason.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+import textwrap
+from typing import Mapping
 
 from .. import profiles
 from ..methods import scpnet
+from .official import BACKBONE, NOTES, OFFICIAL
+from .recipe import KEYS, Recipe, every, show  # noqa: F401  (the table's row, re-exported)
+
+def _official(method: str, variant: str | None) -> Recipe:
+    rows = OFFICIAL[method]
+    return rows[variant] if variant in rows else rows[None]
 
 
-@dataclass(frozen=True)
-class Recipe:
-    lr: float = 0.0
-    steps: int | None = None  # a fixed number of steps, or (None) epochs with a floor:
-    epochs: int = 0  # passes over the training set, counted in batches of batch_size
-    min_steps: int = 0
-    batch_size: int = 32
-    full_batch: bool = False  # every step sees the whole training set (the linear probe)
-    weight_decay: float = 0.0
-    warmup: int = 10  # warm-up steps, at most a tenth of the run
-    grad_clip: float | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)  # the method's own settings
-
-    def total_steps(self, n_train: int) -> int:
-        """Steps of a run on ``n_train`` training examples (0: nothing trains)."""
-        if self.steps is not None:
-            return self.steps
-        return max(self.min_steps, self.epochs * math.ceil(n_train / self.batch_size))
-
-    def warmup_steps(self, steps: int) -> int:
-        return min(self.warmup, steps // 10)
-
-    def replace(self, **changes) -> "Recipe":
-        return dataclasses.replace(self, **changes)
+TINY_REASONS = {
+    "optimizer": "tiny CLIP on the CPU: AdamW for every method, so the chapters compare methods, not optimisers",
+    "lr": "chosen on the synthetic worlds for the tiny CLIP (chapters 2 and 4)",
+    "weight_decay": "the tiny runs' setting (short runs; decay barely acts)",
+    "schedule": "linear warm-up then cosine, one step at a time, for every method (CPU minutes)",
+    "warmup": "a few steps, at most a tenth of the run",
+    "budget": "the tiny profile's budget: the whole book runs in minutes on 2 CPU cores",
+    "batch_size": "the tiny world's batch",
+    "augment": "none; features of a frozen encoder are cached once: the synthetic pictures are drawn "
+               "centred and the CPU budget has no room for an encoder pass per step",
+    "precision": "float32 on the CPU (autocast only acts on CUDA)",
+    "grad_clip": "as the official row where it clips, else none",
+}
 
 
-def _table(p: profiles.Profile) -> dict[str, dict[str | None, Recipe]]:
-    """Every method's recipe under profile ``p``: ``{method: {variant or None: Recipe}}``."""
-    from ..core.models import TINY_MODELS
+def _tiny(row: Recipe) -> Recipe:
+    return row.replace(sources={**TINY_REASONS, **{f"options.{k}": "the tiny CLIP's setting (see the chapter)"
+                                                   for k in row.options}})
 
-    tiny = p.clip_model in TINY_MODELS
+
+def _tiny_table(p: profiles.Profile) -> dict[str, dict[str | None, Recipe]]:
+    """The tiny CLIP's rows: the values the chapters' tiny runs were tuned and checked with."""
     few = Recipe(epochs=p.fewshot_epochs, min_steps=p.fewshot_min_steps, batch_size=32)
-    lr = ({"linear probe": 1e-2, "CoOp": 2e-2, "VPT-deep": 1e-2, "LoRA": 2e-3, "full fine-tune": 2e-4} if tiny else
-          {"linear probe": 1e-3, "CoOp": 2e-3, "VPT-deep": 1e-2, "LoRA": 5e-4, "full fine-tune": 1e-5})
+    lr = {"linear probe": 1e-2, "CoOp": 2e-2, "VPT-deep": 1e-2, "LoRA": 2e-3, "full fine-tune": 2e-4}
     video = Recipe(steps=p.video_steps, batch_size=p.video_batch, weight_decay=0.2, warmup=20, grad_clip=1.0)
-    pool_lr = {"full": 1e-4, "partial": 5e-4, "lora": 2e-3} if tiny else {"full": 1e-5, "partial": 1e-4, "lora": 1e-3}
+    pool_lr = {"full": 1e-4, "partial": 5e-4, "lora": 2e-3}
     # VoP: twice the baselines' steps (prompts start from nothing); the tiny CLIP has 3
     # layers, so VoP^F keeps 1 frame-level layer there (8 of 12 on ViT-B/32, as the paper)
-    vop = video.replace(steps=2 * p.video_steps, lr=1e-2 if tiny else 1e-3, options={"ks": 1 if tiny else 8})
-    # SoftCPT and its baselines train jointly on the union of the tasks' shots. The paper: 50
-    # epochs at batch 32, L = 16 context tokens. The tiny CLIP: 30 steps and L = 4, because
-    # every step reads every class prompt of every task through the text encoder
-    joint = Recipe(steps=30, batch_size=32, lr=2e-2, warmup=3) if tiny else \
-        Recipe(steps=p.multitask_steps, epochs=50, min_steps=200, batch_size=32, lr=2e-3, warmup=20)
-    n_ctx = 4 if tiny else 16
-    multitask = {"ZS-CLIP": {None: Recipe(steps=0)},
-                 # the probe starts at the zero-shot weights times CLIP's temperature (~100): on
-                 # the tiny world it needs a larger step to move within 30 steps (measured)
-                 "LP-CLIP": {None: joint.replace(lr=0.3 if tiny else lr["linear probe"], full_batch=True)},
-                 **{m: {None: joint.replace(options={"n_ctx": n_ctx})} for m in ("CoOp-CA", "CoOp-MT")},
-                 "SoftCPT": {None: joint.replace(options={"n_ctx": n_ctx, "task_n_ctx": 4, "class_n_ctx": 4})}}
-    # SCPNet: the official settings (hard_k, kl_lambda, p_cutoff, lambda_u in the module's
-    # defaults; T = 0.2; the top-k 20 of the scene world's 30 classes, as COCO's 62 of 80) and
-    # the official EMA decay (the average keeps 0.82 of itself per epoch). On the tiny CLIP,
-    # and in chapter 6's ablation on ViT-B/32, the image encoder stays frozen (SCPNet's
-    # switch; the runs then train on stored features) and the supervised loss is partial BCE,
-    # because the headline setting here keeps a proportion of the labels (SPLC, the official
-    # loss, is for a single positive per image, where chapter 6 uses it); the paper profile
-    # fine-tunes the encoder.
-    paper = p.name == "paper"
-    ml_batch = 32 if tiny else 128
-    scp = {"topk": 20, "temperature": 0.2, "loss": "splc" if paper else "partial bce", "hard_k": 2,
-           "train_image_encoder": paper,
-           "ema_decay": scpnet.ema_decay(math.ceil(p.multilabel_train / ml_batch))}
-    scpnet_recipe = Recipe(steps=p.multilabel_steps, lr=3e-5 if paper else 1e-3, batch_size=ml_batch,
-                           weight_decay=1e-4, warmup=10, options=scp)
-    return {
-        "SCPNet": {None: scpnet_recipe},
+    vop = video.replace(steps=2 * p.video_steps, lr=1e-2, options={"ks": 1})
+    # SoftCPT and its baselines: 30 joint steps and L = 4 context tokens, because every
+    # step reads every class prompt of every task through the text encoder
+    joint = Recipe(steps=30, batch_size=32, lr=2e-2, warmup=3)
+    # SCPNet on the tiny CLIP: the image encoder stays frozen (SCPNet's switch; the runs then
+    # train on stored features) and the supervised loss is partial BCE, because the headline
+    # setting here keeps a proportion of the labels (SPLC, the official loss, is for a single
+    # positive per image, where chapter 6 uses it); top-k 20 of the scene world's 30 classes,
+    # as COCO's 62 of 80; the official EMA (0.82 of itself per epoch)
+    scp = {"topk": 20, "temperature": 0.2, "loss": "partial bce", "hard_k": 2, "train_image_encoder": False,
+           "ema_decay": scpnet.ema_decay(math.ceil(p.multilabel_train / 32))}
+    rows = {
+        "SCPNet": {None: Recipe(steps=p.multilabel_steps, lr=1e-3, batch_size=32, weight_decay=1e-4, warmup=10,
+                                options=scp)},
         "zero-shot": {None: Recipe(steps=0)},
         "linear probe": {None: few.replace(lr=lr["linear probe"], full_batch=True)},
-        "CoOp": {None: few.replace(lr=lr["CoOp"], options={"n_ctx": 16, "init": "a photo of a" if tiny else None})},
+        "CoOp": {None: few.replace(lr=lr["CoOp"], options={"n_ctx": 16, "init": "a photo of a"})},
         "VPT-deep": {None: few.replace(lr=lr["VPT-deep"], options={"prompts": 8})},
         "LoRA": {None: few.replace(lr=lr["LoRA"], options={"rank": 8})},
         "full fine-tune": {None: few.replace(lr=lr["full fine-tune"])},
         "mean pooling": {"none": Recipe(steps=0),
                          **{v: video.replace(lr=pool_lr[v], options={"rank": 8, "last_layers": 2}) for v in pool_lr}},
         "VoP": {None: vop},
-        # TempMe: mean pooling's rates on the tiny CLIP, the official 6e-4 for LoRA on ViT-B/32 (the clip positional embeddings start at zero with them);
-        # the schedule is the model's own (clipadapt.methods.tempme_schedule.SCHEDULES)
-        "TempMe": {v: video.replace(lr=pool_lr[v] if tiny else {"lora": 6e-4, "full": 1e-5}[v], options={"rank": 8, "schedule": p.clip_model})
+        # TempMe: mean pooling's rates on the tiny CLIP; the schedule is the model's own
+        "TempMe": {v: video.replace(lr=pool_lr[v], options={"rank": 8, "schedule": p.clip_model})
                    for v in ("lora", "full")},
-        **multitask,
+        "ZS-CLIP": {None: Recipe(steps=0)},
+        # the probe starts at the zero-shot weights times CLIP's temperature (~100): on the
+        # tiny world it needs a larger step to move within 30 steps (measured)
+        "LP-CLIP": {None: joint.replace(lr=0.3, full_batch=True)},
+        **{m: {None: joint.replace(options={"n_ctx": 4})} for m in ("CoOp-CA", "CoOp-MT")},
+        "SoftCPT": {None: joint.replace(options={"n_ctx": 4, "task_n_ctx": 4, "class_n_ctx": 4})},
     }
+    return {m: {v: _tiny(r) for v, r in vs.items()} for m, vs in rows.items()}
+
+
+T4 = "one T4 session (profiles.colab)"
+AMP = "float32 weights under autocast: the loop keeps float32 master weights (the official code casts CLIP to fp16)"
+CROP = ("crops are drawn from the evaluation transform's 224-px centre crop (the task keeps preprocessed "
+        "pictures), not from the whole picture")
+
+
+def _real_table(p: profiles.Profile) -> dict[str, dict[str | None, Recipe]]:
+    """The colab and paper rows: the official recipes, with each change and its reason."""
+    colab = p.name != "paper"
+    o = _official
+    few = dict(epochs=p.fewshot_epochs, min_steps=p.fewshot_min_steps)
+    few_why = {"budget": f"{p.fewshot_epochs} epochs (at least {p.fewshot_min_steps} steps): "
+                         + (T4 if colab else "the 16-shot setting of the chapter's largest shot count"),
+               "augment": CROP}
+
+    def precision(row: Recipe) -> tuple[dict, dict]:
+        if row.precision == "fp16":
+            return {"precision": "amp"}, {"precision": AMP}
+        if row.precision == "fp32" and colab:
+            return {"precision": "amp"}, {"precision": f"{T4}: mixed precision halves the time"}
+        return {}, {}
+
+    def real(row: Recipe, reasons: dict, **changes) -> Recipe:
+        ch, why = precision(row)
+        return row.deviate({**why, **reasons}, **{**ch, **changes})
+
+    lp_why = {"optimizer": "the book's one loop takes gradient steps: AdamW on the full batch stands in for "
+                           "sklearn's L-BFGS", "lr": "a step size for that AdamW (L-BFGS needs none)",
+              "weight_decay": "no L2 search on a validation split (the few-shot sets here have none)",
+              "schedule": "the loop's cosine", "warmup": "the loop's cosine, no warm-up",
+              "budget": f"{p.fewshot_epochs} full-batch steps (at least {p.fewshot_min_steps})",
+              "precision": "float32 features, as sklearn's"}
+    lp_common = dict(optimizer="adamw", lr=1e-3, weight_decay=0.0, schedule="cosine", warmup_kind="none",
+                     batch_size=32, precision="fp32", **few)
+    lora_steps = {"budget": few_why["budget"] + "; one epoch-based budget for every method",
+                  "options.rank": "rank 8, TempMe's (chapter 5), so that Parts I and II tune the same adapter",
+                  "augment": CROP}
+    video = (dict(steps=p.video_steps, batch_size=p.video_batch) if colab else {})
+    video_why = ({"budget": f"{p.video_steps} steps: {T4}", "batch_size": f"{p.video_batch}: {T4}"}
+                 if colab else {})
+    vop_lr = {"lr": "VoP never published its rates; 1e-3 trains prompts from nothing in a short run"}
+    pool_lr = {"full": (1e-5, f"a rate that moves CLIP within {p.video_steps} steps (1e-7 leaves it as it was)"),
+               "partial": (1e-4, "VoP never published its rates"),
+               "lora": (1e-3, f"a rate that moves the adapters within {p.video_steps} steps")}
+
+    def pool(v: str) -> Recipe:
+        row = o("mean pooling", v)
+        if v == "full" and not colab:
+            return real(row, video_why, **video)
+        lr, why = pool_lr[v]
+        return real(row, {**video_why, "lr": f"{lr:g}: {why}"}, lr=lr, **video)
+    ml = dict(steps=p.multilabel_steps, batch_size=128)
+    scp_opts = {**o("SCPNet", None).options, "topk": 20,
+                "ema_decay": scpnet.ema_decay(math.ceil(p.multilabel_train / 128)),
+                "loss": "splc" if not colab else "partial bce", "train_image_encoder": not colab}
+    scp_why = {"budget": f"{p.multilabel_steps} steps on the scene world's {p.multilabel_train} pictures",
+               "options.topk": "20 of the scene world's 30 classes, as COCO's 62 of 80",
+               "options.ema_decay": "the official rule (0.82 per epoch) at this run's steps per epoch",
+               "augment": "the task's weak view crops an area of (0.5, 1) where the official RandomResizedCrop "
+                          "takes (0.08, 1); the strong view is FixMatch's RandAugment as the official one"}
+    scp_lr = {}
+    if colab:
+        scp_lr = {"lr": 1e-3, "group_lrs": {}}
+        scp_why["lr"] = ("1e-3 for the prompt and the graph alike: only they train on the frozen encoder (the "
+                         "official 3e-5 and 1e-5 fine-tune the whole RN50 for 60 epochs)")
+        scp_why.update({"options.loss": "partial BCE: the headline setting here keeps 10% of the labels, SPLC is "
+                                        "for a single positive", "options.train_image_encoder":
+                        f"frozen image encoder: {T4} (chapter 6's ablation trains many runs)"})
+    mt_steps = dict(steps=p.multitask_steps) if p.multitask_steps else {}
+    mt_why = {"budget": f"{p.multitask_steps} joint steps: {T4}"} if p.multitask_steps else {}
+    mt_lp = o("LP-CLIP", None)
+    return {
+        "zero-shot": {None: real(o("zero-shot", None), {})},
+        "linear probe": {None: real(o("linear probe", None), lp_why, full_batch=True, **lp_common)},
+        "CoOp": {None: real(o("CoOp", None), few_why, **few)},
+        "VPT-deep": {None: real(o("VPT-deep", None), {**few_why, "batch_size": "32, CoOp's: 128 exceeds the "
+                                                      "16-shot sets' size"}, batch_size=32, **few)},
+        "LoRA": {None: real(o("LoRA", None), lora_steps, steps=None, options={"rank": 8}, **few)},
+        "full fine-tune": {None: real(o("full fine-tune", None), {**lora_steps, "lr": "1e-5: every weight moves; "
+                                                                 "2e-4 (LoRA's) breaks the pre-trained CLIP"},
+                                      steps=None, lr=1e-5, **few)},
+        "mean pooling": {"none": real(o("mean pooling", "none"), {}),
+                         **{v: pool(v) for v in ("full", "partial", "lora")}},
+        "VoP": {None: real(o("VoP", None), {**video_why, **vop_lr}, lr=1e-3, **video)},
+        "TempMe": {"lora": real(o("TempMe", "lora"), {**video_why, "options.schedule": f"{p.clip_model}'s"},
+                                options={"rank": 8, "schedule": p.clip_model}, **video),
+                   "full": real(o("TempMe", "full"), {**video_why, **({"lr": "1e-5: a rate that moves CLIP within "
+                                                                          f"{p.video_steps} steps"} if colab else {})},
+                                options={"rank": 8, "schedule": p.clip_model}, **({"lr": 1e-5} if colab else {}),
+                                **video)},
+        "SCPNet": {None: real(o("SCPNet", None), scp_why, options=scp_opts, **scp_lr, **ml)},
+        "ZS-CLIP": {None: real(o("ZS-CLIP", None), {})},
+        "LP-CLIP": {None: real(mt_lp, {**lp_why, "budget": "50 full-batch steps (at least 200)", **mt_why},
+                               full_batch=True,
+                               **{**lp_common, "epochs": 50, "min_steps": 200}, **mt_steps)},
+        **{m: {None: real(o(m, None), mt_why, **mt_steps)} for m in ("CoOp-CA", "CoOp-MT", "SoftCPT")},
+    }
+
+
+def _table(p: profiles.Profile) -> dict[str, dict[str | None, Recipe]]:
+    """Every method's recipe under profile ``p``: ``{method: {variant or None: Recipe}}``."""
+    from ..core.models import TINY_MODELS
+
+    return _tiny_table(p) if p.clip_model in TINY_MODELS else _real_table(p)
 
 
 def get(method: str, profile: str | profiles.Profile | None = None, variant: str | None = None) -> Recipe:
@@ -118,3 +218,54 @@ def get(method: str, profile: str | profiles.Profile | None = None, variant: str
         return rows[None]
     raise ValueError(f"no recipe for {method!r} variant {variant!r}; variants with recipes: "
                      f"{', '.join(str(v) for v in rows)}")
+
+
+def official(method: str, variant: str | None = None) -> Recipe:
+    """The official recipe of ``method`` (``variant``), each value with its source."""
+    if method not in OFFICIAL:
+        raise ValueError(f"no official recipe for {method!r}; methods: {', '.join(OFFICIAL)}")
+    return _official(method, variant)
+
+
+# -- the recipe card --------------------------------------------------------------------------
+def card(method: str, profile: str | profiles.Profile | None = None, variant: str | None = None,
+         width: int = 80) -> str:
+    """The official recipe of ``method`` beside the one ``profile`` runs, then each
+    deviation with its reason and the sources of the official values."""
+    p = profiles.get(profile)
+    ours, off = get(method, p, variant), official(method, variant)
+    keys = list(dict.fromkeys(off.source_keys() + ours.source_keys()))
+    if off.steps == 0 and ours.steps == 0:  # nothing trains: no optimiser to show
+        keys = ["budget", "precision", *(k for k in keys if k.startswith("options."))]
+    name = method if variant is None else f"{method} ({variant})"
+    wrap = lambda head, text: textwrap.wrap(text, width, initial_indent=head,  # noqa: E731
+                                            subsequent_indent=" " * 6)
+    lines = [f"Recipe card: {name}, profile {p.name}"]
+    lines += wrap("  backbone: ", f"official {BACKBONE.get(method, '?')}; this run "
+                                  f"{p.clip_model.replace('ViT-B-', 'ViT-B/')}")
+    c1 = max(len(k) for k in keys) + 2
+    c2 = (width - c1 - 2) // 2
+    lines.append(f"  {'':<{c1}}{'official':<{c2}}this run")
+    changed = []
+    for k in keys:
+        a, b = show(off, k), show(ours, k)
+        same = a == b
+        reason = ours.sources.get(k, "")
+        # a change of value, or a difference the value's name does not show (a crop's scale)
+        if not same or (reason.startswith("ours: ") and reason != off.sources.get(k)):
+            changed.append(k)
+        lines.append(f"  {k:<{c1}}{textwrap.shorten(a, c2 - 1):<{c2}}{'=' if same else textwrap.shorten(b, c2)}")
+    if changed:
+        lines.append("  deviations:")
+        for k in changed:
+            lines += wrap(f"    {k}: ", ours.sources.get(k, "(no reason given)"))
+    lines.append("  sources of the official values:")
+    by_text: dict[str, list[str]] = {}
+    for k in keys:
+        if k in off.sources:
+            by_text.setdefault(off.sources[k], []).append(k)
+    for text, ks in by_text.items():
+        lines += wrap(f"    {', '.join(ks) if len(ks) < len(keys) else 'all'}: ", text)
+    for note in NOTES.get(method, []):
+        lines += wrap("  note: ", note)
+    return "\n".join(lines)

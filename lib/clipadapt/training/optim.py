@@ -1,0 +1,116 @@
+"""The optimiser and the learning-rate schedule a recipe names, built from ``torch.optim``.
+
+A recipe (:mod:`clipadapt.training.recipes`) names its optimiser (``"adamw"``, ``"adam"``,
+``"sgd"``), the weight-decay rule of its official code, learning rates of their own for
+parameter groups (SCPNet's graph), and its schedule:
+
+* ``"warmup-cosine"`` -- the tiny rows' schedule: linear warm-up over ``warmup`` steps
+  (``(step + 1) / warmup``), then cosine decay to zero (:func:`lr_factor`, a ``LambdaLR``);
+* ``"cosine"`` -- ``CosineAnnealingLR`` after a warm-up of ``warmup`` units: ``"constant"``
+  at ``warmup_lr`` (Dassl's ``ConstantWarmupScheduler``, CoOp and SoftCPT) through
+  ``ConstantLR``, or ``"linear"`` from (almost) zero (``LinearLR``; the transformers-style
+  warm-up of TempMe and VPT), chained by ``SequentialLR``. The cosine spans the units after
+  the warm-up, or (``cosine_span="whole run"``) as many units as the whole run, as Dassl's
+  warm-up "recount" does;
+* ``"onecycle"`` -- ``OneCycleLR`` with each group's own peak (SCPNet), scheduled over
+  ``schedule_length`` times the run (SCPNet schedules 80 epochs and stops at 60).
+
+The unit of a schedule is the step or (``schedule_unit="epoch"``) the epoch: Dassl and VPT
+step their schedulers once per epoch, so the rate stays constant within an epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+SCHEDULES = ("warmup-cosine", "cosine", "onecycle")
+WARMUPS = ("none", "linear", "constant")
+DECAY_RULES = ("clip", "all", "bias-and-1d")
+
+
+def lr_factor(step: int, steps: int, warmup: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to zero."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def no_decay(name: str, p: torch.Tensor, rule: str = "clip") -> bool:
+    """Whether parameter ``name`` takes no weight decay under ``rule``: ``"clip"`` (gains,
+    biases, embeddings and scalars, CLIP's recipe), ``"bias-and-1d"`` (SCPNet's
+    ``add_weight_decay``, utils.py:309-341) or ``"all"`` (every parameter decays: Dassl's and
+    TempMe's single group)."""
+    if rule == "all":
+        return False
+    if rule == "bias-and-1d":
+        return p.ndim < 2 or name.endswith(".bias")
+    return p.ndim < 2 or "embedding" in name or "logit_scale" in name or ".ln" in name or name.startswith("ln")
+
+
+def param_groups(model: nn.Module, lr: float, weight_decay: float, rule: str = "clip",
+                 group_lrs: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """The trainable parameters in groups: for each learning rate (the base one, and one per
+    name prefix of ``group_lrs``), those that decay and those that do not."""
+    if rule not in DECAY_RULES:
+        raise ValueError(f"unknown weight-decay rule {rule!r}; choose one of {DECAY_RULES}")
+    group_lrs = dict(group_lrs or {})
+    buckets: dict[tuple[str | None, bool], list] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        prefix = next((k for k in group_lrs if name.startswith(k)), None)
+        buckets.setdefault((prefix, no_decay(name, p, rule)), []).append(p)
+    if not buckets:
+        raise ValueError("the model has no trainable parameters (did you freeze everything?)")
+    groups = []
+    for prefix in [None, *group_lrs]:
+        for plain in (False, True):
+            params = buckets.get((prefix, plain))
+            if params:
+                groups.append({"params": params, "weight_decay": 0.0 if plain else weight_decay,
+                               "lr": lr if prefix is None else group_lrs[prefix]})
+    return groups
+
+
+def make_optimizer(model: nn.Module, lr: float, weight_decay: float, name: str = "adamw",
+                   kwargs: dict | None = None, rule: str = "clip",
+                   group_lrs: dict[str, float] | None = None) -> torch.optim.Optimizer:
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in (kwargs or {}).items()}
+    return OPTIMIZERS[name](param_groups(model, lr, weight_decay, rule, group_lrs), lr=lr, **kwargs)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config) -> torch.optim.lr_scheduler.LRScheduler:
+    """The schedule of ``config`` (a :class:`~clipadapt.training.loop.TrainConfig`), counted
+    in its units (steps, or epochs of ``config.steps_per_epoch`` steps)."""
+    sched = torch.optim.lr_scheduler
+    units = config.schedule_units()
+    if config.schedule == "warmup-cosine":
+        return sched.LambdaLR(optimizer, lambda u: lr_factor(u, units, config.warmup))
+    if config.schedule == "onecycle":
+        total = max(units, math.ceil(units * config.schedule_length))
+        return sched.OneCycleLR(optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total,
+                                pct_start=config.pct_start)
+    if config.schedule != "cosine":
+        raise ValueError(f"unknown schedule {config.schedule!r}; choose one of {SCHEDULES}")
+    warm = config.warmup if config.warmup_kind != "none" else 0
+    span = units if config.cosine_span == "whole run" else units - warm
+    cosine = sched.CosineAnnealingLR(optimizer, T_max=max(1, span), eta_min=config.min_lr)
+    if not warm:
+        return cosine
+    if config.warmup_kind == "constant":
+        if not config.warmup_lr:
+            raise ValueError("a constant warm-up needs warmup_lr (Dassl's WARMUP_CONS_LR)")
+        first = sched.ConstantLR(optimizer, factor=config.warmup_lr / config.lr, total_iters=warm)
+    elif config.warmup_kind == "linear":
+        first = sched.LinearLR(optimizer, start_factor=1e-6, end_factor=1.0, total_iters=warm)
+    else:
+        raise ValueError(f"unknown warm-up {config.warmup_kind!r}; choose one of {WARMUPS}")
+    return sched.SequentialLR(optimizer, [first, cosine], milestones=[warm])
