@@ -82,3 +82,12 @@ def test_zero_shot_accuracy():
     assert metrics.zero_shot_accuracy(img, cls, torch.tensor([0, 1, 1])) == pytest.approx(2 / 3)
     both = metrics.image_text_retrieval(img[:2], cls)
     assert both["image_to_text"]["R@1"] == 100 and both["text_to_image"]["R@1"] == 100
+
+
+def test_paired_difference():
+    d = metrics.paired_difference([3.0, 5.0, 4.0], [1.0, 5.5, 3.0])  # differences 2, -0.5, 1
+    assert d["mean"] == pytest.approx(2.5 / 3) and d["agree"] == 2 and d["n"] == 3
+    assert (d["min"], d["max"]) == (-0.5, 2.0)
+    assert d["sd"] == pytest.approx(torch.tensor([2.0, -0.5, 1.0]).std().item())
+    with pytest.raises(ValueError, match="one per seed"):
+        metrics.paired_difference([1.0, 2.0], [1.0])
