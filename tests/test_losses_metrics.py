@@ -113,3 +113,12 @@ def test_multi_caption_metrics_refuse_bad_owners():
         metrics.multi_caption_metrics(torch.zeros(3, 2), torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="every video needs at least one caption"):
         metrics.multi_caption_metrics(torch.zeros(3, 3), torch.tensor([0, 0, 1]))
+
+
+def test_paired_difference():
+    d = metrics.paired_difference([3.0, 5.0, 4.0], [1.0, 5.5, 3.0])  # differences 2, -0.5, 1
+    assert d["mean"] == pytest.approx(2.5 / 3) and d["agree"] == 2 and d["n"] == 3
+    assert (d["min"], d["max"]) == (-0.5, 2.0)
+    assert d["sd"] == pytest.approx(torch.tensor([2.0, -0.5, 1.0]).std().item())
+    with pytest.raises(ValueError, match="one per seed"):
+        metrics.paired_difference([1.0, 2.0], [1.0])

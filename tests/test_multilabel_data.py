@@ -37,6 +37,27 @@ def test_scene_world_cooccurs_by_colour_and_repeats():
     assert torch.equal(a.targets, b.targets) and torch.equal(w.render(a), w.render(b))
 
 
+def test_hidden_shape_is_faint_and_small_with_the_same_labels():
+    plain, faint = worlds.SceneWorld(64), worlds.SceneWorld(64, hidden="cross", faint=0.25)
+    a, b = plain.sample(300, generator(2, "h")), faint.sample(300, generator(2, "h"))
+    assert torch.equal(a.targets, b.targets) and torch.equal(a.scenes.attrs, b.scenes.attrs)
+    cross = a.scenes.attrs[..., 0] == worlds.SHAPES.index("cross")  # (n, K) drawn crosses
+    assert cross.any() and (~cross & (a.scenes.attrs[..., 0] >= 0)).any()
+    assert torch.allclose(b.scenes.radius[cross], 0.6 * a.scenes.radius[cross])
+    assert torch.equal(b.scenes.radius[~cross], a.scenes.radius[~cross])
+    bg = a.scenes.background[:, None, None].expand_as(a.scenes.rgb)
+    contrast = lambda s: (s.scenes.rgb - bg).abs()[cross]  # noqa: E731
+    assert torch.allclose(contrast(b), 0.25 * contrast(a), atol=1e-6)
+    assert torch.equal(b.scenes.rgb[~cross], a.scenes.rgb[~cross])
+    with pytest.raises(ValueError, match="hidden"):
+        worlds.SceneWorld(hidden="star")
+    with pytest.raises(ValueError, match="faint"):
+        worlds.SceneWorld(hidden="cross", faint=0.0)
+    train, _ = ml.scene_sets("tiny", sizes=(8, 8), hidden="cross")
+    plain_train, _ = ml.scene_sets("tiny", sizes=(8, 8))
+    assert torch.equal(train.targets, plain_train.targets) and not torch.equal(train.images, plain_train.images)
+
+
 def test_image_world_unchanged_by_the_render_loop():
     w = worlds.ImageWorld(32, p_two_objects=0.5)
     s = w.sample(4, generator(0, "y"))

@@ -313,3 +313,32 @@ def test_runner_training_beats_zero_shot(tiny_clip):
     zero = driver.run("SCPNet", clip, tok, task, recipe=recipe.replace(steps=0), count_macs=False)
     trained = driver.run("SCPNet", clip, tok, task, recipe=recipe.replace(steps=150), count_macs=False)
     assert trained.metrics["mAP"] > zero.metrics["mAP"] + 2.0  # measured 69.9 vs 64.4
+
+
+def test_hidden_world_prior_beats_its_shuffled_control(tiny_clip):
+    """The mechanism, on a small version of chapter 6's world with hard-to-see crosses and
+    the tiny recipe (the graph at top-5, the size of the world's colour groups): SCPNet with
+    CLIP's prior beats the same model with the prior's classes permuted, as a mean paired
+    difference of the EMA model's mAP over the seeds (each seed: the same observed labels
+    and initialisation for both arms). Measured: +0.27 (SCPNet 57.22, shuffled 56.95;
+    3 of 3 seeds agree, the smallest difference +0.06)."""
+    from clipadapt import tasks
+    from clipadapt.core import metrics
+    from clipadapt.data import multilabel as ml
+    from clipadapt.training import driver, recipes
+
+    clip, _, tok = tiny_clip
+    train, test = ml.scene_sets("tiny", sizes=(200, 300), hidden="cross")
+    relation = scpnet.class_similarities(clip, tok, train.classnames)
+    task = tasks.MultiLabelTask(train, ml.observe(train.targets, 0.1), test, pool=3)
+    recipe = recipes.get("SCPNet", "tiny").replace(steps=60)
+    assert recipe.options["topk"] == 5
+    arms = {"clip": [], "shuffled": []}
+    for seed in (0, 1, 2):
+        t = task.relabel(ml.observe(train.targets, 0.1, seed=seed))
+        for arm, prior in (("clip", relation), ("shuffled", scpnet.shuffled(relation, seed))):
+            t.context["relation"] = prior
+            r = driver.run("SCPNet", clip, tok, t, variant="full", recipe=recipe, seed=seed, count_macs=False)
+            arms[arm].append(r.metrics["mAP"])
+    d = metrics.paired_difference(arms["clip"], arms["shuffled"])
+    assert d["mean"] > 0, (d, arms)

@@ -86,16 +86,16 @@ def chapters(p: profiles.Profile, image: float, text: float, tiny: tuple[float, 
 
 
 def scpnet_chapter(p: profiles.Profile, image: float, text: float) -> float:
-    """Chapter 6 on the scene world (30 classes): the frozen encoder's features once (4 weak
-    and 4 strong views of every training image, and the test images), then per run every
-    class prompt through the text encoder at every step, forward and backward (the ablation's
-    5 variants x 3 label settings x seeds, 3 more losses and a masked-BCE SCPNet). A prompt is
-    counted at the measured caption's full context; the chapter encodes only up to the end of
-    text, so this part is an upper bound."""
+    """Chapter 6 on two scene worlds (30 classes each): the frozen encoder's features once per
+    world (4 weak and 4 strong views of every training image, and the test images), then per
+    run every class prompt through the text encoder at every step, forward and backward (3
+    arms x seeds on the first world, 4 arms x seeds on the second, 4 losses and a masked-BCE
+    SCPNet). A prompt is counted at the measured caption's full context; the chapter encodes
+    only up to the end of text, so this part is an upper bound."""
     classes = 30
-    runs = 5 * 3 * len(p.multilabel_seeds) + 4
+    runs = (3 + 4) * len(p.multilabel_seeds) + 5
     steps = recipes.get("SCPNet", p).steps
-    return (8 * p.multilabel_train + p.multilabel_test) * image + runs * (steps * 3 + 1) * classes * text
+    return 2 * (8 * p.multilabel_train + p.multilabel_test) * image + runs * (steps * 3 + 1) * classes * text
 
 
 def tempme_chapter(p: profiles.Profile, image: float, text: float, videos: dict[str, float]) -> float:

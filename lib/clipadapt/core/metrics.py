@@ -147,3 +147,17 @@ def multilabel_f1(probs: torch.Tensor, targets: torch.Tensor, threshold: float =
 
     return {"CP": 100 * cp, "CR": 100 * cr, "CF1": 100 * f1(cp, cr),
             "OP": 100 * op, "OR": 100 * orr, "OF1": 100 * f1(op, orr)}
+
+
+def paired_difference(a, b) -> dict[str, float]:
+    """A claim "arm ``a`` beats arm ``b``" over seeds, each seed pairing two runs on the
+    same data, labels and initialisation: the mean of ``a - b``, its standard deviation
+    over seeds (n - 1), the smallest and largest difference, how many seeds have
+    ``a > b`` and the number of seeds ``n``."""
+    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 1:
+        raise ValueError(f"paired scores must be two 1-D sequences of one length (one per seed), got shapes "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    d = a - b
+    return {"mean": d.mean().item(), "sd": d.std().item() if len(d) > 1 else 0.0, "min": d.min().item(),
+            "max": d.max().item(), "agree": int((d > 0).sum()), "n": len(d)}

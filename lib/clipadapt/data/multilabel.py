@@ -181,15 +181,16 @@ class SceneSet:
         return normalize(self.images)
 
 
-def scene_sets(profile=None, image_size: int = 64, seed: int = 0,
-               sizes: tuple[int, int] | None = None) -> tuple[SceneSet, SceneSet]:
+def scene_sets(profile=None, image_size: int = 64, seed: int = 0, sizes: tuple[int, int] | None = None,
+               hidden: str | None = None) -> tuple[SceneSet, SceneSet]:
     """The scene world's training and test sets, of the sizes the profile gives
-    (``multilabel_train``, ``multilabel_test``) unless ``sizes`` overrides them."""
+    (``multilabel_train``, ``multilabel_test``) unless ``sizes`` overrides them; with
+    ``hidden`` (a shape), that shape's objects are hard to see (:class:`worlds.SceneWorld`)."""
     from .. import profiles
 
     p = profiles.get(profile)
     n_train, n_test = sizes or (p.multilabel_train, p.multilabel_test)
-    world = worlds.SceneWorld(image_size)
+    world = worlds.SceneWorld(image_size, hidden=hidden)
     out = []
     for split, n in (("train", n_train), ("test", n_test)):
         s = world.sample(n, generator(seed, "scenes", split))

@@ -40,17 +40,30 @@ class SceneWorld:
     takes the scene's colour, except that with probability ``p_stray`` it takes another
     colour at random (so co-occurrence is strong but not a rule). The labels are the
     coloured shapes present, a multi-hot vector over :data:`SCENE_CLASSES`.
+
+    ``hidden`` names a shape that is **hard to see**: its objects are drawn at
+    ``faint`` of their contrast against the background and at ``0.6`` of their size, so
+    that "red cross" is barely visible but keeps co-occurring with the red things that are
+    easy to see (the setting of SCPNet's claim: a label prior moves evidence from labels
+    that are seen to labels that go with them). Labels are unchanged: a faint cross is
+    present.
     """
 
     classnames = SCENE_CLASSES
 
-    def __init__(self, image_size: int = 64, p_stray: float = 0.2, max_objects: int = 4, noise: float = 0.03):
+    def __init__(self, image_size: int = 64, p_stray: float = 0.2, max_objects: int = 4, noise: float = 0.03,
+                 hidden: str | None = None, faint: float = 0.25):
+        if hidden is not None and hidden not in SHAPES:
+            raise ValueError(f"hidden must be one of the shapes {SHAPES} or None, got {hidden!r}")
+        if not 0.0 < faint <= 1.0:
+            raise ValueError(f"faint (the contrast kept by hidden objects) must lie in (0, 1], got {faint}")
         if not 0.0 <= p_stray <= 1.0:
             raise ValueError(f"p_stray must lie in [0, 1], got {p_stray}")
         if not 2 <= max_objects <= len(QUADRANTS):
             raise ValueError(f"max_objects must lie in [2, {len(QUADRANTS)}], got {max_objects}")
         self.painter = ImageWorld(image_size, noise=noise)
         self.image_size, self.p_stray, self.max_objects = image_size, p_stray, max_objects
+        self.hidden, self.faint = hidden, faint
 
     def sample(self, n: int, g: torch.Generator) -> MultiLabelScenes:
         if n <= 0:
@@ -73,6 +86,11 @@ class SceneWorld:
         base = torch.tensor([RGB[c] for c in COLOURS])[colours]
         rgb = (base + 0.04 * torch.randn(n, K, 3, generator=g)).clamp(0, 1)
         background = _uniform(g, 0.05, 0.35, (n,))
+        if self.hidden is not None:  # faint and small: the colour barely shows, the shape less
+            hid = present & (shapes == SHAPES.index(self.hidden))  # (n, K)
+            rgb = torch.where(hid[..., None], background[:, None, None] + self.faint * (rgb - background[:, None, None]),
+                              rgb)
+            radius = torch.where(hid, 0.6 * radius, radius)
         noise_seed = int(torch.randint(2**31 - 1, (1,), generator=g))
         targets = torch.zeros(n, C)
         cls = colours * len(SHAPES) + shapes  # (n, K) index into SCENE_CLASSES
