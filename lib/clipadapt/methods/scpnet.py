@@ -41,6 +41,7 @@ from torch import nn
 
 from ..core import features, losses, models, prompting, seeds
 from ..core.files import atomic_path
+from ..data import names
 from .coop import CoOp
 from .protocol import Method
 
@@ -56,7 +57,7 @@ SUPERVISED = {"splc": losses.splc, "partial bce": losses.partial_bce, "masked bc
 def class_similarities(clip: nn.Module, tokenizer, classnames, template: str = TEMPLATE) -> torch.Tensor:
     """Cosine similarities ``(C, C)`` of the CLIP text features of ``template`` filled with
     each class name (the raw relation file)."""
-    t = features.encode_texts(clip, tokenizer, [template.format(c) for c in classnames])
+    t = features.encode_texts(clip, tokenizer, names.prompts(template, classnames))
     return (t @ t.t()).float().cpu()
 
 
