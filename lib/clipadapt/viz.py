@@ -173,3 +173,28 @@ def merged_patches(ax, image: torch.Tensor, groups: torch.Tensor, show: torch.Te
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=8)
+
+
+def cost_quality_map(panels: dict[str, list[dict]], fronts: dict[str, list[str]], cost: str, value: str = "quality",
+                     ylabels: dict[str, str] | None = None, xlabel: str | None = None):
+    """One panel per task: each row of ``panels[task]`` a labelled point (``cost`` across,
+    on a log scale that keeps 0, and ``value`` up), the rows named in ``fronts[task]``
+    joined by a line (the Pareto front: nothing is both cheaper and better)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.4), squeeze=False)
+    for ax, (task, rows) in zip(axes.flat, panels.items()):
+        front = fronts.get(task, [])
+        for r in rows:
+            on = r["method"] in front
+            ax.scatter(r[cost], r[value], s=46 if on else 30, color="C3" if on else "C0", zorder=3)
+            ax.annotate(r["method"], (r[cost], r[value]), textcoords="offset points", xytext=(5, 4), fontsize=8,
+                        fontweight="bold" if on else "normal")
+        line = sorted((r for r in rows if r["method"] in front), key=lambda r: r[cost])
+        ax.plot([r[cost] for r in line], [r[value] for r in line], color="C3", lw=1, ls="--", label="Pareto front")
+        ax.set_xscale("symlog", linthresh=max(1e-9, min((r[cost] for r in rows if r[cost] > 0), default=1)))
+        ax.set_xlabel(xlabel or cost)
+        ax.set_ylabel((ylabels or {}).get(task, value))
+        ax.set_title(task)
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False, fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
