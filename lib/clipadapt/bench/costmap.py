@@ -200,3 +200,25 @@ def guide(rows: list[dict]) -> list[str]:
         lines.append(f"**Memory:** the largest run, {heavy['method']}, took {heavy['peak MB']:.0f} MB above "
                      "the process's level before it.")
     return lines
+
+
+def measure_all(profile="tiny", workdir: str = ".", data_root=None) -> list[dict]:
+    """Every entry of the map measured as chapter 8 measures it (``python -m clipadapt.bench --map``)."""
+    from .. import chapter, tasks
+
+    p, _, clip, preprocess, tokenizer = chapter.setup(profile)
+    task_of = {kind: tasks.for_profile(kind, p, clip, preprocess, tokenizer, data_root, workdir=workdir)
+               for kind in QUALITY}
+    return [measure(e, clip, tokenizer, task_of[e.task], p, p.map_steps) for e in ENTRIES]
+
+
+def format_rows(rows: list[dict]) -> str:
+    """The map as a text table (the README's and the measurements page's)."""
+    head = (f"{'task':<15}{'method':<32}{'trainable':>11}{'M MACs':>8}{'steps':>6}{'ms/step':>9}"
+            f"{'peak MB':>9}{'quality':>9}{'reversal':>9}")
+    lines = [head]
+    for r in rows:
+        rev = f"{r['reversal (%)']:.1f}" if "reversal (%)" in r else "-"
+        lines.append(f"{r['task']:<15}{r['method']:<32}{r['trainable']:>11,}{r['M multiply-adds']:>8.1f}"
+                     f"{r['steps']:>6}{r['ms / step']:>9.1f}{r['peak MB']:>9.0f}{r['quality']:>9.1f}{rev:>9}")
+    return "\n".join(lines)
