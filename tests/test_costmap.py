@@ -84,3 +84,13 @@ def test_format_rows_prints_one_line_a_run():
     lines = costmap.format_rows(rows).splitlines()
     assert len(lines) == 3 and "58.0" in lines[1] and "402,432" in lines[2] and "56.7" in lines[2]
     assert lines[1].rstrip().endswith("-")  # no reversal test for images
+
+
+def test_columns_name_the_quality_by_its_metric():
+    rows = [_row("classification", "CoOp", 512, 58.0, steps=24, seconds=1.0),
+            _row("retrieval", "VoP", 6_144, 29.6, steps=24, seconds=2.0, **{"reversal (%)": 50.0})]
+    image = costmap.columns(rows, "classification")
+    assert [r["method"] for r in image] == ["CoOp"] and image[0]["accuracy (%)"] == 58.0
+    assert "task" not in image[0] and "quality" not in image[0]
+    video = costmap.columns(rows, "retrieval")[0]
+    assert list(video)[-2:] == ["t2v R@1 (%)", "reversal (%)"]

@@ -181,7 +181,8 @@ def cost_quality_map(panels: dict[str, list[dict]], fronts: dict[str, list[str]]
     """One panel per task: each row of ``panels[task]`` a labelled point (``cost`` across,
     on a log scale with zero drawn at its left end, and ``value`` up), the rows named in
     ``fronts[task]`` joined by a line (the Pareto front: nothing is both cheaper and better)."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.6), squeeze=False)
+    # one panel under the other: the book's column is about 700 px wide
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.6, 4.4 * len(panels)), squeeze=False)
     for ax, (task, rows) in zip(axes.flat, panels.items()):
         front = fronts.get(task, [])
         positive = [r[cost] for r in rows if r[cost] > 0]

@@ -108,6 +108,21 @@ def measure(entry: Entry, clip, tokenizer, task, profile, steps: int | None = No
     return row
 
 
+def columns(rows: list[dict], task: str) -> list[dict]:
+    """``task``'s rows as the chapter's table shows them: the quality named by its metric,
+    without the columns every row of the task shares."""
+    out = []
+    for r in rows:
+        if r["task"] != task:
+            continue
+        row = {k: v for k, v in r.items() if k not in ("task", "quality", "seconds")}
+        row[QUALITY[task]] = r["quality"]
+        if "reversal (%)" in row:
+            row["reversal (%)"] = row.pop("reversal (%)")  # last, beside the quality
+        out.append(row)
+    return out
+
+
 def pareto_front(rows: list[dict], cost: str = "trainable", value: str = "quality") -> list[str]:
     """The methods of ``rows`` (one task) that no other row beats: none has a lower or equal
     ``cost`` with a higher ``value``, or a lower ``cost`` with an equal ``value``; cheapest first."""
