@@ -91,6 +91,6 @@ def test_columns_name_the_quality_by_its_metric():
             _row("retrieval", "VoP", 6_144, 29.6, steps=24, seconds=2.0, **{"reversal (%)": 50.0})]
     image = costmap.columns(rows, "classification")
     assert [r["method"] for r in image] == ["CoOp"] and image[0]["accuracy (%)"] == 58.0
-    assert "task" not in image[0] and "quality" not in image[0]
+    assert not {"task", "quality", "steps", "seconds"} & set(image[0])
     video = costmap.columns(rows, "retrieval")[0]
     assert list(video)[-2:] == ["t2v R@1 (%)", "reversal (%)"]

@@ -110,12 +110,13 @@ def measure(entry: Entry, clip, tokenizer, task, profile, steps: int | None = No
 
 def columns(rows: list[dict], task: str) -> list[dict]:
     """``task``'s rows as the chapter's table shows them: the quality named by its metric,
-    without the columns every row of the task shares."""
+    without the columns every row of the task shares (task, steps: the budget) or that the
+    page has no room for (seconds)."""
     out = []
     for r in rows:
         if r["task"] != task:
             continue
-        row = {k: v for k, v in r.items() if k not in ("task", "quality", "seconds")}
+        row = {k: v for k, v in r.items() if k not in ("task", "quality", "seconds", "steps")}
         row[QUALITY[task]] = r["quality"]
         if "reversal (%)" in row:
             row["reversal (%)"] = row.pop("reversal (%)")  # last, beside the quality
