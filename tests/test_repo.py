@@ -173,7 +173,7 @@ FORMATTED = ("01_clip_from_scratch", "08_choosing_a_method")
 # toggle for the code): plot layout, table formatting, glue plumbing -- never what teaches
 FOLDED = {
     "01_clip_from_scratch": {"cell-16", "cell-21", "cell-23"},
-    "08_choosing_a_method": {"cell-21"},
+    "08_choosing_a_method": {"cell-23"},
 }
 # what marks a teaching cell: an inline implementation (a def or class), a check of it
 # against the library (an assert), or a run of a method (the driver, chapter 8's measure)
