@@ -102,7 +102,7 @@ PROFILES: dict[str, Profile] = {
         retrieval_pairs=200,
         device="cpu",
         multitask_seeds=(0, 1),
-        # chapter 8 trains seventeen runs within its 180 s: 24 steps each, the same for all
+        # chapter 8 trains sixteen runs within its 180 s: 24 steps each, the same for all
         # (a fifth of chapter 2's 120, two fifths of chapter 3's 60, a fifth of VoP's 120)
         map_steps=24,
     ),
