@@ -9,7 +9,7 @@ CONSTRAINTS ?= requirements/ci-constraints.txt
 PROFILE ?=
 PROFILE_ARG := $(if $(PROFILE),--profile $(PROFILE),)
 
-.PHONY: all book test bench venv weights golden clean distclean
+.PHONY: all book test bench format venv weights golden clean distclean
 
 all: book
 
@@ -29,6 +29,12 @@ test: venv
 
 bench: venv
 	$(PY) -m clipadapt.bench
+
+# every notebook's code within 80 columns (the book's code column; tests/test_repo.py
+# checks it) and its outputs cleared; lines ruff cannot wrap (strings, comments) need a hand
+format: venv
+	$(VENV)/bin/ruff format --line-length 80 notebooks/
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace --log-level=WARN notebooks/*.ipynb
 
 # re-make the shipped tiny CLIP (deterministic; about four minutes on 2 CPU cores)
 weights: venv

@@ -18,9 +18,25 @@ pytestmark = pytest.mark.book
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
+    """The chapters executed under tiny and the book built from them. With
+    ``CLIPADAPT_BOOK_DIR=FOLDER`` the build is kept there and a later session reuses it
+    (to rerun the page checks alone: ``pytest tests/test_book.py -k browser``); delete the
+    folder to execute again."""
+    import json
+    import os
+
+    keep = os.environ.get("CLIPADAPT_BOOK_DIR")
+    out = Path(keep) if keep else tmp_path_factory.mktemp("book")
+    done = out / "built.json"
+    if keep and done.is_file():
+        saved = json.loads(done.read_text())
+        executed = [book.Executed(e["notebook"], e["seconds"]) for e in saved["executed"]]
+        return {"exec": out / "exec", "html": Path(saved["html"]), "executed": executed}
     executed = book.execute("tiny", dest=out / "exec", root=ROOT)
     html = book.build_html(src=out / "exec", out=out, root=ROOT)
+    if keep:
+        done.write_text(json.dumps({"html": str(html), "executed": [
+            {"notebook": str(e.notebook), "seconds": e.seconds} for e in executed]}))
     return {"exec": out / "exec", "html": html, "executed": executed}
 
 
@@ -71,6 +87,17 @@ def test_each_page_loads_each_script_once(built):
         scripts = re.findall(r"<script\b[^>]*>.*?</script>", page.read_text(), flags=re.S)
         repeated = {s[:120] for s in scripts if scripts.count(s) > 1}
         assert not repeated, f"{page.relative_to(built['html'])}: scripts repeated: {sorted(repeated)}"
+
+
+def test_math_is_served_by_the_book_itself(built):
+    """MathJax comes from the book's own static files (sphinx-mathjax-offline, pinned), not
+    from a CDN: a page opened without a network still renders its formulas."""
+    html = built["html"]
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    for page in sorted(html.rglob("*.html")):
+        sources = re.findall(r'<script[^>]+src="([^"]+)"', page.read_text())
+        remote = [s for s in sources if "mathjax" in s.lower() and re.match(r"([a-z]+:)?//", s)]
+        assert not remote, f"{page.relative_to(html)} loads MathJax from {remote}"
 
 
 def test_the_script_filter_keeps_the_first_of_each():
@@ -186,13 +213,35 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def _math_problems(page, name: str) -> list[str]:
+    """Every formula of the page typeset by MathJax (its ``mjx-container`` elements), and no
+    raw TeX delimiters left in the page's text."""
+    formulas = page.locator("main .math").count()
+    if not formulas:
+        return []
+    try:
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                               timeout=20_000)
+        page.evaluate("() => MathJax.startup.promise")
+    except Exception as exc:  # playwright's TimeoutError, or a failed promise
+        return [f"{name}: MathJax did not start ({type(exc).__name__}: {str(exc)[:120]})"]
+    rendered = page.locator("main mjx-container").count()
+    problems = [] if rendered >= formulas else [f"{name}: {rendered} of {formulas} formulas rendered"]
+    text = " ".join(page.locator("main .math").all_inner_texts())  # typeset: no TeX source left
+    raw = [d for d in ("\\(", "\\[", "\\mathrm") if d in text]
+    if raw:
+        problems.append(f"{name}: raw TeX left on the page: {raw}")
+    return problems
+
+
 def test_chapter_pages_in_a_browser(built, served):
     """What a reader sees, in headless Chromium (the system's, driven by Playwright): every
-    figure of the book loaded, no error output, the Colab links, the widget views, and no
-    JavaScript errors from the book's pages and assets (requests off the local server are
-    blocked, so CDN-loaded scripts and images cannot interfere and are not checked)."""
+    figure of the book loaded, no error output, the Colab links, the widget views, every
+    formula typeset, and no JavaScript errors from the book's pages and assets. The network
+    is off: every request off the local server is blocked, so the math must come from the
+    book's own files, and CDN-loaded scripts and images cannot interfere."""
     pw = _browser()
-    problems = []
+    problems, math_pages = [], 0
     with pw.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=__import__("shutil").which(CHROMIUM), headless=True,
                                     args=["--no-sandbox", "--disable-gpu"])
@@ -227,6 +276,8 @@ def test_chapter_pages_in_a_browser(built, served):
                 problems.append(f"{name}: no Colab launch button for notebooks/{nb_path.name} (found {links})")
             if page.locator("#pst-header").is_visible():  # book/_ext/static/page-fixes.css hides it
                 problems.append(f"{name}: the theme's empty top bar is shown at 1300 px")
+            math_pages += page.locator("main .math").count() > 0
+            problems += _math_problems(page, name)
             if name in WIDGET_CHAPTERS:
                 views = page.locator("script[type='application/vnd.jupyter.widget-view+json']").count()
                 state = page.locator("script[type='application/vnd.jupyter.widget-state+json']").count()
@@ -236,4 +287,5 @@ def test_chapter_pages_in_a_browser(built, served):
             problems += [f"{name}: console error from {url}: {text[:200]}" for text, url in own]
             page.close()
         browser.close()
+    assert math_pages, "no chapter page shows a formula: the math check checked nothing"
     assert not problems, "\n".join(problems)

@@ -39,6 +39,21 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
+def test_readme_is_short_and_links_every_page_for_contributors():
+    """The README holds what the project is, the two commands, the three ways to read, a
+    map and where to go next; the rest lives in the book's pages for contributors."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 120, "the README grew past a few screens: move the detail into book/"
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    part = next(p for p in toc["parts"] if p["caption"] == "For contributors")
+    for chapter in part["chapters"]:
+        assert f"({chapter['file']}.md)" in readme, f"the README does not link {chapter['file']}.md"
+    for link in re.findall(r"\]\(([^)#]+\.md)\)", readme):
+        assert (ROOT / link).is_file(), f"the README links {link}, which does not exist"
+    for command in ("make book", "make test"):
+        assert command in readme
+
+
 def test_every_notebook_is_a_chapter_and_exists():
     chapters = {p.name for p in book.toc_notebooks(ROOT)}
     assert chapters == {p.name for p in NOTEBOOKS}
@@ -74,7 +89,8 @@ def test_chapter_has_the_pinned_colab_install_cell(path):
     (`python -m clipadapt.book pin` writes it), before the parameters cell."""
     nb = nbformat.read(ROOT / path, as_version=4)
     want = book.install_cell_source(ROOT)
-    assert f"git+{book.repository_url(ROOT)}@{book.release_ref(ROOT)}" in want
+    repo = book.repository_url(ROOT).removeprefix("https://")
+    assert f'repo = "{repo}"' in want and f"git+https://{{repo}}@{book.release_ref(ROOT)}" in want
     cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source == want]
     assert len(cells) == 1, f"{path}: the Colab install cell is missing or differs; run python -m clipadapt.book pin"
     params = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
@@ -139,9 +155,65 @@ def test_gpu_workflow_executes_every_chapter_under_colab_and_keeps_artifacts():
     upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
     assert "_build/times-*.md" in upload["with"]["path"] and "_build/executed-*/" in upload["with"]["path"]
     assert "executed-colab" in runs
-    assert ".github/workflows/gpu.yml" in (ROOT / "README.md").read_text()
+    assert ".github/workflows/gpu.yml" in (ROOT / "book" / "releasing.md").read_text()
 
 
 def test_ci_installs_chromium_for_the_browser_test():
     run = (ROOT / ".ci" / "run").read_text()
     assert "apt-get install" in run and "chromium" in run and "CLIPADAPT_REQUIRE_BROWSER=1" in run
+
+
+# --- How the chapters look on the page -------------------------------------------------
+# `make format` formats every notebook's code to WIDTH columns (ruff) and clears outputs
+# (nbconvert). The chapters below are formatted and their folded cells listed; a chapter
+# joins both tables when it is formatted and its plumbing folded.
+WIDTH = 80
+FORMATTED = ("01_clip_from_scratch", "08_choosing_a_method")
+# chapter -> the ids of its cells tagged `hide-input` (the page shows their output, with a
+# toggle for the code): plot layout, table formatting, glue plumbing -- never what teaches
+FOLDED = {
+    "01_clip_from_scratch": {"cell-16", "cell-21", "cell-23"},
+    "08_choosing_a_method": {"cell-23"},
+}
+# what marks a teaching cell: an inline implementation (a def or class), a check of it
+# against the library (an assert), or a run of a method (the driver, chapter 8's measure)
+TEACHES = re.compile(r"^\s*(def |class |assert )|driver\.|costmap\.measure|\.fit\(", re.M)
+
+
+@pytest.mark.parametrize("stem", FORMATTED)
+def test_notebook_code_lines_fit_the_page(stem):
+    nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+    long = [(c.get("id"), n + 1, len(line)) for c in nb.cells if c.cell_type == "code"
+            for n, line in enumerate(c.source.splitlines()) if len(line) > WIDTH]
+    assert not long, f"{stem}: code lines over {WIDTH} characters (cell id, line, length): {long}; run make format"
+
+
+@pytest.mark.parametrize("stem", sorted(FOLDED))
+def test_folded_cells_are_the_listed_plumbing(stem):
+    nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+    folded = {c.get("id"): c for c in nb.cells if "hide-input" in c.metadata.get("tags", [])}
+    assert set(folded) == FOLDED[stem], f"{stem}: folded cells {sorted(folded)}, the table says {sorted(FOLDED[stem])}"
+    for cell_id, cell in folded.items():
+        assert cell.cell_type == "code", f"{stem} {cell_id}: only code cells fold"
+        match = TEACHES.search(cell.source)
+        assert not match, f"{stem} {cell_id} teaches ({match.group(0).strip()!r}) and must stay open"
+
+
+def test_the_teaching_cell_rule_catches_what_it_should():
+    assert TEACHES.search("def loss(u, v):\n    return u @ v")
+    assert TEACHES.search("x = 1\nassert torch.allclose(a, b)")
+    assert TEACHES.search("r = driver.run('CoOp', clip, tok, task)")
+    assert TEACHES.search("rows.append(costmap.measure(e, clip, tok, task, P))")
+    assert not TEACHES.search("fig, ax = plt.subplots()\nviz.table(rows)")
+
+
+def test_the_folded_and_formatted_chapters_exist():
+    stems = {p.stem for p in NOTEBOOKS}
+    assert set(FORMATTED) <= stems and set(FOLDED) <= stems
+
+
+def test_make_format_formats_to_the_width_the_test_checks():
+    make = (ROOT / "Makefile").read_text()
+    assert f"ruff format --line-length {WIDTH} notebooks/" in make
+    assert "jupyter nbconvert --clear-output --inplace" in make
+    assert not (ROOT / "tools" / "nbtool.py").exists()  # jupytext and nbconvert do its job

@@ -35,13 +35,17 @@ SOURCES = ("_config.yml", "_toc.yml", "book", "notebooks")
 
 INSTALL_TAG = "colab-install"
 INSTALL_CELL = """\
-# On Colab only: install clipadapt at this chapter's release; Colab's own torch, numpy and widgets stay.
+# On Colab only: install clipadapt at this chapter's release
+# (Colab's own torch, numpy and widgets stay).
 import sys
 
 if "google.colab" in sys.modules:
     import subprocess
 
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "clipadapt @ git+{url}@{ref}"], check=True)"""
+    repo = "{repo}"
+    spec = f"clipadapt @ git+https://{{repo}}@{ref}"
+    pip = [sys.executable, "-m", "pip", "install", "-q", spec]
+    subprocess.run(pip, check=True)"""
 
 
 def release_ref(root: Path = ROOT) -> str:
@@ -60,7 +64,8 @@ def repository_url(root: Path = ROOT) -> str:
 
 def install_cell_source(root: Path = ROOT) -> str:
     """The install cell every chapter carries, pinned to :func:`release_ref`."""
-    return INSTALL_CELL.format(url=repository_url(root), ref=release_ref(root))
+    repo = repository_url(root).removeprefix("https://")
+    return INSTALL_CELL.format(repo=repo, ref=release_ref(root))
 
 
 def badge_url(notebook: str | Path, root: Path = ROOT) -> str:

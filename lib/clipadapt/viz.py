@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib import ticker
 import numpy as np
 import torch
 
@@ -173,3 +174,54 @@ def merged_patches(ax, image: torch.Tensor, groups: torch.Tensor, show: torch.Te
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=8)
+
+
+def cost_quality_map(panels: dict[str, list[dict]], fronts: dict[str, list[str]], cost: str, value: str = "quality",
+                     ylabels: dict[str, str] | None = None, xlabel: str | None = None):
+    """One panel per task: each row of ``panels[task]`` a labelled point (``cost`` across,
+    on a log scale with zero drawn at its left end, and ``value`` up), the rows named in
+    ``fronts[task]`` joined by a line (the Pareto front: nothing is both cheaper and better)."""
+    # one panel under the other: the book's column is about 700 px wide
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.6, 4.4 * len(panels)), squeeze=False)
+    for ax, (task, rows) in zip(axes.flat, panels.items()):
+        front = fronts.get(task, [])
+        positive = [r[cost] for r in rows if r[cost] > 0]
+        zero = 10 ** np.floor(np.log10(min(positive))) / 10 if positive else 1.0  # where 0 is drawn
+        xs = {r["method"]: max(r[cost], zero) for r in rows}
+        placed: list[tuple[float, float]] = []  # label anchors in axes fractions, to step around
+        has_zero = any(r[cost] <= 0 for r in rows)
+        lo, hi = (zero if has_zero else min(positive)) / 2, max(xs.values()) * (30 if has_zero else 6)
+        ax.set_xscale("log")
+        ax.set_xlim(lo, hi)
+        span = max(r[value] for r in rows) - min(r[value] for r in rows) or 1.0
+        ax.set_ylim(min(r[value] for r in rows) - 0.08 * span, max(r[value] for r in rows) + 0.12 * span)
+        for r in sorted(rows, key=lambda r: (-r[value], xs[r["method"]])):
+            on = r["method"] in front
+            x, y = xs[r["method"]], r[value]
+            ax.scatter(x, y, s=46 if on else 30, color="C3" if on else "C0", zorder=3)
+            fx = (np.log10(x) - np.log10(lo)) / (np.log10(hi) - np.log10(lo))
+            fy = (y - ax.get_ylim()[0]) / (ax.get_ylim()[1] - ax.get_ylim()[0])
+            dy = 4
+            while any(abs(fx - px) < 0.18 and abs(fy + dy / 300 - py) < 0.045 for px, py in placed):
+                dy -= 11  # the next line down, in points
+            placed.append((fx, fy + dy / 300))
+            moved = dy != 4  # stepped down around another label: a thin line back to the point
+            ax.annotate(r["method"], (x, y), textcoords="offset points", xytext=(12 if moved else 5, dy),
+                        fontsize=8, fontweight="bold" if on else "normal", va="center" if moved else "baseline",
+                        arrowprops=dict(arrowstyle="-", lw=0.5, color="grey") if moved else None)
+        line = sorted((r for r in rows if r["method"] in front), key=lambda r: xs[r["method"]])
+        ax.plot([xs[r["method"]] for r in line], [r[value] for r in line], color="C3", lw=1, ls="--",
+                label="Pareto front")
+        if has_zero:
+            ticks = [t for t in ax.get_xticks() if zero < t <= hi]
+            ax.set_xticks([zero] + ticks, ["0"] + [f"$10^{{{int(np.log10(t))}}}$" for t in ticks])
+        else:  # a narrow range: plain numbers, no crowded minor labels
+            ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.set_xlabel(xlabel or cost)
+        ax.set_ylabel((ylabels or {}).get(task, value))
+        ax.set_title(task)
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False, fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig

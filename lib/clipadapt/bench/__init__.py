@@ -5,5 +5,7 @@
 * ``tempme`` -- TempMe's cost, speed and memory beside LoRA and VoP;
 * ``lora`` -- clipadapt's LoRA beside peft's (``--lora``);
 * ``video`` -- decoding throughput and each VoP variant's multiply-adds (``--video``);
+* ``costmap`` -- chapter 8's map: every method of Parts I and II trained once, its costs
+  and quality, the Pareto front, the papers' cited numbers and a guide read off the map;
 * ``memory`` -- the peak resident memory of a process tree, sampled.
 """

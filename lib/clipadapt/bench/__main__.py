@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from . import __doc__ as DOC
-from . import chapters, lora, tempme, video
+from . import chapters, costmap, lora, tempme, video
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lora", action="store_true", help="only compare clipadapt's LoRA with peft's")
     parser.add_argument("--video", action="store_true", help="only decoding throughput and VoP costs")
     parser.add_argument("--tempme", action="store_true", help="only TempMe's cost, speed and memory table")
+    parser.add_argument("--map", action="store_true", help="only chapter 8's map of every method's cost and quality")
     args = parser.parse_args(argv)
+    if args.map:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            print(costmap.format_rows(costmap.measure_all(args.profile, workdir=tmp)))
+        return 0
     if args.tempme:
         return 0 if tempme.run() else 1
     if args.lora:

@@ -12,7 +12,8 @@ from .. import book
 from .memory import PeakMemory
 
 TARGETS_S = {"01_clip_from_scratch": 150, "02_adapting_clip": 180, "03_video_retrieval": 180, "04_vop": 180,
-             "05_tempme": 180, "06_scpnet": 180, "07_softcpt": 180}
+             "05_tempme": 180, "06_scpnet": 180, "07_softcpt": 180,
+             "08_choosing_a_method": 180}
 TARGET_PEAK_GB = 4.0
 
 
