@@ -44,6 +44,47 @@ def test_world_tasks_are_nested_deterministic_and_conditioned():
     assert (scenes.attribute("colour") == 0).all()
 
 
+def test_label_suite_names_say_which_half_of_a_class_name_counts():
+    s = mt.label_suite(4, classes=3)
+    assert len(s) == 8 and s.domains == ("shape",) * 4 + ("colour",) * 4 and len(set(s.names)) == 8
+    assert s.names[0] == "circle, triangle or cross" and s.names[4] == "red, orange or yellow"
+    for k in range(4):  # task k of both domains: the same class names, different labels
+        assert s.tasks[k].classnames == s.tasks[4 + k].classnames
+        assert s.tasks[k].attribute == "shape" and s.tasks[4 + k].attribute == "colour"
+    assert s.tasks[0].classnames == ["red circle", "orange triangle", "yellow cross"]
+    assert s.tasks[0].template.format(s.tasks[0].classnames[0]) == "a photo of a red circle."
+    with pytest.raises(ValueError, match="2 to 5 classes"):
+        mt.label_suite(4, classes=6)
+    with pytest.raises(ValueError, match="coherent"):
+        mt.label_suite(coherent=1.0)
+
+
+def test_label_tasks_test_on_conflicting_pairs_and_train_on_mostly_coherent_ones():
+    s = mt.label_suite(2, classes=3, coherent=0.75)
+    for task in (s.tasks[0], s.tasks[2]):  # a shape task and a colour task
+        own, other = ("shape", "colour") if task.attribute == "shape" else ("colour", "shape")
+        i_own, i_other = (0, 1) if own == "shape" else (1, 0)
+        coherent = 0
+        for c, pair in enumerate(task.pairs):
+            for split in ("train", "test"):
+                sc = task.scenes(c, 200, split)
+                assert (sc.attribute(own) == pair[i_own]).all()  # the label's attribute
+                values = {p[i_other] for p in task.pairs}
+                assert set(sc.attribute(other).tolist()) <= values  # some class's value
+                same = sc.attribute(other) == pair[i_other]
+                if split == "test":
+                    assert not same.any()  # always another class's value
+                else:
+                    coherent += int(same.sum())
+        assert 0.65 < coherent / (200 * len(task.pairs)) < 0.85
+    x16, y16 = s.tasks[0].train_set(16)
+    x1, y1 = s.tasks[0].train_set(1)
+    assert torch.equal(x1, x16[:3]) and y1.tolist() == [0, 1, 2]
+    assert torch.equal(mt.label_suite(2, 3).tasks[0].test_set(4)[0],
+                       mt.label_suite(2, 3, seed=5).tasks[0].test_set(4)[0])  # one test set for every seed
+    assert not torch.equal(x1, mt.label_suite(2, 3, seed=5).tasks[0].train_set(1)[0])
+
+
 def test_shuffled_names_is_a_derangement():
     s = mt.world_suite(3)
     sh = mt.shuffled_names(s, seed=3)

@@ -63,7 +63,8 @@ def test_the_tiny_rows_keep_their_values():
     assert (t["CoOp"].lr, t["LoRA"].lr, t["linear probe"].lr) == (2e-2, 2e-3, 1e-2)
     assert t["CoOp"].options == {"n_ctx": 16, "init": "a photo of a"} and t["CoOp"].epochs == 40
     assert (t["SCPNet"].lr, t["SCPNet"].batch_size, t["SCPNet"].steps) == (1e-3, 32, 100)
-    assert (t["SoftCPT"].steps, t["SoftCPT"].lr, t["SoftCPT"].warmup, t["LP-CLIP"].lr) == (30, 2e-2, 3, 0.3)
+    assert (t["SoftCPT"].epochs, t["SoftCPT"].min_steps, t["SoftCPT"].lr, t["SoftCPT"].warmup) == (10, 80, 2e-2, 8)
+    assert t["LP-CLIP"].lr == 0.3 and (t["SCPNet"].options["topk"], t["SCPNet"].options["reweight_p"]) == (5, 0.5)
     assert recipes.get("TempMe", "tiny", "lora").lr == 2e-3 and recipes.get("VoP", "tiny").steps == 120
     for _, _, r in rows("tiny"):
         assert (r.optimizer, r.schedule, r.augment, r.cache_features) == ("adamw", "warmup-cosine", "none", True)

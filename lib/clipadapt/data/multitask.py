@@ -4,17 +4,23 @@ says what it is (SoftCPT, chapter 7).
 A :class:`Suite` is a list of ``(task name, few-shot task)`` pairs. Each task is one of
 Part I's few-shot tasks (:mod:`clipadapt.data.fewshot`): ``classnames``, a prompt
 ``template``, nested ``train_set(shots)`` (the k-shot set lies inside the 2k-shot set)
-and ``test_set()``. Two kinds:
+and ``test_set()``. Three kinds:
 
 * :func:`world_suite` -- synthetic tasks drawn by the image world, in a few *domains*:
   the attribute asked for (shape, colour, position). The tasks of a domain differ in what
   the pictures have in common and in which values they tell apart ("red objects: circle,
   square or triangle", "small objects: square, triangle or diamond"), so related tasks get
-  related names; each domain draws its pictures in its own style. :func:`shuffled_names` is the control: the same
-  tasks under each other's names.
+  related names; each domain draws its pictures in its own style. The class names already
+  say what is asked, so the names add little (chapter 7's original setting);
+* :func:`label_suite` -- synthetic tasks whose names say what matters: classes named by a
+  colour and a shape ("red circle"), labelled by one of them, the same class names in
+  both domains, few and often misleading shots; only the task name ("circle, triangle or
+  cross") says which half of a class name counts.
 * :func:`load_suite` -- real datasets in CoOp's format (split json + image folder, or the
   FGVC-Aircraft variant files), e.g. :data:`GENERAL10`, the ten datasets of SoftCPT's
   General-10 suite (1,191 classes).
+
+:func:`shuffled_names` is the control: the same tasks under each other's names.
 
 Every task also says how its accuracy is measured, as SoftCPT's evaluator does:
 ``"accuracy"`` (top-1 over the test set) or ``"mean_per_class"`` (the mean of the
@@ -157,6 +163,71 @@ def world_suite(tasks_per_domain: int = 6, domains=tuple(DOMAINS), classes: int 
             words = task.classnames
             names.append(f"{_condition_phrase(attr, value)}: {', '.join(words[:-1])} or {words[-1]}")
             tasks.append(task)
+            doms.append(d)
+    return Suite(tuple(names), tuple(tasks), tuple(doms))
+
+
+@dataclass(frozen=True)
+class LabelTask(fewshot.SyntheticTask):
+    """A task whose classes are named by a colour and a shape ("red circle"), while only
+    ``attribute`` decides the label: in a shape task a "red circle" is any circle. Its
+    test pictures always pair the class's value with *another* class's value of the other
+    attribute (a blue circle), so only a prompt that reads the right attribute scores; its
+    few training pictures show the class's own pair with probability ``coherent`` (a red
+    circle), so that the shots alone often cannot say which attribute the labels mean."""
+
+    pairs: tuple[tuple[int, int], ...] = ()  # (shape, colour) of each class
+    coherent: float = 0.75
+    test_seed: int = 0
+
+    @property
+    def classnames(self) -> list[str]:
+        return [f"{worlds.COLOURS[c]} {worlds.SHAPES[s]}" for s, c in self.pairs]
+
+    def scenes(self, c: int, per_class: int, split: str) -> worlds.Scenes:
+        """``per_class`` scenes of class ``c``: its value of ``attribute``, and of the other
+        attribute another class's value (every test scene) or, in training, its own with
+        probability ``coherent``."""
+        k, seed = len(self.pairs), self.test_seed if split == "test" else self.seed
+        other = "colour" if self.attribute == "shape" else "shape"
+        values = {a: torch.tensor([p[i] for p in self.pairs]) for i, a in enumerate(("shape", "colour"))}
+        g = worlds.generator(seed, "labels", self.name, split, str(c))
+        shift = torch.randint(1, k, (per_class,), generator=g)  # another class's value ...
+        if split == "train":  # ... or the class's own
+            shift = torch.where(torch.rand(per_class, generator=g) < self.coherent, 0, shift)
+        return self.world().sample(per_class, g, **{self.attribute: int(values[self.attribute][c]),
+                                                   other: values[other][(c + shift) % k]})
+
+    def _draw(self, per_class: int, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        w, images, labels = self.world(), [], []
+        for c in range(len(self.pairs)):
+            images.append(normalize(w.render(self.scenes(c, per_class, split))))
+            labels.append(torch.full((per_class,), c, dtype=torch.long))
+        return torch.stack(images, 1).flatten(0, 1), torch.stack(labels, 1).flatten(0, 1)
+
+
+def label_suite(tasks_per_domain: int = 4, classes: int = 3, seed: int = 0, coherent: float = 0.75,
+                image_size: int = 64, pool: int = 16) -> Suite:
+    """Tasks whose *names* say what matters. Every class is named by a colour and a shape;
+    in the shape domain the label is the shape, in the colour domain the colour, and task
+    ``k`` of both domains has the same class names ("red circle", "orange triangle", ...).
+    A task's name lists the values it tells apart, "circle, triangle or cross" or "red,
+    orange or yellow": the one place that says which half of a class name counts. The
+    pictures are drawn as in pre-training (solid, dark background)."""
+    if not 2 <= classes <= 5 or not 1 <= tasks_per_domain <= 5:
+        raise ValueError(f"a label suite has 2 to 5 classes and 1 to 5 tasks per domain, asked for "
+                         f"{classes} classes and {tasks_per_domain} tasks")
+    if not 0.0 <= coherent < 1.0:
+        raise ValueError(f"coherent must lie in [0, 1), got {coherent}")
+    names, tasks, doms = [], [], []
+    for d in ("shape", "colour"):
+        for k in range(tasks_per_domain):
+            pairs = tuple(((k + 2 * j) % 5, (k + j) % 6) for j in range(classes))
+            words = [worlds.SHAPES[s] if d == "shape" else worlds.COLOURS[c] for s, c in pairs]
+            names.append(f"{', '.join(words[:-1])} or {words[-1]}")
+            tasks.append(LabelTask(f"{d}|{k}", attribute=d, fill="solid", background="dark",
+                                   image_size=image_size, seed=seed, pool=pool, pairs=pairs,
+                                   coherent=coherent))
             doms.append(d)
     return Suite(tuple(names), tuple(tasks), tuple(doms))
 
