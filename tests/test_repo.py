@@ -168,11 +168,18 @@ def test_ci_installs_chromium_for_the_browser_test():
 # (nbconvert). The chapters below are formatted and their folded cells listed; a chapter
 # joins both tables when it is formatted and its plumbing folded.
 WIDTH = 80
-FORMATTED = ("01_clip_from_scratch", "08_choosing_a_method")
+FORMATTED = ("01_clip_from_scratch", "02_adapting_clip", "03_video_retrieval", "04_vop", "05_tempme",
+             "06_scpnet", "07_softcpt", "08_choosing_a_method")
 # chapter -> the ids of its cells tagged `hide-input` (the page shows their output, with a
 # toggle for the code): plot layout, table formatting, glue plumbing -- never what teaches
 FOLDED = {
     "01_clip_from_scratch": {"cell-16", "cell-21", "cell-23"},
+    "02_adapting_clip": {"cell-14"},
+    "03_video_retrieval": {"cell-15"},
+    "04_vop": {"cell-16", "cell-17"},
+    "05_tempme": {"cell-06", "cell-20"},
+    "06_scpnet": {"scpnet-26"},
+    "07_softcpt": {"cell-19"},
     "08_choosing_a_method": {"cell-23"},
 }
 # what marks a teaching cell: an inline implementation (a def or class), a check of it
