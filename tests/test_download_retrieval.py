@@ -8,9 +8,9 @@ import http.server
 import io
 import tarfile
 import threading
-import zipfile
 
 import pytest
+from test_download import _zip  # the tests folder is on sys.path, as for ddp_check
 
 from clipadapt.data import activitynet, didemo, download, fixtures, msvd
 
@@ -45,14 +45,6 @@ def serve():
     yield table
     httpd.shutdown()
     httpd.server_close()
-
-
-def _zip(entries: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def _tar(entries: dict[str, bytes]) -> bytes:
