@@ -1,7 +1,7 @@
 """Many processes, one run: the few collective pieces that data-parallel training needs.
 
 Under ``torchrun --nproc_per_node=N`` every process runs the same program on its own
-shard of each global batch (:func:`step_shard`), PyTorch's DistributedDataParallel
+shard of each global batch (:func:`shard`), PyTorch's DistributedDataParallel
 averages the gradients, and three things make the result that of one process on the
 whole global batch:
 
