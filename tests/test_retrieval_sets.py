@@ -238,6 +238,18 @@ def test_for_dataset_sets_the_papers_budget_and_refuses_synthetic_profiles():
         video_sets.for_dataset("paper", "youcook")
 
 
+def test_tempme_samples_64_frames_of_long_videos_where_the_paper_does():
+    from clipadapt import reproduce
+    from clipadapt.methods import registry
+
+    tempme, vop = registry.get("TempMe"), registry.get("VoP")
+    for dataset, frames in (("activitynet", 64), ("didemo", 64), ("lsmdc", 12), ("msvd", 12), ("msrvtt", 12)):
+        assert reproduce.with_dataset(tempme, profiles.get("paper"), dataset).video_frames == frames, dataset
+        assert reproduce.with_dataset(vop, profiles.get("paper"), dataset).video_frames == 12  # VoP: 12 everywhere
+    assert reproduce.with_dataset(tempme, profiles.get("colab"), "activitynet").video_frames == 12  # a T4's budget
+    assert video_sets.BENCHMARKS["activitynet"].max_tokens == video_sets.BENCHMARKS["didemo"].max_tokens == 64
+
+
 @pytest.mark.parametrize("method, variant, dataset", [("VoP", "F", "didemo"), ("TempMe", "lora", "activitynet"),
                                                       ("VoP", "P", "lsmdc"), ("TempMe", "lora", "msvd")])
 def test_reproduce_runs_each_benchmark_end_to_end(sets, tmp_path, monkeypatch, capsys, method, variant, dataset):

@@ -58,6 +58,23 @@ def test_vit_b16_reconstruction_gives_the_paper_tokens():
     assert (plan[-1].sequences, plan[-1].tokens) == (1, 127)
 
 
+def test_long_video_schedule_joins_64_frames_into_one_clip(vit_b32):
+    """ActivityNet and DiDeMo under ``paper``: 64 frames, 64 -> 16 -> 4 -> 1 clips."""
+    schedule = tempme.schedule_for("ViT-B-32", 64)
+    assert schedule.frames_per_merge == (4, 4, 4) and tempme.schedule_for("ViT-B-32", 12) == Schedule()
+    plan = schedule.plan(12, 64, 50)
+    assert [s.sequences for s in plan[7:]] == [64, 16, 4, 1, 1]
+    assert schedule.positions(64) == [64, 16, 4]
+    with pytest.raises(ValueError, match="16 clips remain"):  # the 12-frame schedule does not take 64
+        Schedule().plan(12, 64, 50)
+    m = tempme.TempMe(copy.deepcopy(vit_b32), schedule, frames=64).eval()
+    tokens = []
+    m.clip.visual.transformer.resblocks[-1].register_forward_hook(lambda mod, i, o: tokens.append(o.shape))
+    with torch.no_grad():
+        out = m.encode_video(torch.randn(1, 64, 3, 224, 224))
+    assert out.shape == (1, 512) and tokens[-1][:2] in {(1, plan[-1].tokens), (plan[-1].tokens, 1)}
+
+
 def test_switched_off_equals_stock_mean_pooling(tiny_clip):
     clip = tiny_clip[0]
     video = torch.randn(2, 4, 3, 64, 64)

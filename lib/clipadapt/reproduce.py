@@ -69,7 +69,7 @@ def with_dataset(spec: registry.MethodSpec, prof: profiles.Profile, dataset: str
     if spec.task != "retrieval":
         raise ReproduceError(f"--dataset chooses a retrieval benchmark; {spec.name!r} solves {spec.task}")
     try:
-        return video_sets.for_dataset(prof, dataset)
+        return video_sets.for_dataset(prof, dataset, long_frames=spec.long_video_frames)
     except ValueError as err:
         raise ReproduceError(str(err)) from err
 

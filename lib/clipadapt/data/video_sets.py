@@ -40,14 +40,16 @@ class Benchmark:
     download: str = ""  # a file whose absence makes clipadapt.data.download fetch the public files ("": none)
     protocol: str = "one caption per video"
     seconds: float | None = None  # frames are sampled from each video's first seconds only (None: all)
+    long: bool = False  # minutes-long videos, where TempMe samples 64 frames (see for_dataset)
 
 
 BENCHMARKS: dict[str, Benchmark] = {
     "didemo": Benchmark("DiDeMo", didemo.load_didemo, didemo.SIZES["train"], 64, "test_list.txt",
                         "paragraph-to-video (a video's descriptions joined), test split of 1,004 videos",
-                        seconds=31),  # CLIP4Clip reads 0-31 s: the annotators saw the first 30
+                        seconds=31, long=True),  # CLIP4Clip reads 0-31 s: the annotators saw the first 30
     "activitynet": Benchmark("ActivityNet Captions", activitynet.load_activitynet, activitynet.SIZES["train"], 64,
-                             "val_1.json", "paragraph-to-video (a video's sentences joined), val_1 split of 4,917 videos"),
+                             "val_1.json", "paragraph-to-video (a video's sentences joined), val_1 split of 4,917 videos",
+                             long=True),
     "lsmdc": Benchmark("LSMDC", lsmdc.load_lsmdc, lsmdc.SIZES["train"],
                        protocol="one sentence per clip, the 1,000 clips of the public test file"),
     "msvd": Benchmark("MSVD", msvd.load_msvd, 48774, download="test_list.txt",
@@ -56,10 +58,13 @@ BENCHMARKS: dict[str, Benchmark] = {
 DATASETS = ("msrvtt", *BENCHMARKS)  # what --dataset accepts
 
 
-def for_dataset(profile, name: str) -> profiles.Profile:
+def for_dataset(profile, name: str, long_frames: int | None = None) -> profiles.Profile:
     """``profile`` reading benchmark ``name`` (``msrvtt`` or a key of :data:`BENCHMARKS`).
     Under the ``paper`` profile the budget becomes 5 epochs of that benchmark's training pairs
-    at the profile's batch, as the papers train (VoP and TempMe: 5 epochs)."""
+    at the profile's batch, as the papers train (VoP and TempMe: 5 epochs), and a method that
+    samples more frames from long videos (``long_frames``: TempMe's 64) does so on the
+    benchmarks of long videos (``Benchmark.long``) where the profile says
+    ``video_long_frames``."""
     prof = profiles.get(profile)
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -71,6 +76,8 @@ def for_dataset(profile, name: str) -> profiles.Profile:
     changes = {"video_data": name}
     if prof.name == "paper":
         changes["video_steps"] = 5 * math.ceil(BENCHMARKS[name].train_pairs / prof.video_batch)
+    if long_frames and prof.video_long_frames and BENCHMARKS[name].long:
+        changes["video_frames"] = long_frames
     return prof.replace(**changes)
 
 

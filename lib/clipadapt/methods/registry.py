@@ -36,6 +36,9 @@ class MethodSpec:
     # in the columns of the task's table (tasks.*.row), and where they come from
     paper: Mapping[str | None, Mapping[str, object]] = field(default_factory=dict)
     paper_source: str = ""
+    # frames per video on the long videos of ActivityNet Captions and DiDeMo where the paper
+    # samples more than elsewhere (None: the profile's video_frames everywhere)
+    long_video_frames: int | None = None
 
     def variant(self, variant: str | None) -> str | None:
         """``variant`` checked against the method's variants (None: the default)."""
@@ -112,7 +115,7 @@ def _multitask(kind):
 
 
 def _tempme(clip, tokenizer, context, options, variant):
-    schedule = tempme.schedule_for(options.get("schedule", "ViT-B-32"))
+    schedule = tempme.schedule_for(options.get("schedule", "ViT-B-32"), context["frames"])
     return tempme.TempMe(clip, schedule, frames=context["frames"], policy=variant, rank=options.get("rank", 8),
                          positions=options.get("positions", True))
 
@@ -137,7 +140,7 @@ REGISTRY: dict[str, MethodSpec] = {spec.name: spec for spec in (
                    "VoP", "VoP^P", "VoP^C", "VoP^F", "VoP^F+P", "VoP^F+C")))), paper_source=_VOP_SOURCE),
     MethodSpec("TempMe", "retrieval", _tempme, "ImgMe + ClipMe temporal token merging; variants say what "
                "of CLIP trains beside the clip positional embeddings (clipadapt.methods.tempme)",
-               variants=("lora", "full")),
+               variants=("lora", "full"), long_video_frames=tempme.LONG_VIDEO_FRAMES),
     MethodSpec("ZS-CLIP", "multitask", _multitask("zero-shot"), "every task zero-shot with its own template"),
     MethodSpec("LP-CLIP", "multitask", _multitask("linear probe"), "a linear probe per task on frozen features"),
     MethodSpec("CoOp-CA", "multitask", _multitask("CA"), "a CoOp context per task, trained jointly "

@@ -36,7 +36,7 @@ from torch import nn
 from ..core import features, merge, models, patching, prompting
 from . import lora
 from .protocol import Method
-from .tempme_schedule import SCHEDULES, Schedule, Step
+from .tempme_schedule import LONG_SCHEDULES, LONG_VIDEO_FRAMES, SCHEDULES, Schedule, Step
 
 POLICIES = ("lora", "full", "none")  # what of the CLIP trains (a subset of baselines.POLICIES)
 
@@ -52,12 +52,15 @@ PAPER_TABLE = {  # setting: (G FLOPs = multiply-adds, output tokens, videos/s)
 }
 
 
-def schedule_for(model_name: str) -> Schedule:
-    """The schedule of a known model (``SCHEDULES``); others need an explicit one."""
-    if model_name not in SCHEDULES:
+def schedule_for(model_name: str, frames: int | None = None) -> Schedule:
+    """The schedule of a known model (``SCHEDULES``); with ``frames`` equal to
+    ``LONG_VIDEO_FRAMES`` (64), its long-video schedule (``LONG_SCHEDULES``: 64 -> 16 -> 4 -> 1
+    clips). Others need an explicit one."""
+    table = LONG_SCHEDULES if frames == LONG_VIDEO_FRAMES and model_name in LONG_SCHEDULES else SCHEDULES
+    if model_name not in table:
         raise ValueError(f"no TempMe schedule for {model_name!r}; known: {', '.join(SCHEDULES)} "
                          f"(pass schedule=Schedule(...))")
-    return SCHEDULES[model_name]
+    return table[model_name]
 
 
 class TempMe(Method):
