@@ -74,6 +74,7 @@ def chapters(p: profiles.Profile, image: float, text: float, tiny: tuple[float, 
     total = evaluation  # zero-shot mean pooling
     for variant, backward in (("full", 2), ("partial", 2 * 2 / 12), ("lora", 2)):
         r = recipes.get("mean pooling", p, variant)
+        backward += 1 if r.options.get("checkpointing") else 0  # the forward pass again, block by block
         total += r.steps * r.batch_size * (frames * image + text) * (1 + backward) + evaluation
     work["03_video_retrieval"] = total
     r = recipes.get("VoP", p)

@@ -15,6 +15,10 @@ every row of the VoP and TempMe tables is one command, e.g.
 * ``--resume`` continues from the newest whole checkpoint: same weights, optimiser,
   schedule, generators and data order, so the run ends exactly as an uninterrupted one;
   a checkpoint of another method, recipe, profile or seed is refused, naming the difference.
+* ``--dry-run`` trains nothing for real: it builds the run at full size on the CPU (random
+  weights, real-format fixtures), takes two training steps and one evaluation batch, and
+  prints the peak memory with the estimate for a 16 GB T4 (:mod:`clipadapt.training.dryrun`);
+  it exits with 1 when the run would not leave 20 % of a T4 free.
 * Under ``torchrun --nproc_per_node=N`` the same command trains with DistributedDataParallel:
   each process reads its shard of every global batch (:func:`clipadapt.core.distributed.shard`),
   contrastive losses gather the features of every process, evaluation gathers every
@@ -126,7 +130,7 @@ def train_and_evaluate(run: driver.Run, out: str | Path, *, resume: bool = False
     return result
 
 
-def format_table(run: Run, result: dict) -> str:
+def format_table(run: driver.Run, result: dict) -> str:
     """The chapter's columns for this run, and the paper's row under them where it has one."""
     spec = registry.get(run.method)
     rows = [{"run": f"{run.label}, {run.profile} (measured)", **run.task.row(result["metrics"]),
@@ -166,12 +170,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="cpu or cuda (default: the profile's, when there is one)")
     parser.add_argument("--no-amp", action="store_true", help="train in float32 on CUDA too")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="full size on the CPU, two steps and one evaluation batch: peak memory and a T4 estimate")
     args = parser.parse_args(argv)
     try:
         spec, variant, prof = choices(args.method, args.variant, args.profile)
         with_dataset(spec, prof, args.dataset)  # refuse a bad combination before loading anything
     except ValueError as err:
         parser.error(str(err))
+    if args.dry_run:
+        from .training import dryrun
+
+        m = dryrun.measure(spec.name, variant, prof, dataset=args.dataset)
+        print(dryrun.format_rows([(prof.name + (f"/{args.dataset}" if args.dataset else ""), m)]))
+        return 0 if m.fits else 1
     name = "-".join(x for x in (spec.name, variant, prof.name, args.dataset) if x).replace(" ", "_").replace("+", "")
     out = Path(args.out or Path("runs") / name)
     if not args.resume and not distributed.launched() and runstate.holds_a_run(out):  # early, before any loading

@@ -7,5 +7,7 @@
 * ``video`` -- decoding throughput and each VoP variant's multiply-adds (``--video``);
 * ``costmap`` -- chapter 8's map: every method of Parts I and II trained once, its costs
   and quality, the Pareto front, the papers' cited numbers and a guide read off the map;
+* ``t4`` -- every chapter's ``colab`` runs at full size on the CPU: peak memory and a T4
+  estimate each (``--t4``);
 * ``memory`` -- the peak resident memory of a process tree, sampled.
 """

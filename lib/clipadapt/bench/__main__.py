@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..training import dryrun
 from . import __doc__ as DOC
-from . import chapters, costmap, lora, tempme, video
+from . import chapters, costmap, lora, t4, tempme, video
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--video", action="store_true", help="only decoding throughput and VoP costs")
     parser.add_argument("--tempme", action="store_true", help="only TempMe's cost, speed and memory table")
     parser.add_argument("--map", action="store_true", help="only chapter 8's map of every method's cost and quality")
+    parser.add_argument("--t4", action="store_true", help="only the full-size dry run of every chapter's colab runs")
     args = parser.parse_args(argv)
+    if args.t4:
+        return 0 if t4_table() else 1
     if args.map:
         import tempfile
 
@@ -57,7 +61,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:<34}{m['R@1']:>10.1f}{100 / 200:>8.1f}{'-':>8}  -")
     print(f"{'binding, right over swapped (%)':<34}{100 * result['binding']:>10.1f}{50.0:>8.1f}{'-':>8}  -")
     ok &= tempme.run()
+    ok &= t4_table()
     return 0 if ok else 1
+
+
+def t4_table(profile: str = "colab") -> bool:
+    """Every chapter's ``profile`` runs at full size on the CPU, with a T4 estimate each
+    (:mod:`clipadapt.training.dryrun`); True when all fit."""
+    print(f"\nFull-size dry run of the {profile} profile (two training steps and one evaluation batch "
+          "per run, on the CPU):")
+    rows = t4.chapter_table(profile, say=lambda line: None)
+    print(dryrun.format_rows(rows))
+    return all(m.fits for _, m in rows)
 
 
 if __name__ == "__main__":

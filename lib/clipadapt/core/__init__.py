@@ -4,7 +4,8 @@ clipadapt's but each other and :mod:`clipadapt.profiles`):
 * ``files`` (atomic writes, the data root), ``seeds`` (every random stream's seed),
   ``pixels`` (CLIP's pixel normalisation), ``checkpoints`` (safetensors files),
   ``distributed`` (shards, gathers with gradients);
-* ``flops`` (multiply-adds and timing), ``metrics`` (accuracy, retrieval recall, mAP),
+* ``flops`` (multiply-adds and timing), ``live_memory`` (the bytes tensors hold, on any
+  device), ``metrics`` (accuracy, retrieval recall, mAP),
   ``losses`` (contrastive and partial-label losses);
 * ``models`` (load_clip, freezing, parameter counts), ``features`` (batched encoding,
   scaled-cosine logits, mean pooling), ``prompting`` (learned tokens inside open_clip's

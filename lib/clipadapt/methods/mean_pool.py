@@ -20,12 +20,17 @@ from .protocol import Method
 
 
 class MeanPoolCLIP(Method):
-    def __init__(self, clip: nn.Module, policy: str = "none", last_layers: int = 2, rank: int = 8):
+    def __init__(self, clip: nn.Module, policy: str = "none", last_layers: int = 2, rank: int = 8,
+                 checkpointing: bool = False):
         super().__init__()
         if policy not in POLICIES:
             raise ValueError(f"unknown tuning policy {policy!r}; choose one of {POLICIES}")
         self.clip, self.policy = clip, policy
         set_trainable(clip, policy, last_layers=last_layers, rank=rank)
+        # activation checkpointing: each block's activations are recomputed in the backward
+        # pass instead of kept (open_clip's own switch; the gradients do not change)
+        if checkpointing:
+            clip.set_grad_checkpointing(True)
 
     def frame_features(self, video: torch.Tensor) -> torch.Tensor:
         B, T = video.shape[:2]

@@ -84,7 +84,8 @@ def _tuned_clip(policy):
 
 
 def _mean_pooling(clip, tokenizer, context, options, variant):
-    return mean_pool.MeanPoolCLIP(clip, variant, last_layers=options.get("last_layers", 2), rank=options.get("rank", 8))
+    return mean_pool.MeanPoolCLIP(clip, variant, last_layers=options.get("last_layers", 2), rank=options.get("rank", 8),
+                                  checkpointing=options.get("checkpointing", False))
 
 
 def _vop(clip, tokenizer, context, options, variant):
