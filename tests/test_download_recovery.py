@@ -27,16 +27,23 @@ def _split(base, path):
     return dataclasses.replace(download.RESOURCES["eurosat-split"], url=f"{base}{path}")
 
 
+def _failing_split(served, failure: str):
+    """EuroSAT's split file served at /FAILURE/split.json: first the ``failure``, then the good
+    file; returns the resource pointing there and the good bytes."""
+    base, handler = served
+    _, good = _eurosat_archives()
+    path = f"/{failure}/split.json"
+    handler.files[path], handler.plan[path] = good, [failure]
+    return _split(base, path), good
+
+
 def _files(root):
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
 def test_a_404_then_a_good_answer(server, tmp_path):  # noqa: F811
-    base, handler = server
-    _, good = _eurosat_archives()
-    handler.files["/404/split.json"] = good
-    handler.plan["/404/split.json"] = ["404"]
-    res = _split(base, "/404/split.json")
+    base = server[0]
+    res, good = _failing_split(server, "404")
     with pytest.raises(download.DownloadError) as err:
         download.fetch(res, tmp_path, progress=False)
     text = str(err.value)
@@ -99,11 +106,7 @@ def test_a_truncated_archive_starts_again_where_it_cannot_resume(server, msrvtt_
 
 
 def test_an_html_page_for_a_split_file_is_refused_then_a_good_answer_is_kept(server, tmp_path):  # noqa: F811
-    base, handler = server
-    _, good = _eurosat_archives()
-    handler.files["/html/split.json"] = good
-    handler.plan["/html/split.json"] = ["html"]
-    res = _split(base, "/html/split.json")
+    res, good = _failing_split(server, "html")
     with pytest.raises(download.DownloadError, match=r"(?s)eurosat-split: split.json is an HTML page, not JSON .*"
                                                      r"refuses.*nothing is marked complete.*URL: .*/html/split.json"
                                                      r".*python -m clipadapt.data.download eurosat"):

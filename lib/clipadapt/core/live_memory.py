@@ -43,8 +43,7 @@ def _tensors(objects) -> list[torch.Tensor]:
 def storage_bytes(*objects) -> int:
     """Bytes of the distinct storages of the tensors in ``objects`` (see :class:`LiveTensors`);
     a storage shared by views counts once."""
-    seen = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in _tensors(objects)}
-    return sum(seen.values())
+    return LiveTensors(*objects).already
 
 
 class LiveTensors(TorchDispatchMode):
