@@ -289,3 +289,56 @@ def test_chapter_pages_in_a_browser(built, served):
         browser.close()
     assert math_pages, "no chapter page shows a formula: the math check checked nothing"
     assert not problems, "\n".join(problems)
+
+
+# -- every number a chapter shows is one command away (clipadapt.experiments) ---------------
+def _chapter_runs():
+    """tools/chapter_runs.py: reading an executed chapter's runs, and checking one against reproduce."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("chapter_runs", ROOT / "tools" / "chapter_runs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _all_records(built) -> dict[str, tuple[Path, dict]]:
+    runs = _chapter_runs()
+    return {k: (nb_path, r) for nb_path in book.toc_notebooks(ROOT)
+            for k, r in runs.records(built["exec"] / nb_path).items()}
+
+
+def _tiny_experiments() -> list[str]:
+    from clipadapt import experiments
+
+    return [n for n in experiments.names() if not experiments.get(n, "tiny").skip]
+
+
+def test_every_experiment_is_run_by_its_chapter(built):
+    """Each experiment that runs under tiny is glued, every seed and shot count of it, by the
+    chapter its file is named after (ch03.toml: 03_...), and no chapter glues a run that no
+    experiment declares."""
+    from clipadapt import experiments
+
+    records = _all_records(built)
+    bench = experiments.Workbench("tiny", None, None, None)
+    expected = {experiments.record_name(n, p) for n in _tiny_experiments()
+                for p in bench.points(experiments.get(n, "tiny"))}
+    assert expected, "no experiment runs under tiny"
+    assert sorted(expected - set(records)) == [], "experiments no chapter ran"
+    assert sorted(set(records) - expected) == [], "runs glued under no experiment's name"
+    for key, (nb_path, rec) in records.items():
+        assert nb_path.name[:2] == rec["name"].split("/")[0][2:], f"{key} was run by {nb_path.name}"
+
+
+@pytest.mark.parametrize("name", _tiny_experiments())
+def test_reproduce_gives_the_number_the_chapter_shows(built, name, tmp_path):
+    """``python -m clipadapt.reproduce NAME --profile tiny`` ends with the metrics, trainable
+    parameters and multiply-adds the executed chapter glued for that run, bit for bit: the
+    first seed of each experiment at its largest shot count, on the chapter's own synthetic
+    videos (same files, same manifest)."""
+    runs = _chapter_runs()
+    mine = {k: r for k, (_, r) in _all_records(built).items() if r["name"] == name}
+    assert mine, f"no chapter glued a run of {name}"
+    [(_, point, record)] = runs.chosen(mine)
+    assert runs.check(name, point, record, "tiny", built["exec"] / "notebooks", tmp_path) == []

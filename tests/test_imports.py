@@ -22,9 +22,10 @@ LAYERS = [
     ["methods", "methods.*"],
     ["tasks", "tasks.*"],
     ["training", "training.*"],
+    ["experiments", "experiments.*"],
     ["chapter", "pretrain", "reproduce", "book", "kernels", "bench", "bench.*"],
 ]
-PACKAGES = ("core", "data", "methods", "tasks", "training", "bench")
+PACKAGES = ("core", "data", "methods", "tasks", "training", "experiments", "bench")
 
 
 def layer(module: str) -> int | None:
@@ -119,13 +120,17 @@ def test_no_module_over_400_lines():
 
 def test_runners_learn_hooks_only_through_the_protocols():
     """No ``hasattr``/``getattr`` probe for a method's or a task's hook: they are declared by
-    :class:`clipadapt.methods.protocol.Method` and :class:`clipadapt.tasks.protocol.Task`."""
+    :class:`clipadapt.methods.protocol.Method`, the protocols beside it (asked through its
+    helpers) and :class:`clipadapt.tasks.protocol.Task`."""
     import inspect
 
+    from clipadapt.methods import protocol
     from clipadapt.methods.protocol import Method
     from clipadapt.tasks.protocol import Task
 
     hooks = {n for n, _ in inspect.getmembers(Method) if not n.startswith("_") and n not in dir(torch.nn.Module)}
+    hooks |= {n for p in (*protocol.INTERFACES.values(), protocol.FeatureClassifier, *protocol.OPTIONAL)
+              for n in protocol.members(p)}
     hooks |= {n for n, _ in inspect.getmembers(Task) if not n.startswith("_")}
     probes = []
     for name, path in modules().items():

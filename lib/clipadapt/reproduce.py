@@ -1,4 +1,12 @@
-"""One command per recipe: ``python -m clipadapt.reproduce METHOD [--variant V] --profile P [--dataset D]``.
+"""One command per run the book shows: ``python -m clipadapt.reproduce chNN/NAME --profile P``.
+
+``chNN/NAME`` is an experiment of :mod:`clipadapt.experiments` (``--list`` prints them
+chapter by chapter): the command builds its task, recipe and seeds exactly as the chapter's
+``lab.run("chNN/NAME")`` does, trains every seed (and shot count) of it, or the one chosen
+with ``--seed`` and ``--shots``, each into ``OUT/seed-S`` (``OUT/shots-K-seed-S``), and
+prints one row per run, with the mean and spread over the seeds. The short form
+``python -m clipadapt.reproduce METHOD [--variant V] --profile P [--dataset D]`` trains a
+method with its recipe on the task ``tasks.for_profile`` builds (the method at paper scale).
 
 It trains a method of :mod:`clipadapt.methods.registry` with its recipe of
 :mod:`clipadapt.training.recipes` on the task that the chapters use (``tasks.for_profile``), with a progress bar, an
@@ -40,8 +48,9 @@ from pathlib import Path
 
 import torch
 
-from . import profiles, tasks
-from .core import distributed, models
+from . import experiments, profiles, tasks
+from .core import distributed, metrics as core_metrics, models
+from .core.files import atomic_path
 from .data import video_sets
 from .methods import registry
 from .training import driver, runstate
@@ -152,16 +161,120 @@ def format_table(run: driver.Run, result: dict) -> str:
     return "\n".join(lines)
 
 
+def list_specs(profile=None) -> str:
+    """Every experiment of the book, chapter by chapter: name, method (variant), seeds and,
+    under ``profile``, the profiles where it does not run."""
+    lines = []
+    for chapter in experiments.chapters():
+        lines.append(chapter)
+        for name in experiments.names(chapter):
+            spec = experiments.get(name, profile) if profile else experiments.get(name)
+            what = spec.method + (f" ({spec.variant})" if spec.variant else "")
+            note = f"  [not under {spec.profile}: {spec.skip}]" if spec.skip else ""
+            lines.append(f"  {name:<40} {what:<28} seeds {','.join(map(str, spec.seeds))}{note}")
+    return "\n".join(lines)
+
+
+def spec_points(spec: experiments.Experiment, bench: experiments.Workbench, seed: int | None = None,
+                shots: int | None = None) -> list[dict]:
+    """The runs of ``spec`` that the command trains (``seed``/``shots``: only those)."""
+    points = bench.points(spec)
+    chosen = [p for p in points if (seed is None or p["seed"] == seed) and (shots is None or p.get("shots") == shots)]
+    if not chosen:
+        raise ReproduceError(f"{spec.name} has no run with" + (f" seed {seed}" if seed is not None else "")
+                             + (f" {shots} shots" if shots is not None else "") + "; its runs are "
+                             + "; ".join(experiments.point_label(p) for p in points))
+    return chosen
+
+
+def point_folder(point: dict) -> str:
+    return "-".join(f"{k}-{point[k]}" for k in sorted(point, reverse=True))
+
+
+def reproduce_spec(name: str, profile, out: str | Path, *, seed: int | None = None, shots: int | None = None,
+                   steps: int | None = None, data_root=None, workdir=None, device: str | None = None, amp: bool = True,
+                   dataset: str | None = None, resume: bool = False, eval_every: int | None = None,
+                   save_every: int | None = None, progress: bool = True, say=print) -> list[dict]:
+    """Train the runs of experiment ``name`` under ``profile`` as the chapter does, each into
+    its own folder of ``out``; returns their results (``result.json`` of each)."""
+    prof = profiles.get(profile)
+    try:
+        spec = experiments.get(name, prof)
+    except experiments.SpecError as err:
+        raise ReproduceError(str(err)) from err
+    if spec.skip:
+        raise ReproduceError(f"{name} does not run under profile {prof.name!r}: {spec.skip}")
+    prof = with_dataset(registry.get(spec.method), prof, dataset)
+    out = Path(out)
+    device = profiles.pick_device(device or prof.device)
+    device = distributed.init_from_env(device.type) or device
+    clip, preprocess, tokenizer = models.load_clip(prof.clip_model, prof.clip_pretrained, device=device)
+    bench = experiments.Workbench(prof, clip, preprocess, tokenizer, data_root, workdir or out)
+    results = []
+    for point in spec_points(spec, bench, seed, shots):
+        where = out / point_folder(point)
+        if resume and (where / "result.json").is_file():  # this run finished before
+            results.append(json.loads((where / "result.json").read_text()))
+            continue
+        for turn in (0, 1):  # rank 0 writes any synthetic data first; the others then read it
+            if (distributed.rank() == 0) == (turn == 0):
+                run = experiments.prepare(name, point, bench, amp=amp, steps=steps)
+            distributed.barrier()
+        if dataset not in (None, "msrvtt"):
+            run.profile = f"{prof.name}/{dataset}"
+        say(f"{name} ({experiments.point_label(point)}) -> {where}")
+        result = train_and_evaluate(run, where, resume=resume, eval_every=eval_every, save_every=save_every,
+                                    progress=progress, say=say)
+        if distributed.is_main():  # which experiment and run this is, beside the results
+            result = {**result, "experiment": name, "point": point}
+            with atomic_path(where / "result.json") as tmp:
+                tmp.write_text(json.dumps(result, indent=1))
+        results.append(result)
+    if distributed.is_main():
+        say(format_spec_table(spec, results))
+    return results
+
+
+def format_spec_table(spec: experiments.Experiment, results: list[dict]) -> str:
+    """One line per run (the task's headline metric), then the mean and spread over seeds."""
+    def headline(m: dict) -> tuple[str, float]:
+        for key, pick in (("accuracy", lambda v: 100 * v), ("text_to_video", lambda v: v["R@1"]),
+                          ("mAP", lambda v: v)):
+            if key in m:
+                return {"accuracy": "accuracy (%)", "text_to_video": "text-to-video R@1",
+                        "mAP": "mAP"}[key], pick(m[key])
+        return "metric", float("nan")
+
+    lines = [f"{spec.name}: {spec.label} -- {spec.method}" + (f" ({spec.variant})" if spec.variant else "")]
+    groups: dict = {}
+    for r in results:
+        point = r.get("point", {"seed": r.get("seed")})
+        label, value = headline(r["metrics"])
+        groups.setdefault(point.get("shots"), []).append(value)
+        lines.append(f"  seed {r.get('seed')}: {label} {value:.2f}; trainable {r['trainable']:,}"
+                     + (f"; {r['macs'] / 1e6:.1f} M multiply-adds" if r.get("macs") else ""))
+    for shots, values in groups.items():
+        if len(values) > 1:
+            d = core_metrics.paired_difference(values, [0.0] * len(values))
+            lines.append(f"  {'' if shots is None else f'{shots} shots, '}mean {d['mean']:.2f} over {d['n']} seeds "
+                         f"(sd {d['sd']:.2f}, range {d['min']:.2f} to {d['max']:.2f})")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clipadapt.reproduce", description=__doc__.split("\n\n")[0])
-    parser.add_argument("method", help="one of: " + ", ".join(registry.REGISTRY) + " (spaces may be written -)")
+    parser.add_argument("method", nargs="?", help="an experiment chNN/NAME (--list prints them), or a method: "
+                        + ", ".join(registry.REGISTRY) + " (spaces may be written -)")
+    parser.add_argument("--list", action="store_true", help="print every experiment, chapter by chapter, and exit")
     parser.add_argument("--variant", help="the method's variant (default: its first)")
-    parser.add_argument("--profile", required=True, help="one of: " + ", ".join(profiles.PROFILES))
+    parser.add_argument("--profile", help="one of: " + ", ".join(profiles.PROFILES))
     parser.add_argument("--dataset", choices=video_sets.DATASETS,
                         help="the retrieval benchmark (default: msrvtt under colab/paper; tiny is synthetic)")
-    parser.add_argument("--out", help="output folder (default: runs/METHOD[-VARIANT]-PROFILE[-DATASET])")
+    parser.add_argument("--out", help="output folder (default: runs/NAME-PROFILE[-DATASET])")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, help="an experiment: only this seed's run (default: all of them); "
+                        "a method: the seed (default 0)")
+    parser.add_argument("--shots", type=int, help="an experiment that lists shot counts: only this count's runs")
     parser.add_argument("--steps", type=int, help="override the recipe's budget (a quick look; part of the run's identity)")
     parser.add_argument("--eval-every", type=int, help="steps between evaluations (default: a quarter of the run)")
     parser.add_argument("--save-every", type=int, help="steps between checkpoints (default: a tenth, at most 500)")
@@ -173,11 +286,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true",
                         help="full size on the CPU, two steps and one evaluation batch: peak memory and a T4 estimate")
     args = parser.parse_args(argv)
+    if args.list:
+        print(list_specs(args.profile))
+        return 0
+    if not args.method or not args.profile:
+        parser.error("name an experiment (chNN/NAME; --list prints them) or a method, and --profile")
+    if "/" in args.method:
+        return _main_spec(parser, args)
+    if args.shots is not None:
+        parser.error("--shots chooses among an experiment's shot counts; a method runs the task's own")
     try:
         spec, variant, prof = choices(args.method, args.variant, args.profile)
         with_dataset(spec, prof, args.dataset)  # refuse a bad combination before loading anything
     except ValueError as err:
         parser.error(str(err))
+    seed = 0 if args.seed is None else args.seed
     if args.dry_run:
         from .training import dryrun
 
@@ -191,10 +314,51 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        run = prepare(spec.name, variant, prof, seed=args.seed, steps=args.steps, data_root=args.data_root,
+        run = prepare(spec.name, variant, prof, seed=seed, steps=args.steps, data_root=args.data_root,
                       workdir=args.workdir or out, device=args.device, amp=not args.no_amp, dataset=args.dataset)
         train_and_evaluate(run, out, resume=args.resume, eval_every=args.eval_every, save_every=args.save_every,
                            progress=not args.no_progress)
+    except ReproduceError as err:
+        if distributed.is_main():
+            print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        if distributed.active():
+            torch.distributed.destroy_process_group()
+    return 0
+
+
+def _main_spec(parser: argparse.ArgumentParser, args) -> int:
+    """``main`` for an experiment's name."""
+    if args.variant:
+        parser.error("an experiment names its own variant; --variant is for the METHOD form")
+    try:
+        prof = profiles.get(args.profile)
+        spec = experiments.get(args.method, prof)
+        if spec.skip:
+            raise ReproduceError(f"{spec.name} does not run under profile {prof.name!r}: {spec.skip}")
+        with_dataset(registry.get(spec.method), prof, args.dataset)
+    except (ValueError, ReproduceError) as err:
+        parser.error(str(err))
+    if args.dry_run:
+        from .training import dryrun
+
+        recipe = experiments.recipe_of(spec, prof)
+        m = dryrun.measure(spec.method, spec.variant, prof, dataset=args.dataset, recipe=recipe)
+        print(dryrun.format_rows([(prof.name + (f"/{args.dataset}" if args.dataset else ""), m)]))
+        return 0 if m.fits else 1
+    folder = "-".join(x for x in (spec.name.replace("/", "-"), prof.name, args.dataset) if x)
+    out = Path(args.out or Path("runs") / folder)
+    if not args.resume and not distributed.launched() and out.is_dir() and any(
+            runstate.holds_a_run(p) for p in out.iterdir() if p.is_dir()):
+        print(f"error: {out} already holds runs; pass --resume to continue them or choose another --out",
+              file=sys.stderr)
+        return 2
+    try:
+        reproduce_spec(spec.name, prof, out, seed=args.seed, shots=args.shots, steps=args.steps,
+                       data_root=args.data_root, workdir=args.workdir, device=args.device, amp=not args.no_amp,
+                       dataset=args.dataset, resume=args.resume, eval_every=args.eval_every,
+                       save_every=args.save_every, progress=not args.no_progress)
     except ReproduceError as err:
         if distributed.is_main():
             print(f"error: {err}", file=sys.stderr)

@@ -1,0 +1,16 @@
+"""Every run the book shows, as data: one TOML file per chapter (``experiments/chNN.toml``),
+each experiment a named spec (method, variant, how the task is built, recipe overrides with
+their reasons, seeds, what each profile changes).
+
+* :mod:`~clipadapt.experiments.spec` -- the file format and its checks;
+* :mod:`~clipadapt.experiments.build` -- how each kind of task is built from a spec;
+* :mod:`~clipadapt.experiments.lab` -- :class:`Lab`, what a chapter runs experiments with,
+  and :func:`prepare`, what ``python -m clipadapt.reproduce chNN/NAME`` runs them with.
+"""
+
+from .build import Workbench
+from .lab import Lab, Runs, all_specs, chapters, get, names, point_label, prepare, recipe_of, record, record_name
+from .spec import Experiment, Override, SpecError, load_file
+
+__all__ = ["Experiment", "Lab", "Override", "Runs", "SpecError", "Workbench", "all_specs", "chapters", "get",
+           "load_file", "names", "point_label", "prepare", "recipe_of", "record", "record_name"]

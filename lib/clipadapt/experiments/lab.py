@@ -1,0 +1,184 @@
+"""Running named experiments: what a chapter calls (:class:`Lab`) and what ``reproduce`` calls
+(:func:`prepare`), both through the same builders, recipes and driver.
+
+A chapter makes one lab after its setup and runs experiments by name::
+
+    lab = experiments.Lab(P, clip, preprocess, tokenizer, data_root=data_root, workdir=".")
+    runs = lab.run("ch03/mean-pooling-lora")        # every seed (and shot count) of the spec
+    runs.at(seed=0).metrics["text_to_video"]["R@1"]
+
+Each finished run is glued (hidden) into the executed notebook as a JSON record under
+``experiment:NAME:POINT`` (:func:`record_name`): its metrics, trainable parameters and
+multiply-adds. ``tests/test_experiments_reproduce.py`` reads those records from the book's
+executed chapters and checks that ``python -m clipadapt.reproduce NAME`` gives the same
+values, bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from .. import viz
+from ..training import driver, recipes
+from . import build
+from .spec import Experiment, SpecError, load_all
+
+_ALL: dict[str, Experiment] | None = None
+
+
+def all_specs() -> dict[str, Experiment]:
+    """Every chapter's experiments, by name (read once)."""
+    global _ALL
+    if _ALL is None:
+        _ALL = load_all()
+    return _ALL
+
+
+def get(name: str, profile=None) -> Experiment:
+    """The experiment ``name`` (``chNN/NAME``), resolved for ``profile`` when one is given."""
+    specs = all_specs()
+    if name not in specs:
+        chapter = name.split("/")[0]
+        near = [n for n in specs if n.startswith(chapter + "/")]
+        raise SpecError(f"no experiment {name!r}; " + (f"{chapter} has: {', '.join(near)}" if near else
+                                                        f"chapters with experiments: {', '.join(chapters())}"))
+    spec = specs[name]
+    return spec.under(profile) if profile is not None else spec
+
+
+def chapters() -> list[str]:
+    return list(dict.fromkeys(n.split("/")[0] for n in all_specs()))
+
+
+def names(chapter: str | None = None) -> list[str]:
+    return [n for n in all_specs() if chapter is None or n.startswith(chapter + "/")]
+
+
+def point_label(point: dict) -> str:
+    """``seed=0`` or ``shots=16,seed=0``."""
+    return ",".join(f"{k}={point[k]}" for k in sorted(point, reverse=True))
+
+
+def record_name(name: str, point: dict) -> str:
+    return f"experiment:{name}:{point_label(point)}"
+
+
+def recipe_of(spec: Experiment, profile) -> recipes.Recipe:
+    """The recipe ``spec`` trains with under ``profile``: the method's, with the spec's overrides."""
+    return spec.apply(recipes.get(spec.method, profile, spec.variant))
+
+
+def record(spec: Experiment, point: dict, metrics: dict, trainable: int, macs: int | None, steps: int) -> dict:
+    """What a run leaves for the comparison with ``reproduce`` (JSON; NaN kept)."""
+    out = {"name": spec.name, "point": point, "metrics": metrics, "trainable": trainable, "steps": steps}
+    if spec.count_macs:
+        out["macs"] = macs
+    return out
+
+
+@dataclass
+class Runs:
+    """The runs of one experiment: ``results[i]`` is the run at ``points[i]``."""
+
+    spec: Experiment
+    points: list[dict]
+    results: list[driver.Result] = field(repr=False)
+
+    def at(self, seed: int | None = None, shots: int | None = None) -> driver.Result:
+        """The run with ``seed`` (default: the spec's first) and ``shots`` (default: the largest)."""
+        seed = self.spec.seeds[0] if seed is None else seed
+        if shots is None and "shots" in self.points[0]:
+            shots = max(p["shots"] for p in self.points)
+        for p, r in zip(self.points, self.results):
+            if p["seed"] == seed and p.get("shots") == shots:
+                return r
+        raise KeyError(f"{self.spec.name} has no run with seed {seed}" + (f", {shots} shots" if shots else ""))
+
+    def by_seed(self, shots: int | None = None) -> dict[int, driver.Result]:
+        return {s: self.at(s, shots) for s in self.spec.seeds}
+
+    def values(self, get, shots: int | None = None) -> list[float]:
+        """``get(result)`` of every seed's run, in the spec's seed order (pairs with another
+        experiment's values on the same seeds)."""
+        return [get(r) for r in self.by_seed(shots).values()]
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+
+class Lab:
+    """A chapter's experiments under one profile (see the module's docstring)."""
+
+    def __init__(self, profile, clip, preprocess, tokenizer, data_root=None, workdir=".", glue: bool = True):
+        self.bench = build.Workbench(profile, clip, preprocess, tokenizer, data_root, workdir)
+        self.profile = self.bench.profile
+        self.glue = glue
+        self.done: dict[str, Runs] = {}
+        self.glued: set[str] = set()
+
+    def spec(self, name: str) -> Experiment:
+        return get(name, self.profile)
+
+    # the data the experiments are made from, for a chapter to show (read once)
+    def fewshot(self):
+        return self.bench.fewshot()
+
+    def videos(self) -> dict:
+        return self.bench.videos()
+
+    def scenes(self, hidden: str = ""):
+        return self.bench.scenes(hidden)
+
+    def task(self, name: str, seed: int | None = None, shots: int | None = None):
+        """The task experiment ``name`` trains on (its first seed unless told)."""
+        spec = self.spec(name)
+        return self.bench.task(spec, spec.seeds[0] if seed is None else seed, shots)
+
+    def recipe(self, name: str) -> recipes.Recipe:
+        spec = self.spec(name)
+        return recipe_of(spec, self.profile)
+
+    def runs(self, name: str) -> bool:
+        """Whether ``name`` runs under this lab's profile."""
+        return not self.spec(name).skip
+
+    def run(self, name: str, keep: bool = False, progress: bool = False) -> Runs:
+        """Every run of experiment ``name`` (each seed; each shot count where it lists
+        several); ``keep`` keeps the trained modules. An experiment runs once per lab."""
+        if name in self.done and (not keep or all(r.module is not None for r in self.done[name].results)):
+            return self.done[name]
+        spec = self.spec(name)
+        if spec.skip:
+            raise SpecError(f"{name} does not run under profile {self.profile.name!r}: {spec.skip}")
+        recipe = recipe_of(spec, self.profile)
+        points, results = self.bench.points(spec), []
+        for point in points:
+            task = self.bench.task(spec, point["seed"], point.get("shots"))
+            r = driver.run(spec.method, self.bench.clip, self.bench.tokenizer, task, variant=spec.variant,
+                           recipe=recipe, profile=self.profile, seed=point["seed"], progress=progress, keep=keep,
+                           count_macs=spec.count_macs)
+            results.append(r)
+            if self.glue and record_name(name, point) not in self.glued:  # a glue name appears once a page
+                self.glued.add(record_name(name, point))
+                viz.glue(record_name(name, point), json.dumps(record(spec, point, r.metrics, r.trainable, r.macs,
+                                                                     r.steps)))
+        self.done[name] = Runs(spec, points, results)
+        return self.done[name]
+
+
+def prepare(name: str, point: dict, bench: build.Workbench, amp: bool = True,
+            steps: int | None = None) -> driver.Run:
+    """The run of experiment ``name`` at ``point`` (``{"seed": s}``, with ``"shots"`` where
+    the spec lists shot counts), prepared through the driver exactly as :meth:`Lab.run`
+    trains it; ``steps`` cuts the budget (a quick look)."""
+    spec = get(name, bench.profile)
+    if spec.skip:
+        raise SpecError(f"{name} does not run under profile {bench.profile.name!r}: {spec.skip}")
+    recipe = recipe_of(spec, bench.profile)
+    if steps is not None:
+        recipe = recipe.replace(steps=steps, epochs=0, min_steps=0)
+    task = bench.task(spec, point["seed"], point.get("shots"))
+    return driver.prepare(spec.method, bench.clip, bench.tokenizer, task, variant=spec.variant, recipe=recipe,
+                          profile=bench.profile, seed=point["seed"], amp=amp)

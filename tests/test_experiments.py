@@ -1,0 +1,161 @@
+"""Experiments as data (clipadapt.experiments): the files load, bad files are refused with
+the file and key named, profiles change what they say, and a chapter's lab and
+``reproduce`` run a spec to the same numbers."""
+
+import ast
+import json
+
+import pytest
+
+from clipadapt import experiments, profiles, reproduce
+from clipadapt.experiments import spec as spec_module
+from clipadapt.methods import registry
+from clipadapt.training import recipes
+
+GOOD = """
+about = "a test chapter"
+[defaults]
+seeds = [0, 1]
+task = { kind = "retrieval", batches = "random" }
+
+[experiments.pool-lora]
+method = "mean pooling"
+variant = "lora"
+label = "LoRA"
+recipe."options.rank" = { value = 4, why = "a smaller adapter" }
+recipe.steps = { value = 5, why = "a short run" }
+profiles.colab = { seeds = [0], task = { batches = "twin pairs" }, why = "one seed on a T4" }
+profiles.colab-smoke = { recipe = { steps = { value = 1, why = "CI" } }, why = "CI's budget" }
+
+[experiments.zero]
+method = "zero-shot"
+task = { kind = "classification", shots = [1, 2] }
+profiles.paper = { skip = true, why = "nothing to measure at paper scale" }
+"""
+
+
+def write(tmp_path, text, name="ch99.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_every_chapter_file_loads_and_names_real_methods():
+    specs = experiments.all_specs()
+    assert specs, "no experiment files"
+    for name, spec in specs.items():
+        assert name.startswith(spec.chapter + "/") and spec.chapter.startswith("ch")
+        assert registry.get(spec.method).task == spec.task["kind"]
+        for prof in profiles.PROFILES:
+            resolved = spec.under(prof)
+            assert resolved.profile == prof and resolved.seeds
+
+
+def test_a_good_file_resolves_per_profile(tmp_path):
+    specs = experiments.load_file(write(tmp_path, GOOD))
+    assert list(specs) == ["ch99/pool-lora", "ch99/zero"]
+    lora = specs["ch99/pool-lora"]
+    assert lora.seeds == (0, 1) and lora.task == {"kind": "retrieval", "batches": "random"}
+    tiny = lora.under("tiny")
+    base = recipes.get("mean pooling", "tiny", "lora")
+    r = tiny.apply(base)
+    assert r.options["rank"] == 4 and r.steps == 5 and r.epochs == 0 and r.min_steps == 0
+    assert r.lr == base.lr and r.sources["options.rank"] == "ours: ch99/pool-lora: a smaller adapter"
+    assert r.sources["budget"] == "ours: ch99/pool-lora: a short run"
+    colab = lora.under("colab")
+    assert colab.seeds == (0,) and colab.task["batches"] == "twin pairs"
+    smoke = lora.under("colab-smoke")  # colab's changes first, then its own
+    assert smoke.seeds == (0,) and smoke.task["batches"] == "twin pairs"
+    assert smoke.apply(base).steps == 1 and smoke.apply(base).options["rank"] == 4
+    zero = specs["ch99/zero"]
+    assert zero.under("paper").skip == "nothing to measure at paper scale" and not zero.under("tiny").skip
+    assert zero.task["test_per_class"] == "profile"  # the kind's default filled in
+
+
+HEAD = '[experiments.pool-lora]\nmethod = "mean pooling"\nvariant = "lora"\nseeds = [0]\n'
+
+
+@pytest.mark.parametrize("text, says", [
+    (HEAD + 'methd = "x"', "experiments.pool-lora.methd: unknown key"),
+    (HEAD.replace('"mean pooling"', '"pooling"'), "experiments.pool-lora.method: unknown method 'pooling'"),
+    (HEAD.replace('"lora"', '"lorax"'), "experiments.pool-lora.variant: unknown variant 'lorax'"),
+    (HEAD.replace('"mean pooling"', '"zero-shot"'), "experiments.pool-lora.variant: method 'zero-shot' has no "
+                                                     "variants"),
+    (HEAD + "recipe.lr = 0.1", "experiments.pool-lora.recipe.lr: an override is"),
+    (HEAD + 'recipe.lrr = { value = 0.1, why = "x" }', "experiments.pool-lora.recipe.lrr: not a recipe field"),
+    (HEAD + 'recipe.lr = { value = 0.1, why = " " }', "experiments.pool-lora.recipe.lr: an override is"),
+    (HEAD + 'task = { kind = "retrieval", shots = 3 }', "experiments.pool-lora.task.shots: not an option of a "
+                                                         "retrieval task"),
+    (HEAD + 'task = { kind = "classification" }', "experiments.pool-lora.task.kind: 'mean pooling' solves "
+                                                   "retrieval"),
+    (HEAD + "profiles.colab = { seeds = [1] }", "experiments.pool-lora.profiles.colab.why: every profile change "
+                                                "says why"),
+    (HEAD + 'profiles.colib = { why = "x" }', "experiments.pool-lora.profiles.colib: unknown profile"),
+    (HEAD + 'profiles.colab = { why = "x", steps = 3 }', "experiments.pool-lora.profiles.colab.steps: a profile "
+                                                         "change has"),
+    (HEAD.replace("seeds = [0]", "seeds = []"), "experiments.pool-lora.seeds: a non-empty list"),
+    ('[experiments.x]\nseeds = [0]\n', "experiments.x.method: missing"),
+])
+def test_a_bad_file_is_refused_naming_the_file_and_key(tmp_path, text, says):
+    path = write(tmp_path, text + "\n")
+    with pytest.raises(experiments.SpecError) as err:
+        experiments.load_file(path)
+    assert str(path) in str(err.value) and says in str(err.value), str(err.value)
+
+
+def test_a_file_that_is_not_toml_or_has_unknown_sections_is_refused(tmp_path):
+    path = write(tmp_path, "[experiments.x\nmethod = 1\n")
+    with pytest.raises(experiments.SpecError, match="cannot be read as TOML"):
+        experiments.load_file(path)
+    path = write(tmp_path, "[experimnts.x]\nmethod = 'CoOp'\n")
+    with pytest.raises(experiments.SpecError, match=r"ch99.toml: experimnts: unknown key"):
+        experiments.load_file(path)
+
+
+def test_an_unknown_name_lists_the_chapters_experiments():
+    with pytest.raises(experiments.SpecError, match="ch03 has: ch03/mean-pooling-none"):
+        experiments.get("ch03/mean-pooling-xyz")
+
+
+def test_reproduce_lists_every_experiment_by_chapter(capsys):
+    assert reproduce.main(["--list", "--profile", "tiny"]) == 0
+    out = capsys.readouterr().out
+    for name in experiments.names():
+        assert name in out
+    for chapter in experiments.chapters():
+        assert f"\n{chapter}\n" in "\n" + out
+
+
+def test_the_lab_and_reproduce_give_the_same_run(tiny_clip, tmp_path, monkeypatch, one_thread):
+    """A chapter's ``lab.run`` and the command train the same run: the lab's glued record and
+    the command's result.json agree bit for bit (chapter 3's LoRA at a cut budget, both
+    cut the same way through the spec)."""
+    clip, preprocess, tokenizer = tiny_clip
+    cut = experiments.get("ch03/mean-pooling-lora")
+    cut = spec_module.dataclasses.replace(cut, recipe=cut.recipe + (
+        spec_module.Override("steps", 3, "a short test"),))
+    monkeypatch.setitem(experiments.all_specs(), "ch03/mean-pooling-lora", cut)
+    glued = {}
+    monkeypatch.setattr("clipadapt.viz.glue", lambda name, value, display=False: glued.__setitem__(name, value))
+    lab = experiments.Lab("tiny", clip, preprocess, tokenizer, workdir=tmp_path)
+    runs = lab.run("ch03/mean-pooling-lora")
+    assert runs.at(seed=0).steps == 3 and lab.run("ch03/mean-pooling-lora") is runs  # once per lab
+    record = json.loads(glued["experiment:ch03/mean-pooling-lora:seed=0"])
+    assert reproduce.main(["ch03/mean-pooling-lora", "--profile", "tiny", "--out", str(tmp_path / "out"),
+                           "--workdir", str(tmp_path), "--no-progress", "--eval-every", "2"]) == 0
+    result = json.loads((tmp_path / "out" / "seed-0" / "result.json").read_text())
+    assert result["experiment"] == "ch03/mean-pooling-lora" and result["point"] == {"seed": 0}
+    assert json.dumps(result["metrics"], sort_keys=True) == json.dumps(record["metrics"], sort_keys=True)
+    assert (result["trainable"], result["macs"], result["steps"]) == (record["trainable"], record["macs"], 3)
+    # a second call without --resume refuses the folder; with it, the finished run is kept
+    assert reproduce.main(["ch03/mean-pooling-lora", "--profile", "tiny", "--out", str(tmp_path / "out"),
+                           "--workdir", str(tmp_path), "--no-progress"]) == 2
+    assert reproduce.main(["ch03/mean-pooling-lora", "--profile", "tiny", "--out", str(tmp_path / "out"),
+                           "--workdir", str(tmp_path), "--no-progress", "--resume"]) == 0
+    assert ast.literal_eval(repr(record["point"])) == {"seed": 0}
+
+
+def test_reproduce_refuses_a_seed_the_experiment_does_not_have(tmp_path, capsys):
+    code = reproduce.main(["ch03/mean-pooling-none", "--profile", "tiny", "--out", str(tmp_path), "--seed", "7",
+                           "--no-progress", "--workdir", str(tmp_path)])
+    assert code == 2 and "has no run with seed 7" in capsys.readouterr().err
