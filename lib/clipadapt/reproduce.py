@@ -214,7 +214,11 @@ def reproduce_spec(name: str, profile, out: str | Path, *, seed: int | None = No
     for point in spec_points(spec, bench, seed, shots):
         where = out / point_folder(point)
         if resume and (where / "result.json").is_file():  # this run finished before
-            results.append(json.loads((where / "result.json").read_text()))
+            done = json.loads((where / "result.json").read_text())
+            if done.get("experiment") != name or done.get("point") != point:
+                raise ReproduceError(f"{where} holds the result of {done.get('experiment')} "
+                                     f"{done.get('point')}, not of {name} {point}; choose another --out")
+            results.append(done)
             continue
         for turn in (0, 1):  # rank 0 writes any synthetic data first; the others then read it
             if (distributed.rank() == 0) == (turn == 0):

@@ -34,7 +34,6 @@ from torchvision.transforms.v2 import functional as TF
 from ..core.pixels import MEAN, STD
 
 AUGMENTATIONS = ("none", "crop-flip", "resize-crop-flip", "crop-flip-video", "randaugment-video", "weak-strong")
-VIDEO = ("crop-flip-video", "randaugment-video")
 
 
 def _uniform(g: torch.Generator, lo: float, hi: float) -> float:

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..core.pixels import normalize
 from ..core.seeds import generator
 from . import worlds
 
@@ -176,9 +175,6 @@ class SceneSet:
 
     def __len__(self) -> int:
         return len(self.targets)
-
-    def normalized(self) -> torch.Tensor:
-        return normalize(self.images)
 
 
 def scene_sets(profile=None, image_size: int = 64, seed: int = 0, sizes: tuple[int, int] | None = None,
