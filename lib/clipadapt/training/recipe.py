@@ -1,14 +1,17 @@
 """One recipe: how a method trains, as data (:class:`Recipe`), and its keys in words (:func:`show`).
 
-The tables of recipes are :mod:`clipadapt.training.official` (the papers' own, with their
-sources) and :mod:`clipadapt.training.recipes` (each profile's, with the reasons for every
-change).
+The recipes themselves are data files, one per method (``clipadapt/recipes/*.toml``: the
+official values with their sources, each profile's changes with their reasons), read by
+:mod:`clipadapt.training.recipes`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import textwrap
+import typing
+from collections import abc
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -18,9 +21,20 @@ KEYS = ("optimizer", "lr", "weight_decay", "schedule", "warmup", "budget", "batc
         "grad_clip")
 
 
-def every(text: str) -> dict[str, str]:
-    """The same source for every key (a row that trains nothing)."""
-    return {k: text for k in KEYS}
+# the fields each key of KEYS stands for: a recipe file sets them together, under one source
+# or reason (clipadapt/recipes/*.toml); ``options`` and ``sources`` stand apart
+GROUPS: dict[str, tuple[str, ...]] = {
+    "optimizer": ("optimizer", "optimizer_kwargs", "decay_rule"),
+    "lr": ("lr", "group_lrs"),
+    "weight_decay": ("weight_decay",),
+    "schedule": ("schedule", "schedule_unit", "min_lr", "cosine_span", "pct_start", "schedule_length"),
+    "warmup": ("warmup", "warmup_kind", "warmup_lr", "warmup_fraction"),
+    "budget": ("steps", "epochs", "min_steps"),
+    "batch_size": ("batch_size", "full_batch"),
+    "augment": ("augment", "cache_features"),
+    "precision": ("precision",),
+    "grad_clip": ("grad_clip",),
+}
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,36 @@ class Recipe:
         return dataclasses.replace(self, **changes, sources=sources)
 
 
+# the type of each field, for readers of recipe files (clipadapt.training.recipes)
+HINTS = typing.get_type_hints(Recipe)
+
+
+def kinds(field: str) -> tuple[type, ...]:
+    """The Python types a value of field ``field`` may have (None aside); an int stands for a float."""
+    hint = HINTS[field]
+    if type(None) in typing.get_args(hint):  # "X | None"
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    base = typing.get_origin(hint) or hint
+    return (int, float) if base is float else (dict,) if base in (Mapping, abc.Mapping, dict) else (base,)
+
+
+def fits(value, types: tuple[type, ...]) -> bool:
+    """Whether ``value`` is of ``types`` (a bool is not taken for a number)."""
+    return isinstance(value, types) and (bool in types or not isinstance(value, bool))
+
+
+def cast(field: str, value):
+    """A value read from a file as the recipe holds it: floats as floats, the optimiser's
+    arrays as tuples (betas)."""
+    if kinds(field) == (int, float) and isinstance(value, int):
+        return float(value)
+    if field == "optimizer_kwargs":
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+    if field == "group_lrs":
+        return {k: float(v) for k, v in value.items()}
+    return value
+
+
 def show(r: Recipe, key: str) -> str:
     """One key of a recipe, in a few words."""
     if key.startswith("options."):
@@ -130,3 +174,42 @@ def show(r: Recipe, key: str) -> str:
     if key == "grad_clip":
         return "none" if r.grad_clip is None else f"{r.grad_clip:g}"
     return str(getattr(r, key))
+
+
+def render_card(name: str, profile: str, clip_model: str, off: Recipe, ours: Recipe, backbone: str,
+                notes: list[str], width: int = 80) -> str:
+    """The recipe card: ``off`` (the official row) beside ``ours`` (the row ``profile`` runs
+    on ``clip_model``), each deviation with its reason, the official sources and ``notes``."""
+    keys = list(dict.fromkeys(off.source_keys() + ours.source_keys()))
+    if off.steps == 0 and ours.steps == 0:  # nothing trains: no optimiser to show
+        keys = ["budget", "precision", *(k for k in keys if k.startswith("options."))]
+    wrap = lambda head, text: textwrap.wrap(text, width, initial_indent=head,  # noqa: E731
+                                            subsequent_indent=" " * 6)
+    lines = [f"Recipe card: {name}, profile {profile}"]
+    lines += wrap("  backbone: ", f"official {backbone}; this run {clip_model.replace('ViT-B-', 'ViT-B/')}")
+    c1 = max(len(k) for k in keys) + 2
+    c2 = (width - c1 - 2) // 2
+    lines.append(f"  {'':<{c1}}{'official':<{c2}}this run")
+    changed = []
+    for k in keys:
+        a, b = show(off, k), show(ours, k)
+        same = a == b
+        reason = ours.sources.get(k, "")
+        # a change of value, or a difference the value's name does not show (a crop's scale)
+        if not same or (reason.startswith("ours: ") and reason != off.sources.get(k)):
+            changed.append(k)
+        lines.append(f"  {k:<{c1}}{textwrap.shorten(a, c2 - 1):<{c2}}{'=' if same else textwrap.shorten(b, c2)}")
+    if changed:
+        lines.append("  deviations:")
+        for k in changed:
+            lines += wrap(f"    {k}: ", ours.sources.get(k, "(no reason given)"))
+    lines.append("  sources of the official values:")
+    by_text: dict[str, list[str]] = {}
+    for k in keys:
+        if k in off.sources:
+            by_text.setdefault(off.sources[k], []).append(k)
+    for text, ks in by_text.items():
+        lines += wrap(f"    {', '.join(ks) if len(ks) < len(keys) else 'all'}: ", text)
+    for note in notes:
+        lines += wrap("  note: ", note)
+    return "\n".join(lines)

@@ -1,224 +1,359 @@
-"""Recipes: how each method trains under each profile, as data.
+"""Recipes: how each method trains under each profile, read from data files.
 
-A :class:`Recipe` holds the optimiser (a ``torch.optim`` name, its arguments, the weight-
-decay rule, learning rates of parameter groups), the schedule (a ``torch.optim.lr_scheduler``
-shape, its unit and warm-up: :mod:`clipadapt.training.optim`), the budget (steps, or epochs
-with a floor), the batch, the training augmentation (:mod:`clipadapt.data.augment`) and
-whether frozen features may be cached, the precision, and the method's own settings
-(``options``). ``sources`` says where each value comes from.
+Every method has one file, ``clipadapt/recipes/<method>.toml`` (``"mean pooling"`` is
+``mean-pooling.toml``). It holds the method's official recipe, every value with its
+source (a paper's section, or an official repository's file and line), and, per profile,
+the row that profile runs, every change with its reason. This module is the one reader of
+those files; :func:`get` and :func:`official` return :class:`~clipadapt.training.recipe.Recipe`
+rows and :func:`card` prints them side by side.
 
-* Under ``colab`` and ``paper`` a row starts from the official recipe
-  (:mod:`clipadapt.training.official`: every value with its paper section or official file
-  and line) and every change carries its reason (``"ours: ..."``): the budget of a T4
-  session, a rate the papers never published, a precision the loop cannot run.
-* Under ``tiny`` the rows keep the values chosen on the synthetic worlds for the tiny CLIP
-  on the CPU (the chapters' numbers and tests/test_golden.py stand on them): AdamW with a
-  linear warm-up and a cosine for every method, no augmentation and cached features of
-  frozen encoders, each with its reason (:data:`TINY_REASONS`).
+A file, key by key (``variants = [...]`` puts every section below under ``[<variant>]``)::
 
-``get("CoOp", "colab")`` returns the recipe a chapter runs; :func:`card` prints it beside
-the official one, every deviation with its reason.
+    method = "CoOp"            # its name in clipadapt.methods.registry
+    backbone = "ViT-B/32"      # the CLIP the paper's numbers come from
+    notes = ["..."]            # what the official code does that no field holds (optional)
+
+    [official.lr]              # one table per key of recipe.KEYS, holding that key's fields
+    lr = 0.002                 #   (recipe.GROUPS); a field left out keeps Recipe's default
+    source = "..."             # where the value is written
+    [official.options.n_ctx]   # one table per method setting
+    value = 16
+    source = "..."
+
+    [tiny.budget]              # the tiny CLIP's row: a recipe of its own, built from Recipe's
+    epochs = { profile = "fewshot_epochs" }   # defaults; its reasons are _shared.toml's [tiny]
+
+    [colab.lr]                 # colab and paper: changes to the official row, each with
+    lr = 1e-3                  # its reason (written "ours: <reason>" into the row's sources)
+    reason = "..."
+
+* TOML has no null: ``none = ["lr"]`` in a table sets the fields it lists to None (an
+  option's table: ``none = ["value"]``). ``[official] source = "..."`` is the source of every
+  key that names none of its own (a row that trains nothing).
+* A reason may name ``{<text>}`` of ``_shared.toml``'s ``[texts]`` and ``{<field>}`` of the
+  profile (``{video_steps}``). A value may be a rule the loader evaluates against the profile:
+  ``{ profile = "video_steps" }``, ``{ profile = "video_steps", times = 2 }``, or
+  ``{ ema_keep = 0.82, epoch_of = "multilabel_train" }`` -- the moving-average decay that keeps
+  0.82 of the average after one epoch of that many examples at the row's batch size
+  (:func:`ema_decay`, SCPNet's rule).
+* A profile on a tiny CLIP (``core.models.TINY_MODELS``) reads ``tiny``; the profile called
+  ``paper`` reads ``paper``; every other (``colab``, ``colab-smoke``) reads ``colab``, its own
+  values going through the rules (``colab-smoke`` thus keeps colab's rows at its small budgets).
+
+A file that breaks these rules is refused with an error naming the file and the key.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
-import textwrap
-from typing import Mapping
+import string
+import sys
+import typing
+from pathlib import Path
+from typing import NamedTuple
 
 from .. import profiles
-from ..methods import scpnet
-from .official import BACKBONE, NOTES, OFFICIAL
-from .recipe import KEYS, Recipe, every, show  # noqa: F401  (the table's row, re-exported)
+from .recipe import GROUPS, HINTS, KEYS, Recipe, cast, fits, kinds, render_card, show  # noqa: F401
 
-def _official(method: str, variant: str | None) -> Recipe:
-    rows = OFFICIAL[method]
-    return rows[variant] if variant in rows else rows[None]
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
-
-TINY_REASONS = {
-    "optimizer": "tiny CLIP on the CPU: AdamW for every method, so the chapters compare methods, not optimisers",
-    "lr": "chosen on the synthetic worlds for the tiny CLIP (chapters 2 and 4)",
-    "weight_decay": "the tiny runs' setting (short runs; decay barely acts)",
-    "schedule": "linear warm-up then cosine, one step at a time, for every method (CPU minutes)",
-    "warmup": "a few steps, at most a tenth of the run",
-    "budget": "the tiny profile's budget: the whole book runs in minutes on 2 CPU cores",
-    "batch_size": "the tiny world's batch",
-    "augment": "none; features of a frozen encoder are cached once: the synthetic pictures are drawn "
-               "centred and the CPU budget has no room for an encoder pass per step",
-    "precision": "float32 on the CPU (autocast only acts on CUDA)",
-    "grad_clip": "as the official row where it clips, else none",
-}
+FOLDER = Path(__file__).resolve().parents[1] / "recipes"
+SHARED = "_shared.toml"
+SECTIONS = ("official", "tiny", "colab", "paper")
+OURS = "ours: "
 
 
-def _tiny(row: Recipe) -> Recipe:
-    return row.replace(sources={**TINY_REASONS, **{f"options.{k}": "the tiny CLIP's setting (see the chapter)"
-                                                   for k in row.options}})
+class RecipeFileError(ValueError):
+    """A recipe file that breaks the rules: its message names the file and the key."""
+
+    def __init__(self, path: Path | str, key: str, problem: str):
+        super().__init__(f"{path}: {key}: {problem}")
 
 
-def _tiny_table(p: profiles.Profile) -> dict[str, dict[str | None, Recipe]]:
-    """The tiny CLIP's rows: the values the chapters' tiny runs were tuned and checked with."""
-    few = Recipe(epochs=p.fewshot_epochs, min_steps=p.fewshot_min_steps, batch_size=32)
-    lr = {"linear probe": 1e-2, "CoOp": 2e-2, "VPT-deep": 1e-2, "LoRA": 2e-3, "full fine-tune": 2e-4}
-    video = Recipe(steps=p.video_steps, batch_size=p.video_batch, weight_decay=0.2, warmup=20, grad_clip=1.0)
-    pool_lr = {"full": 1e-4, "partial": 5e-4, "lora": 2e-3}
-    # VoP: twice the baselines' steps (prompts start from nothing); the tiny CLIP has 3
-    # layers, so VoP^F keeps 1 frame-level layer there (8 of 12 on ViT-B/32, as the paper)
-    vop = video.replace(steps=2 * p.video_steps, lr=1e-2, options={"ks": 1})
-    # SoftCPT and its baselines train jointly on the union of the tasks' shots: L = 4 and 10
-    # epochs, at least 80 steps, because every step reads every class prompt of every task
-    # through the text encoder. A fixed 30 steps (the earlier recipe) was under-training: at
-    # 16 shots of 12 tasks it is under 2 epochs, and CoOp-CA moved only from 70 to 73 %
-    # between 1 and 16 shots; at 120 steps it reached 76 % and SoftCPT 80 % (seed 0, measured)
-    joint = Recipe(epochs=10, min_steps=80, batch_size=32, lr=2e-2, warmup=8)
-    # SCPNet on the tiny CLIP: the image encoder stays frozen (SCPNet's switch; the runs then
-    # train on stored features) and the supervised loss is partial BCE, because the headline
-    # setting here keeps a proportion of the labels (SPLC, the official loss, is for a single
-    # positive per image, where chapter 6 uses it); the official EMA (0.82 of itself per epoch).
-    # The prior is given leverage on the scene world (chapter 6 measures it): the graph joins
-    # each class to its top-5, the size of the world's groups (a colour's five shapes), with
-    # weight p = 0.5 on the neighbours; top-20 with p = 0.2 (the official proportions, as
-    # COCO's 62 of 80) spreads a fifth of each row almost evenly over two thirds of the classes
-    scp = {"topk": 5, "reweight_p": 0.5, "temperature": 0.2, "loss": "partial bce", "hard_k": 2,
-           "train_image_encoder": False, "ema_decay": scpnet.ema_decay(math.ceil(p.multilabel_train / 32))}
-    rows = {
-        "SCPNet": {None: Recipe(steps=p.multilabel_steps, lr=1e-3, batch_size=32, weight_decay=1e-4, warmup=10,
-                                options=scp)},
-        "zero-shot": {None: Recipe(steps=0)},
-        "linear probe": {None: few.replace(lr=lr["linear probe"], full_batch=True)},
-        "CoOp": {None: few.replace(lr=lr["CoOp"], options={"n_ctx": 16, "init": "a photo of a"})},
-        "VPT-deep": {None: few.replace(lr=lr["VPT-deep"], options={"prompts": 8})},
-        "LoRA": {None: few.replace(lr=lr["LoRA"], options={"rank": 8})},
-        "full fine-tune": {None: few.replace(lr=lr["full fine-tune"])},
-        "mean pooling": {"none": Recipe(steps=0),
-                         **{v: video.replace(lr=pool_lr[v], options={"rank": 8, "last_layers": 2}) for v in pool_lr}},
-        "VoP": {None: vop},
-        # TempMe: mean pooling's rates on the tiny CLIP; the schedule is the model's own
-        "TempMe": {v: video.replace(lr=pool_lr[v], options={"rank": 8, "schedule": p.clip_model})
-                   for v in ("lora", "full")},
-        "ZS-CLIP": {None: Recipe(steps=0)},
-        # the probe starts at the zero-shot weights times CLIP's temperature (~100): on the
-        # tiny world it needs a larger step to move within 30 steps (measured)
-        "LP-CLIP": {None: joint.replace(lr=0.3, full_batch=True)},
-        **{m: {None: joint.replace(options={"n_ctx": 4})} for m in ("CoOp-CA", "CoOp-MT")},
-        "SoftCPT": {None: joint.replace(options={"n_ctx": 4, "task_n_ctx": 4, "class_n_ctx": 4})},
-    }
-    return {m: {v: _tiny(r) for v, r in vs.items()} for m, vs in rows.items()}
+def _toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise RecipeFileError(path, "(file)", f"not readable TOML: {e}") from None
 
 
-T4 = "one T4 session (profiles.colab)"
-CHECKPOINTING = ("activation checkpointing (the same gradients for about a third more compute): without it, the "
-                 "full-size dry run (python -m clipadapt.bench --t4) leaves less than 20% of a T4 free")
-AMP = "float32 weights under autocast: the loop keeps float32 master weights (the official code casts CLIP to fp16)"
-CROP = ("crops are drawn from the evaluation transform's 224-px centre crop (the task keeps preprocessed "
-        "pictures), not from the whole picture")
+def slug(method: str) -> str:
+    """The file name of ``method``'s recipes, without ``.toml``."""
+    return method.lower().replace(" ", "-")
 
 
-def _real_table(p: profiles.Profile) -> dict[str, dict[str | None, Recipe]]:
-    """The colab and paper rows: the official recipes, with each change and its reason."""
-    colab = p.name != "paper"
-    o = _official
-    few = dict(epochs=p.fewshot_epochs, min_steps=p.fewshot_min_steps)
-    few_why = {"budget": f"{p.fewshot_epochs} epochs (at least {p.fewshot_min_steps} steps): "
-                         + (T4 if colab else "the 16-shot setting of the chapter's largest shot count"),
-               "augment": CROP}
+def ema_decay(steps_per_epoch: int, keep: float = 0.82) -> float:
+    """The decay of a moving average that keeps ``keep`` of itself after one epoch of
+    ``steps_per_epoch`` steps (SCPNet's ModelEma rule, official utils.py:343-360)."""
+    return math.exp(math.log(keep) / max(1, steps_per_epoch))
 
-    def precision(row: Recipe) -> tuple[dict, dict]:
-        if row.precision == "fp16":
-            return {"precision": "amp"}, {"precision": AMP}
-        if row.precision == "fp32" and colab:
-            return {"precision": "amp"}, {"precision": f"{T4}: mixed precision halves the time"}
-        return {}, {}
 
-    def real(row: Recipe, reasons: dict, **changes) -> Recipe:
-        ch, why = precision(row)
-        return row.deviate({**why, **reasons}, **{**ch, **changes})
+def section_of(profile: profiles.Profile) -> str:
+    """The section of a recipe file that ``profile`` reads: ``tiny``, ``colab`` or ``paper``."""
+    from ..core.models import TINY_MODELS
 
-    lp_why = {"optimizer": "the book's one loop takes gradient steps: AdamW on the full batch stands in for "
-                           "sklearn's L-BFGS", "lr": "a step size for that AdamW (L-BFGS needs none)",
-              "weight_decay": "no L2 search on a validation split (the few-shot sets here have none)",
-              "schedule": "the loop's cosine", "warmup": "the loop's cosine, no warm-up",
-              "budget": f"{p.fewshot_epochs} full-batch steps (at least {p.fewshot_min_steps})",
-              "precision": "float32 features, as sklearn's"}
-    lp_common = dict(optimizer="adamw", lr=1e-3, weight_decay=0.0, schedule="cosine", warmup_kind="none",
-                     batch_size=32, precision="fp32", **few)
-    lora_steps = {"budget": few_why["budget"] + "; one epoch-based budget for every method",
-                  "options.rank": "rank 8, TempMe's (chapter 5), so that Parts I and II tune the same adapter",
-                  "augment": CROP}
-    video = (dict(steps=p.video_steps, batch_size=p.video_batch) if colab else {})
-    video_why = ({"budget": f"{p.video_steps} steps: {T4}", "batch_size": f"{p.video_batch}: {T4}"}
-                 if colab else {})
-    vop_lr = {"lr": "VoP never published its rates; 1e-3 trains prompts from nothing in a short run"}
-    pool_lr = {"full": (1e-5, f"a rate that moves CLIP within {p.video_steps} steps (1e-7 leaves it as it was)"),
-               "partial": (1e-4, "VoP never published its rates"),
-               "lora": (1e-3, f"a rate that moves the adapters within {p.video_steps} steps")}
+    return "tiny" if profile.clip_model in TINY_MODELS else "paper" if profile.name == "paper" else "colab"
 
-    def pool(v: str) -> Recipe:
-        row = o("mean pooling", v)
-        if v == "full" and not colab:
-            return real(row, video_why, **video)
-        lr, why = pool_lr[v]
-        if v == "full":  # every weight trains on 12 frames of 32 videos: too much for a T4 as it is
-            return real(row, {**video_why, "lr": f"{lr:g}: {why}", "options.checkpointing": CHECKPOINTING},
-                        lr=lr, options={**row.options, "checkpointing": True}, **video)
-        return real(row, {**video_why, "lr": f"{lr:g}: {why}"}, lr=lr, **video)
-    ml = dict(steps=p.multilabel_steps, batch_size=128)
-    scp_opts = {**o("SCPNet", None).options, "topk": 20,
-                "ema_decay": scpnet.ema_decay(math.ceil(p.multilabel_train / 128)),
-                "loss": "splc" if not colab else "partial bce", "train_image_encoder": not colab}
-    scp_why = {"budget": f"{p.multilabel_steps} steps on the scene world's {p.multilabel_train} pictures",
-               "options.topk": "20 of the scene world's 30 classes, as COCO's 62 of 80",
-               "options.ema_decay": "the official rule (0.82 per epoch) at this run's steps per epoch",
-               "augment": "the task's weak view crops an area of (0.5, 1) where the official RandomResizedCrop "
-                          "takes (0.08, 1); the strong view is FixMatch's RandAugment as the official one"}
-    scp_lr = {}
-    if colab:
-        scp_lr = {"lr": 1e-3, "group_lrs": {}}
-        scp_why["lr"] = ("1e-3 for the prompt and the graph alike: only they train on the frozen encoder (the "
-                         "official 3e-5 and 1e-5 fine-tune the whole RN50 for 60 epochs)")
-        scp_why.update({"options.loss": "partial BCE: the headline setting here keeps 10% of the labels, SPLC is "
-                                        "for a single positive", "options.train_image_encoder":
-                        f"frozen image encoder: {T4} (chapter 6's ablation trains many runs)"})
-    mt_steps = dict(steps=p.multitask_steps) if p.multitask_steps else {}
-    mt_why = {"budget": f"{p.multitask_steps} joint steps: {T4}"} if p.multitask_steps else {}
-    mt_lp = o("LP-CLIP", None)
-    return {
-        "zero-shot": {None: real(o("zero-shot", None), {})},
-        "linear probe": {None: real(o("linear probe", None), lp_why, full_batch=True, **lp_common)},
-        "CoOp": {None: real(o("CoOp", None), few_why, **few)},
-        "VPT-deep": {None: real(o("VPT-deep", None), {**few_why, "batch_size": "32, CoOp's: 128 exceeds the "
-                                                      "16-shot sets' size"}, batch_size=32, **few)},
-        "LoRA": {None: real(o("LoRA", None), lora_steps, steps=None, options={"rank": 8}, **few)},
-        "full fine-tune": {None: real(o("full fine-tune", None), {**lora_steps, "lr": "1e-5: every weight moves; "
-                                                                 "2e-4 (LoRA's) breaks the pre-trained CLIP"},
-                                      steps=None, lr=1e-5, **few)},
-        "mean pooling": {"none": real(o("mean pooling", "none"), {}),
-                         **{v: pool(v) for v in ("full", "partial", "lora")}},
-        "VoP": {None: real(o("VoP", None), {**video_why, **vop_lr}, lr=1e-3, **video)},
-        "TempMe": {"lora": real(o("TempMe", "lora"), {**video_why, "options.schedule": f"{p.clip_model}'s"},
-                                options={"rank": 8, "schedule": p.clip_model}, **video),
-                   "full": real(o("TempMe", "full"), {**video_why, **({"lr": "1e-5: a rate that moves CLIP within "
-                                                                          f"{p.video_steps} steps"} if colab else {})},
-                                options={"rank": 8, "schedule": p.clip_model}, **({"lr": 1e-5} if colab else {}),
-                                **video)},
-        "SCPNet": {None: real(o("SCPNet", None), scp_why, options=scp_opts, **scp_lr, **ml)},
-        "ZS-CLIP": {None: real(o("ZS-CLIP", None), {})},
-        "LP-CLIP": {None: real(mt_lp, {**lp_why, "budget": "50 full-batch steps (at least 200)", **mt_why},
-                               full_batch=True,
-                               **{**lp_common, "epochs": 50, "min_steps": 200}, **mt_steps)},
-        **{m: {None: real(o(m, None), mt_why, **mt_steps)} for m in ("CoOp-CA", "CoOp-MT", "SoftCPT")},
-    }
+
+# -- the rules a value may be -------------------------------------------------------------------
+_PROFILE_FIELDS = {f.name for f in dataclasses.fields(profiles.Profile)}
+
+
+def _is_rule(value) -> bool:
+    return isinstance(value, dict) and set(value) in ({"profile"}, {"profile", "times"}, {"ema_keep", "epoch_of"})
+
+
+class Entry(NamedTuple):
+    """One table of a section: a key of KEYS (its fields) or ``options.<name>`` (field ``value``)."""
+
+    key: str
+    at: str  # where it is written, for errors: "colab.budget", "full.official.options.rank"
+    values: dict  # field -> the TOML value (a rule, for profile rows), None for those of ``none``
+    note: str | None  # the source (official) or the reason (the other sections)
+
+
+class RecipeFile:
+    """One method's recipe file, checked as it is read; :meth:`official` and :meth:`row`
+    build its rows. ``variants`` is ``(None,)`` where one row serves every variant."""
+
+    def __init__(self, path: str | Path, texts: dict[str, str], tiny: dict[str, str]):
+        self.path, self.texts, self.tiny = Path(path), texts, tiny
+        data = _toml(self.path)
+        self.method = self._need(data, "method", str)
+        self.backbone = self._need(data, "backbone", str)
+        self.notes = data.get("notes", [])
+        if not (isinstance(self.notes, list) and all(isinstance(n, str) for n in self.notes)):
+            raise RecipeFileError(path, "notes", "expected a list of strings")
+        if self.path.stem != slug(self.method):
+            raise RecipeFileError(path, "method", f"{self.method!r} belongs in {slug(self.method)}.toml")
+        meta = {"method", "backbone", "notes", "variants"}
+        variants = data.get("variants", [None])
+        if "variants" in data and not (isinstance(variants, list) and variants
+                                       and all(isinstance(v, str) for v in variants)):
+            raise RecipeFileError(path, "variants", "expected a non-empty list of variant names")
+        rows = {None: {k: v for k, v in data.items() if k not in meta}} if "variants" not in data else \
+            {v: self._need(data, v, dict) for v in variants}
+        allowed = meta | (set(SECTIONS) if "variants" not in data else set(variants))
+        for key in data:
+            if key not in allowed:
+                raise RecipeFileError(path, key, f"unknown key; this file may hold {', '.join(sorted(allowed))}")
+        self.entries: dict[tuple[str | None, str], list[Entry]] = {}
+        self.default_source: dict[str | None, str | None] = {}  # the official row's source of every key
+        for v, row in rows.items():
+            where = "" if v is None else f"{v}."
+            for key in row:
+                if key not in SECTIONS:
+                    raise RecipeFileError(path, where + key, f"unknown key; a row holds {', '.join(SECTIONS)}")
+            for name in SECTIONS:
+                self.entries[v, name] = self._section(where + name, name, self._need(row, name, dict, where))
+            self.default_source[v] = row["official"].get("source")
+
+    @property
+    def variants(self) -> tuple[str | None, ...]:
+        return tuple(self.default_source)
+
+    # -- reading and checking ---------------------------------------------------------------------
+    def _need(self, table: dict, key: str, kind: type, where: str = ""):
+        if key not in table:
+            raise RecipeFileError(self.path, where + key, "missing")
+        if not isinstance(table[key], kind):
+            raise RecipeFileError(self.path, where + key, f"expected a {kind.__name__}, got {table[key]!r}")
+        return table[key]
+
+    def _section(self, where: str, name: str, section: dict) -> list[Entry]:
+        note = "source" if name == "official" else "reason"
+        entries = []
+        for key, table in section.items():
+            if key == "source" and name == "official":
+                self._need(section, key, str, where + ".")
+            elif key == "options":
+                for opt, t in self._need(section, key, dict, where + ".").items():
+                    entries.append(self._entry(f"options.{opt}", f"{where}.options.{opt}", t, ("value",), note, name))
+            elif key in GROUPS:
+                entries.append(self._entry(key, f"{where}.{key}", table, GROUPS[key], note, name))
+            else:
+                raise RecipeFileError(self.path, f"{where}.{key}", f"unknown key; a section holds {', '.join(KEYS)}, "
+                                      "options" + (", source" if name == "official" else ""))
+        if name == "official" and "source" not in section:
+            given = {e.key for e in entries if e.note}
+            for key in (*KEYS, *(e.key for e in entries)):
+                if key not in given:
+                    raise RecipeFileError(self.path, f"{where}.{key}", "an official value without a source")
+        return entries
+
+    def _entry(self, key: str, where: str, table, fields: tuple[str, ...], note: str, section: str) -> Entry:
+        if not isinstance(table, dict):
+            raise RecipeFileError(self.path, where, f"expected a table, got {table!r}")
+        nullable = [f for f in fields if f == "value" or type(None) in typing.get_args(HINTS[f])]
+        values = {}
+        for field, value in table.items():
+            at = f"{where}.{field}"
+            if field == note:
+                if not isinstance(value, str) or not value.strip():
+                    raise RecipeFileError(self.path, at, "expected a non-empty string")
+                for _, name, _, _ in string.Formatter().parse(value) if note == "reason" else ():
+                    if name is not None and name not in self.texts and name not in _PROFILE_FIELDS:
+                        raise RecipeFileError(self.path, at, f"{{{name}}} is neither a text of {SHARED} nor a "
+                                              "profile field")
+            elif field == "none":
+                if not (isinstance(value, list) and all(f in nullable for f in value)):
+                    raise RecipeFileError(self.path, at, f"expected a list of fields that may be None: {nullable}")
+                values.update(dict.fromkeys(value))
+            elif field not in fields:
+                raise RecipeFileError(self.path, at, f"unknown key; this table holds {', '.join(fields)}, none, {note}")
+            elif _is_rule(value):
+                if section == "official":
+                    raise RecipeFileError(self.path, at, "an official value is a number, not a rule of the profile")
+                read = value.get("profile", value.get("epoch_of"))
+                if read not in _PROFILE_FIELDS:
+                    raise RecipeFileError(self.path, at, f"the rule reads {read!r}, no field of profiles.Profile")
+                if not all(fits(value[k], (int, float)) for k in ("times", "ema_keep") if k in value):
+                    raise RecipeFileError(self.path, at, f"expected a number in the rule, got {value!r}")
+                values[field] = value
+            elif field != "value" and not fits(value, kinds(field)):
+                raise RecipeFileError(self.path, at, f"expected {HINTS[field]}, got {value!r}")
+            else:
+                values[field] = value
+        if section in ("colab", "paper") and note not in table:
+            raise RecipeFileError(self.path, where, "a change without a reason")
+        return Entry(key, where, values, table.get(note))
+
+    # -- building rows ----------------------------------------------------------------------------
+    def _entries(self, variant: str | None, name: str) -> list[Entry]:
+        if variant not in self.default_source:
+            raise ValueError(f"no recipe for {self.method!r} variant {variant!r}; variants with recipes: "
+                             f"{', '.join(str(v) for v in self.variants)}")
+        return self.entries[variant, name]
+
+    def official(self, variant: str | None = None) -> Recipe:
+        """The official row: every value with its source."""
+        entries = self._entries(variant, "official")
+        fields, options = self._values(entries, None, 0)
+        keys = (*KEYS, *(f"options.{k}" for k in options))
+        sources = {**dict.fromkeys(keys, self.default_source[variant]), **{e.key: e.note for e in entries if e.note}}
+        return Recipe(**fields, options=options, sources=sources)
+
+    def row(self, variant: str | None, profile: profiles.Profile) -> Recipe:
+        """The row ``profile`` runs (the module says which section it reads)."""
+        name = section_of(profile)
+        entries = self._entries(variant, name)
+        words = {**self.texts, **{f: getattr(profile, f) for f in _PROFILE_FIELDS}}
+        reasons = {e.key: e.note.format_map(words) for e in entries if e.note}
+        if name == "tiny":
+            base = Recipe(sources={**{k: self.tiny[k] for k in KEYS}, **reasons, **{
+                e.key: reasons.get(e.key, self.tiny["options"]) for e in entries if e.key.startswith("options.")}})
+        else:
+            base = self.official(variant)
+            base = base.replace(sources={**base.sources, **{k: OURS + why for k, why in reasons.items()}})
+        fields, options = self._values(entries, profile, 0)
+        row = base.replace(**fields, options={**base.options, **options})
+        # the rules that need the finished row (a moving average's decay reads its batch size)
+        fields, options = self._values(entries, profile, row.batch_size)
+        row = row.replace(**fields, options={**row.options, **options})
+        official = self.official(variant).options
+        for e in entries:  # a setting keeps the official value's type (an int may stand for a float)
+            was, now = official.get(e.key[len("options."):]), row.options.get(e.key[len("options."):])
+            if e.key.startswith("options.") and None not in (was, now) and not fits(
+                    now, (int, float) if isinstance(was, float) else (type(was),)):
+                raise RecipeFileError(self.path, e.at, f"expected {type(was).__name__}, as the official {was!r}, "
+                                      f"got {now!r}")
+        return row
+
+    def _values(self, entries: list[Entry], profile, batch: int) -> tuple[dict, dict]:
+        """The fields and options that ``entries`` set, rules evaluated against ``profile``;
+        with ``batch`` 0 the rules of the moving-average decay are left out, else only they."""
+        fields, options = {}, {}
+        for e in entries:
+            for field, value in e.values.items():
+                if (_is_rule(value) and "ema_keep" in value) != bool(batch):
+                    continue
+                at = e.at if field == "value" else f"{e.at}.{field}"
+                value = self._evaluate(at, value, profile, batch) if _is_rule(value) else value
+                if field == "value":
+                    options[e.key[len("options."):]] = value
+                elif value is None or fits(value, kinds(field)):
+                    fields[field] = cast(field, value) if value is not None else None
+                else:
+                    raise RecipeFileError(self.path, at, f"expected {HINTS[field]}, the rule gives {value!r}")
+        return fields, options
+
+    def _evaluate(self, at: str, rule: dict, profile, batch: int):
+        got = getattr(profile, rule.get("profile", rule.get("epoch_of")))
+        if "ema_keep" in rule:
+            if not isinstance(got, int) or isinstance(got, bool):
+                raise RecipeFileError(self.path, at, f"the profile's {rule['epoch_of']} is no count: {got!r}")
+            return ema_decay(math.ceil(got / batch), rule["ema_keep"])
+        if got is None:
+            raise RecipeFileError(self.path, at, f"the rule reads the profile's {rule['profile']}, which profile "
+                                  f"{profile.name!r} leaves unset")
+        return got * rule["times"] if "times" in rule else got
+
+
+# -- every file ------------------------------------------------------------------------------------
+@functools.cache
+def _shared(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """The texts reasons name, and the tiny rows' reasons, of the shared file ``path``."""
+    data = _toml(path)
+    for key in {*data, "texts", "tiny"}:
+        if key not in ("texts", "tiny") or not isinstance(data.get(key), dict):
+            raise RecipeFileError(path, key, "the shared file holds two tables, texts and tiny")
+        for k, v in data[key].items():
+            if not isinstance(v, str) or not v.strip():
+                raise RecipeFileError(path, f"{key}.{k}", "expected a non-empty string")
+    missing = [k for k in (*KEYS, "options") if k not in data["tiny"]]
+    if missing:
+        raise RecipeFileError(path, f"tiny.{missing[0]}", "missing: every tiny row gives this reason")
+    return data["texts"], data["tiny"]
+
+
+def read(path: str | Path, shared: str | Path | None = None) -> RecipeFile:
+    """Read and check one recipe file; ``shared``: the file of texts and tiny reasons (default:
+    the ``_shared.toml`` beside it, else the package's)."""
+    path = Path(path)
+    if shared is None:
+        shared = path.parent / SHARED if (path.parent / SHARED).exists() else FOLDER / SHARED
+    return RecipeFile(path, *_shared(Path(shared)))
+
+
+@functools.cache
+def files(folder: Path = FOLDER) -> dict[str, RecipeFile]:
+    """Every method's recipe file in ``folder``, read and checked against the registry, in its order."""
+    from ..methods import registry
+
+    out = {}
+    for path in sorted(folder.glob("*.toml")):
+        if path.name == SHARED:
+            continue
+        f = read(path, folder / SHARED)
+        spec = registry.REGISTRY.get(f.method)
+        if spec is None:
+            raise RecipeFileError(path, "method", f"unknown method {f.method!r}; choose one of "
+                                  + ", ".join(registry.REGISTRY))
+        for v in f.variants:
+            if v is not None and v not in spec.variants:
+                raise RecipeFileError(path, v, f"unknown variant of {f.method!r}; choose one of {spec.variants}")
+        out[f.method] = f
+    order = list(registry.REGISTRY)
+    return dict(sorted(out.items(), key=lambda kv: order.index(kv[0])))
+
+
+def methods() -> tuple[str, ...]:
+    """The methods that have a recipe file, in the registry's order."""
+    return tuple(files())
 
 
 def _table(p: profiles.Profile) -> dict[str, dict[str | None, Recipe]]:
     """Every method's recipe under profile ``p``: ``{method: {variant or None: Recipe}}``."""
-    from ..core.models import TINY_MODELS
-
-    return _tiny_table(p) if p.clip_model in TINY_MODELS else _real_table(p)
+    return {m: {v: f.row(v, p) for v in f.variants} for m, f in files().items()}
 
 
 def get(method: str, profile: str | profiles.Profile | None = None, variant: str | None = None) -> Recipe:
-    """The recipe of ``method`` (and ``variant``) under ``profile``."""
+    """The recipe of ``method`` (and ``variant``) under ``profile`` (a name or a Profile)."""
     table = _table(profiles.get(profile))
     if method not in table:
         raise ValueError(f"no recipe for method {method!r}; methods with recipes: {', '.join(table)}")
@@ -231,52 +366,23 @@ def get(method: str, profile: str | profiles.Profile | None = None, variant: str
                      f"{', '.join(str(v) for v in rows)}")
 
 
+def _file(method: str) -> RecipeFile:
+    if method not in files():
+        raise ValueError(f"no official recipe for {method!r}; methods: {', '.join(files())}")
+    return files()[method]
+
+
 def official(method: str, variant: str | None = None) -> Recipe:
     """The official recipe of ``method`` (``variant``), each value with its source."""
-    if method not in OFFICIAL:
-        raise ValueError(f"no official recipe for {method!r}; methods: {', '.join(OFFICIAL)}")
-    return _official(method, variant)
+    f = _file(method)
+    return f.official(None if variant not in f.variants and None in f.variants else variant)
 
 
-# -- the recipe card --------------------------------------------------------------------------
 def card(method: str, profile: str | profiles.Profile | None = None, variant: str | None = None,
          width: int = 80) -> str:
-    """The official recipe of ``method`` beside the one ``profile`` runs, then each
-    deviation with its reason and the sources of the official values."""
-    p = profiles.get(profile)
-    ours, off = get(method, p, variant), official(method, variant)
-    keys = list(dict.fromkeys(off.source_keys() + ours.source_keys()))
-    if off.steps == 0 and ours.steps == 0:  # nothing trains: no optimiser to show
-        keys = ["budget", "precision", *(k for k in keys if k.startswith("options."))]
+    """The official recipe of ``method`` beside the one ``profile`` runs, then each deviation
+    with its reason, the sources of the official values and the notes."""
+    p, f = profiles.get(profile), _file(method)
     name = method if variant is None else f"{method} ({variant})"
-    wrap = lambda head, text: textwrap.wrap(text, width, initial_indent=head,  # noqa: E731
-                                            subsequent_indent=" " * 6)
-    lines = [f"Recipe card: {name}, profile {p.name}"]
-    lines += wrap("  backbone: ", f"official {BACKBONE.get(method, '?')}; this run "
-                                  f"{p.clip_model.replace('ViT-B-', 'ViT-B/')}")
-    c1 = max(len(k) for k in keys) + 2
-    c2 = (width - c1 - 2) // 2
-    lines.append(f"  {'':<{c1}}{'official':<{c2}}this run")
-    changed = []
-    for k in keys:
-        a, b = show(off, k), show(ours, k)
-        same = a == b
-        reason = ours.sources.get(k, "")
-        # a change of value, or a difference the value's name does not show (a crop's scale)
-        if not same or (reason.startswith("ours: ") and reason != off.sources.get(k)):
-            changed.append(k)
-        lines.append(f"  {k:<{c1}}{textwrap.shorten(a, c2 - 1):<{c2}}{'=' if same else textwrap.shorten(b, c2)}")
-    if changed:
-        lines.append("  deviations:")
-        for k in changed:
-            lines += wrap(f"    {k}: ", ours.sources.get(k, "(no reason given)"))
-    lines.append("  sources of the official values:")
-    by_text: dict[str, list[str]] = {}
-    for k in keys:
-        if k in off.sources:
-            by_text.setdefault(off.sources[k], []).append(k)
-    for text, ks in by_text.items():
-        lines += wrap(f"    {', '.join(ks) if len(ks) < len(keys) else 'all'}: ", text)
-    for note in NOTES.get(method, []):
-        lines += wrap("  note: ", note)
-    return "\n".join(lines)
+    return render_card(name, p.name, p.clip_model, official(method, variant), get(method, p, variant),
+                       f.backbone, f.notes, width)

@@ -1,0 +1,167 @@
+"""The recipe files (clipadapt/recipes/*.toml) and their one reader, clipadapt.training.recipes:
+a bad file is refused by file and key, every value of every row carries its source or
+reason, and the rows hold the values the chapters ran before the recipes became data.
+
+``python tests/test_recipe_data.py OUT.json`` writes every row, official row and card as
+JSON: compare two such dumps to check that a change of the files or the reader moved only
+what it meant to (how the move to data files was checked).
+"""
+
+import dataclasses
+import json
+import math
+import sys
+
+import pytest
+
+from clipadapt import profiles
+from clipadapt.methods import registry
+from clipadapt.training import recipes
+
+GOOD = '''
+method = "CoOp"
+backbone = "ViT-B/32"
+
+[official]
+source = "one source for every key"
+
+[official.lr]
+lr = 0.002
+
+[official.options.n_ctx]
+value = 16
+
+[tiny.lr]
+lr = 2e-2
+
+[colab.budget]
+epochs = { profile = "fewshot_epochs" }
+reason = "{fewshot_epochs} epochs: {T4}"
+
+[paper]
+'''
+
+
+def write(tmp_path, text, name="coop.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_good_small_file_reads(tmp_path):
+    f = recipes.read(write(tmp_path, GOOD))
+    assert f.official().lr == 0.002 and f.official().sources["grad_clip"] == "one source for every key"
+    colab = f.row(None, profiles.get("colab"))
+    assert colab.epochs == 50 and colab.sources["budget"] == "ours: 50 epochs: one T4 session (profiles.colab)"
+    assert colab.options == {"n_ctx": 16} and f.row(None, profiles.get("colab-smoke")).epochs == 1
+
+
+@pytest.mark.parametrize("change,key,says", [
+    (("[colab.budget]", "[colab.budgets]"), "colab.budgets", "unknown key"),  # a key no recipe has
+    (("lr = 0.002", "lr = 0.002\nlearning_rate = 1"), "official.lr.learning_rate", "unknown key"),
+    (('reason = "{fewshot_epochs} epochs: {T4}"', ""), "colab.budget", "a change without a reason"),
+    (("lr = 2e-2", 'lr = "2e-2"'), "tiny.lr.lr", "expected float | None, got '2e-2'"),  # the wrong type
+    (("epochs = { profile", 'steps = 1.5\nepochs = { profile'), "colab.budget.steps", "expected int | None"),
+    (("[paper]", "[paper]\n[colab2]"), "colab2", "unknown key"),
+    (('method = "CoOp"', 'method = "CoOp"\nvariants = ["x"]'), "x", "missing"),
+    (('{ profile = "fewshot_epochs" }', '{ profile = "few_epochs" }'), "colab.budget.epochs", "no field of profiles"),
+    (("{T4}", "{T5}"), "colab.budget.reason", "{T5} is neither a text"),
+    (('source = "one source for every key"\n', ""), "official.optimizer", "an official value without a source"),
+    (("lr = 0.002", "none = [\"batch_size\"]"), "official.lr.none", "fields that may be None"),
+])
+def test_a_bad_file_is_refused_by_file_and_key(tmp_path, change, key, says):
+    path = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(recipes.RecipeFileError) as err:
+        recipes.read(path)
+    assert str(err.value).startswith(f"{path}: {key}: ") and says in str(err.value), str(err.value)
+
+
+def test_a_setting_of_the_wrong_type_is_refused_when_its_row_is_built(tmp_path):
+    f = recipes.read(write(tmp_path, GOOD + '\n[tiny.options.n_ctx]\nvalue = "sixteen"\n'))
+    with pytest.raises(recipes.RecipeFileError, match=r"coop\.toml: tiny\.options\.n_ctx: expected int, as the "
+                                                      r"official 16, got 'sixteen'"):
+        f.row(None, profiles.get("tiny"))
+
+
+def test_unknown_methods_variants_and_misnamed_files_are_refused(tmp_path):
+    write(tmp_path, GOOD.replace('"CoOp"', '"CoOp-XL"'), "coop-xl.toml")
+    (tmp_path / "_shared.toml").write_text((recipes.FOLDER / "_shared.toml").read_text())
+    with pytest.raises(recipes.RecipeFileError, match=r"coop-xl\.toml: method: unknown method 'CoOp-XL'"):
+        recipes.files(tmp_path)
+    with pytest.raises(recipes.RecipeFileError, match=r"vop\.toml: method: 'CoOp' belongs in coop\.toml"):
+        recipes.read(write(tmp_path, GOOD, "vop.toml"))
+    (tmp_path / "coop-xl.toml").unlink()
+    variant = GOOD.replace('backbone = "ViT-B/32"', 'backbone = "ViT-B/32"\nvariants = ["wide"]')
+    variant = variant.replace("[official", "[wide.official").replace("[tiny", "[wide.tiny")
+    write(tmp_path, variant.replace("[colab", "[wide.colab").replace("[paper", "[wide.paper"))
+    with pytest.raises(recipes.RecipeFileError, match=r"coop\.toml: wide: unknown variant of 'CoOp'"):
+        recipes.files(tmp_path)
+    with pytest.raises(recipes.RecipeFileError, match=r"nope\.toml: \(file\): not readable TOML"):
+        recipes.read(write(tmp_path, "method = ", "nope.toml"))
+
+
+def test_a_rule_reading_an_unset_profile_field_names_it(tmp_path):
+    f = recipes.read(write(tmp_path, GOOD.replace("fewshot_epochs", "multitask_steps")))
+    with pytest.raises(recipes.RecipeFileError, match=r"colab\.budget\.epochs: .*multitask_steps.*'paper-ish'"):
+        f.row(None, profiles.get("colab").replace(name="paper-ish", multitask_steps=None))
+
+
+def every_row():
+    for name in profiles.PROFILES:
+        for m in registry.methods():
+            for v in registry.get(m).variants or (None,):
+                yield name, m, v, recipes.get(m, name, v)
+
+
+def test_every_field_of_every_row_has_a_source_or_a_reason():
+    for name, m, v, r in every_row():
+        for k in r.source_keys():
+            assert r.sources.get(k, "").strip(), f"{m} ({v}) under {name}: {k} has no source or reason"
+        assert set(r.sources) == set(r.source_keys()), f"{m} ({v}) under {name}: sources of keys it lacks"
+        off = recipes.official(m, v)
+        assert all(off.sources[k].strip() for k in off.source_keys()) and set(off.sources) == set(off.source_keys())
+
+
+def test_pinned_values():
+    assert recipes.get("CoOp", "tiny").lr == 2e-2
+    assert recipes.get("mean pooling", "colab", "full").options["checkpointing"] is True
+    # VoP trains twice the baselines' steps on the tiny CLIP only; colab rows take video_steps
+    assert recipes.get("VoP", "tiny").steps == 2 * 60 and recipes.get("VoP", "colab").steps == 150
+    assert recipes.get("VoP", "colab-smoke").steps == 1 and recipes.get("VoP", "colab-smoke").batch_size == 2
+    smoke = recipes.get("CoOp", "colab-smoke")
+    assert (smoke.epochs, smoke.min_steps, recipes.get("SoftCPT", "colab-smoke").steps) == (1, 2, 1)
+    # SCPNet's moving average keeps 0.82 of itself per epoch: 400 pictures at 32, 2000 at 128
+    assert recipes.get("SCPNet", "tiny").options["ema_decay"] == math.exp(math.log(0.82) / 13)
+    assert recipes.get("SCPNet", "colab").options["ema_decay"] == math.exp(math.log(0.82) / 16)
+    assert recipes.get("SCPNet", "paper").options["ema_decay"] == math.exp(math.log(0.82) / 79)
+    assert recipes.get("TempMe", "tiny", "lora").options["schedule"] == "tiny-clip"
+    lora = recipes.get("LoRA", "colab")
+    assert lora.steps is None and lora.optimizer_kwargs["betas"] == (0.9, 0.999)
+    assert recipes.official("VoP").lr is None and recipes.official("CoOp").options["init"] is None
+    # a Profile changed in place gives the rows of its own values, not those of its name
+    assert recipes.get("VoP", profiles.get("colab").replace(video_steps=7)).steps == 7
+
+
+def test_the_card_comes_from_the_files():
+    text = recipes.card("LoRA", "colab")
+    assert "official ViT-B/16 (CLIP-LoRA run_utils.py:26); this run ViT-B/32" in text
+    assert "note: CLIP-LoRA puts dropout 0.25 before each LoRA module" in text
+    assert "options.rank: ours: rank 8, TempMe's (chapter 5)" in text
+
+
+def dump() -> dict:
+    """Every row (under every profile), official row and card, as plain JSON."""
+    def plain(r):
+        return json.loads(json.dumps(dataclasses.asdict(r), default=lambda o: dict(o) if hasattr(o, "items")
+                                     else list(o)))
+
+    out = {"get": {}, "card": {}, "official": {}}
+    for name, m, v, r in every_row():
+        out["get"][f"{m}|{v}|{name}"] = plain(r)
+        out["card"][f"{m}|{v}|{name}"] = recipes.card(m, name, v)
+        out["official"][f"{m}|{v}"] = plain(recipes.official(m, v))
+    return out
+
+
+if __name__ == "__main__":
+    json.dump(dump(), open(sys.argv[1], "w"), indent=1, sort_keys=True)
