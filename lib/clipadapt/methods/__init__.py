@@ -2,11 +2,12 @@
 their own parameters:
 
 * ``protocol`` (:class:`~clipadapt.methods.protocol.Method`: the base of every method, every
-  hook with its no-op default) and ``registry`` (every method by name: its task kind, its
-  builder, the papers' cited numbers);
-* ``baselines`` (the freezing policies, zero-shot, the linear probe and the text-head
-  classifier that LoRA and full fine-tuning train), ``mean_pool`` (mean pooling of frame
-  features, CLIP4Clip's video baseline);
+  hook with its no-op default), ``spec``
+  (:class:`~clipadapt.methods.spec.MethodSpec`, what each method file registers about
+  itself) and ``registry`` (every method by name, in the book's order);
+* ``baselines`` (the freezing policies, zero-shot, the linear probe), ``finetune`` (LoRA
+  and full fine-tuning of CLIP's own weights as a classifier), ``mean_pool`` (mean pooling
+  of frame features, CLIP4Clip's video baseline);
 * ``coop`` (learned text context), ``vpt`` (deep visual prompts), ``lora`` (low-rank updates
   of the fused attention projection, as a parametrization);
 * ``vop`` (VoP's video prompts, every variant), ``tome`` (ToMe on the image tower, over

@@ -1,5 +1,5 @@
-"""The baselines: what trains in a whole CLIP, and the classifiers of chapter 2 that are not
-a method file of their own.
+"""The baselines: what trains in a whole CLIP, and the two classifiers of chapter 2 that
+train no weight of it.
 
 Freezing policies (:func:`set_trainable`), the one name for what of a CLIP trains:
 
@@ -15,20 +15,19 @@ Freezing policies (:func:`set_trainable`), the one name for what of a CLIP train
 The temperature ``logit_scale`` (and ``logit_bias``) stays frozen under every policy.
 
 Classifiers: each maps CLIP-normalised images ``(B, 3, H, W)`` to class logits
-``(B, n_classes)``; they differ in what trains:
+``(B, n_classes)``:
 
 ==========================  ============================================================
-:class:`ZeroShot`           nothing: the frozen class prompts' text features
+:class:`ZeroShot`           nothing trains: the frozen class prompts' text features
 :class:`LinearProbe`        a linear layer on frozen image features, initialised from the
                             zero-shot class features (the encoder is frozen, so the
                             task encodes every image once)
-:class:`TextHeadClassifier` image features against the class prompts' text features, both
-                            computed by a (partly) trainable CLIP: what LoRA and full
-                            fine-tuning train (the policy: :func:`set_trainable`)
 ==========================  ============================================================
 
-CoOp and VPT-deep have files of their own; :mod:`clipadapt.methods.registry` builds every
-method by name and :mod:`clipadapt.training.driver` trains and measures them.
+The methods that train CLIP's own weights under a policy (LoRA, full fine-tuning) are in
+:mod:`clipadapt.methods.finetune`, CoOp and VPT-deep in files of their own;
+:mod:`clipadapt.methods.registry` builds every method by name and
+:mod:`clipadapt.training.driver` trains and measures them.
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ from ..core import features, models
 from ..data import names
 from . import lora
 from .protocol import Method
+from .spec import MethodSpec, register
 
 POLICIES = ("none", "full", "partial", "lora")
 
@@ -109,11 +109,13 @@ class LinearProbe(Method):
         return self.logits_from_features(self.encode_image(images))
 
 
-class TextHeadClassifier(Method):
-    def __init__(self, clip: nn.Module, tokenizer, classnames: list[str], template: str):
-        super().__init__()
-        self.clip = clip
-        self.register_buffer("ids", tokenizer(names.prompts(template, classnames)), persistent=False)
+def _zero_shot(clip, tokenizer, context, options, variant):
+    return ZeroShot(clip, tokenizer, context["classnames"], context["template"])
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return features.scaled_cosine(self.clip.encode_image(images), self.clip.encode_text(self.ids), self.clip)
+
+def _linear_probe(clip, tokenizer, context, options, variant):
+    return LinearProbe(clip, tokenizer, context["classnames"], context["template"])
+
+
+register(MethodSpec("zero-shot", "classification", _zero_shot, "nothing trains: the class prompts' text features"))
+register(MethodSpec("linear probe", "classification", _linear_probe, "a linear layer on frozen image features"))

@@ -21,6 +21,7 @@ from torch import nn
 from ..core import features, models, prompting
 from ..data import names
 from .protocol import Method
+from .spec import MethodSpec, register
 
 POSITIONS = ("end", "middle", "front")
 
@@ -100,3 +101,10 @@ class CoOp(Method):
         with torch.no_grad():
             img = self.clip.encode_image(images)
         return features.scaled_cosine(img, self.text_features(), self.clip)
+
+
+def _build(clip, tokenizer, context, options, variant):
+    return CoOp(clip, tokenizer, context["classnames"], n_ctx=options.get("n_ctx", 16), init=options.get("init"))
+
+
+register(MethodSpec("CoOp", "classification", _build, "the prompt's context vectors (clipadapt.methods.coop)"))

@@ -15,8 +15,10 @@ import torch
 from torch import nn
 
 from ..core import features
+from . import vop
 from .baselines import POLICIES, set_trainable
 from .protocol import Method
+from .spec import MethodSpec, register
 
 
 class MeanPoolCLIP(Method):
@@ -41,3 +43,13 @@ class MeanPoolCLIP(Method):
 
     def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
         return self.clip.encode_text(ids)
+
+
+def _build(clip, tokenizer, context, options, variant):
+    return MeanPoolCLIP(clip, variant, last_layers=options.get("last_layers", 2), rank=options.get("rank", 8),
+                        checkpointing=options.get("checkpointing", False))
+
+
+register(MethodSpec("mean pooling", "retrieval", _build, "the mean of the frames' CLIP features; variants say what "
+                    "of CLIP trains", variants=POLICIES, paper=vop.paper_rows({"full": "Full", "partial": "Partial"}),
+                    paper_source=vop.PAPER_SOURCE))

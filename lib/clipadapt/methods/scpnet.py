@@ -44,6 +44,7 @@ from ..core.files import atomic_path
 from ..data import names
 from .coop import CoOp
 from .protocol import Method
+from .spec import MethodSpec, register
 
 VARIANTS = ("full", "baseline", "soft targets", "graph", "shuffled prior")
 TEMPLATE = "a photo of a {}."
@@ -316,6 +317,14 @@ def self_supervision(strong: torch.Tensor, weak: torch.Tensor, observed: torch.T
 def ema_decay(steps_per_epoch: int, keep: float = 0.82) -> float:
     """The official decay: the average keeps weight ``keep`` on itself after one epoch."""
     return math.exp(math.log(keep) / max(1, steps_per_epoch))
+
+
+def _build(clip, tokenizer, context, options, variant):
+    return SCPNet(clip, tokenizer, context["classnames"], relation=context.get("relation"), variant=variant, **options)
+
+
+register(MethodSpec("SCPNet", "multilabel", _build, "prompts, a label graph and prior-enhanced self-supervision for "
+                    "incomplete multi-label recognition (clipadapt.methods.scpnet)", variants=VARIANTS))
 
 
 # -- the relation-file script --------------------------------------------------------------------

@@ -40,6 +40,7 @@ from ..core import features, models, prompting
 from ..data import names
 from .coop import CoOp
 from .protocol import Method
+from .spec import MethodSpec, register
 
 VARIANTS = ("NATA", "NATS", "CATA", "CSTA")
 SHARING = ("CA", "MT")
@@ -211,3 +212,29 @@ class MultiTaskLinearProbe(MultiTaskZeroShot):
 
     def classifier(self):
         return self.head
+
+
+def _builder(kind: str):
+    """The builder of one of chapter 7's methods: ``kind`` is "zero-shot", "linear probe",
+    "SoftCPT", or the CoOp sharing "CA" / "MT"."""
+    def build(clip, tokenizer, context, options, variant):
+        tasks = context["tasks"]
+        if kind == "zero-shot":
+            return MultiTaskZeroShot(clip, tokenizer, tasks)
+        if kind == "linear probe":
+            return MultiTaskLinearProbe(clip, tokenizer, tasks)
+        if kind == "SoftCPT":
+            return SoftCPT(clip, tokenizer, tasks, variant, n_ctx=options.get("n_ctx", 16),
+                           task_n_ctx=options.get("task_n_ctx", 4), class_n_ctx=options.get("class_n_ctx", 4))
+        return MultiTaskCoOp(clip, tokenizer, tasks, n_ctx=options.get("n_ctx", 16), sharing=kind)
+
+    return build
+
+
+register(MethodSpec("ZS-CLIP", "multitask", _builder("zero-shot"), "every task zero-shot with its own template"))
+register(MethodSpec("LP-CLIP", "multitask", _builder("linear probe"), "a linear probe per task on frozen features"))
+register(MethodSpec("CoOp-CA", "multitask", _builder("CA"), "a CoOp context per task, trained jointly "
+                    "(clipadapt.methods.softcpt)"))
+register(MethodSpec("CoOp-MT", "multitask", _builder("MT"), "one CoOp context shared by every task"))
+register(MethodSpec("SoftCPT", "multitask", _builder("SoftCPT"), "contexts generated from the task names by a "
+                    "task-shared meta network (clipadapt.methods.softcpt)", variants=VARIANTS))

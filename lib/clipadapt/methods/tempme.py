@@ -36,6 +36,7 @@ from torch import nn
 from ..core import features, merge, models, patching, prompting
 from . import lora
 from .protocol import Method
+from .spec import MethodSpec, register
 from .tempme_schedule import LONG_SCHEDULES, LONG_VIDEO_FRAMES, SCHEDULES, Schedule, Step
 
 POLICIES = ("lora", "full", "none")  # what of the CLIP trains (a subset of baselines.POLICIES)
@@ -169,3 +170,14 @@ def _video_source(x: torch.Tensor, frames: int) -> torch.Tensor:
     bt, n = x.shape[:2]
     eye = torch.eye(frames * n, dtype=x.dtype, device=x.device).reshape(frames, n, frames * n)
     return eye.repeat(bt // frames, 1, 1)
+
+
+def _build(clip, tokenizer, context, options, variant):
+    schedule = schedule_for(options.get("schedule", "ViT-B-32"), context["frames"])
+    return TempMe(clip, schedule, frames=context["frames"], policy=variant, rank=options.get("rank", 8),
+                  positions=options.get("positions", True))
+
+
+register(MethodSpec("TempMe", "retrieval", _build, "ImgMe + ClipMe temporal token merging; variants say what of CLIP "
+                    "trains beside the clip positional embeddings (clipadapt.methods.tempme)",
+                    variants=("lora", "full"), long_video_frames=LONG_VIDEO_FRAMES))

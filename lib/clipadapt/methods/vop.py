@@ -30,6 +30,7 @@ from torch import nn
 
 from ..core import features, merge, models, prompting
 from .protocol import Method
+from .spec import MethodSpec, register
 
 VARIANTS = ("vop", "P", "C", "F", "F+P", "F+C")
 
@@ -161,3 +162,19 @@ PAPER_TABLE_1 = {
 }
 PAPER_COLUMNS = ("params (M, %)", "t2v R@1", "t2v R@5", "t2v R@10", "t2v MnR", "t2v MdR",
                  "v2t R@1", "v2t R@5", "v2t R@10", "v2t MnR", "v2t MdR")
+PAPER_SOURCE = "VoP paper (Huang et al., CVPR 2023), Table 1: MSR-VTT 9k / 1k-A, CLIP ViT-B/32, 12 frames"
+
+
+def paper_rows(rows: dict[str | None, str]) -> dict:
+    """Rows of the paper's Table 1 by our variant names (``{variant: row name}``), in the
+    retrieval task's column names: ``{variant: {column: value}}``."""
+    return {v: dict(zip(PAPER_COLUMNS, PAPER_TABLE_1[name])) for v, name in rows.items()}
+
+
+def _build(clip, tokenizer, context, options, variant):
+    return VoP(clip, variant, frames=context["frames"], ks=options.get("ks", 8))
+
+
+register(MethodSpec("VoP", "retrieval", _build, "text-video co-operative prompt tuning (clipadapt.methods.vop)",
+                    variants=VARIANTS, paper=paper_rows(dict(zip(VARIANTS, (
+                        "VoP", "VoP^P", "VoP^C", "VoP^F", "VoP^F+P", "VoP^F+C")))), paper_source=PAPER_SOURCE))

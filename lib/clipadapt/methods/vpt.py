@@ -14,7 +14,9 @@ import torch
 from torch import nn
 
 from ..core import features, models, prompting
+from ..data import names
 from .protocol import Method
+from .spec import MethodSpec, register
 
 
 class DeepVisualPrompts(Method):
@@ -47,3 +49,12 @@ class DeepVisualPrompts(Method):
         if self.class_features is None:
             raise ValueError("give class_features (the text features of the class prompts) to classify")
         return features.scaled_cosine(self.encode_image(images), self.class_features, self.clip)
+
+
+def _build(clip, tokenizer, context, options, variant):
+    with torch.no_grad():  # the classifier: the class prompts' text features (C, D)
+        cls = features.encode_texts(clip, tokenizer, names.prompts(context["template"], context["classnames"]))
+    return DeepVisualPrompts(clip, options.get("prompts", 8), class_features=cls)
+
+
+register(MethodSpec("VPT-deep", "classification", _build, "visual prompts in every layer (clipadapt.methods.vpt)"))
