@@ -1,8 +1,9 @@
 """The adaptation methods, one file each, around a frozen open_clip model, exposing only
 their own parameters:
 
-* ``protocol`` (:class:`~clipadapt.methods.protocol.Method`: the base of every method, every
-  hook with its no-op default), ``spec``
+* ``protocol`` (:class:`~clipadapt.methods.protocol.Method`, the base every method carries;
+  each task kind's interface as a ``typing.Protocol`` and the check of a built method against
+  it; the optional protocols ``OwnTraining`` and ``KeepsState``), ``spec``
   (:class:`~clipadapt.methods.spec.MethodSpec`, what each method file registers about
   itself) and ``registry`` (every method by name, in the book's order);
 * ``baselines`` (the freezing policies, zero-shot, the linear probe), ``finetune`` (LoRA

@@ -43,7 +43,7 @@ from ..core import features, losses, models, prompting, seeds
 from ..core.files import atomic_path
 from ..data import names
 from .coop import CoOp
-from .protocol import Method
+from .protocol import KeepsState, Method, OwnTraining
 from .spec import MethodSpec, register
 
 VARIANTS = ("full", "baseline", "soft targets", "graph", "shuffled prior")
@@ -136,7 +136,7 @@ class SemanticGraph(nn.Module):
         return z + h
 
 
-class SCPNet(Method):
+class SCPNet(Method, OwnTraining, KeepsState):
     def __init__(self, clip: nn.Module, tokenizer, classnames, relation: torch.Tensor | None = None,
                  variant: str = "full", topk: int | None = None, reweight_p: float = 0.2, temperature: float = 0.2,
                  scale: float | None = 10.0, init: str = "a photo of a", train_image_encoder: bool = True,

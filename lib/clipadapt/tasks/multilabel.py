@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..core import features, losses, metrics, seeds
+from ..methods import protocol
 from .protocol import Loader, Task, device_of
 
 
@@ -17,13 +18,15 @@ class MultiLabelTask(Task):
     test pictures with full labels; the metrics are mAP, CF1 and OF1 (threshold 0.5).
 
     A batch holds the images' indices, their augmented views (one per name in the method's
-    ``views``: :func:`~clipadapt.data.multilabel.weak_view`,
+    views, :func:`clipadapt.methods.protocol.views`: :func:`~clipadapt.data.multilabel.weak_view`,
     :func:`~clipadapt.data.multilabel.strong_view`), their observed labels and the epoch.
-    The loss is the method's own ``training_loss(batch)`` where it gives one (SCPNet's
-    supervised + self-supervised objective), else the masked BCE of the first view. The
-    method is evaluated through ``averaged()`` (a moving average of its weights, updated by
-    its ``after_step``); where that is not the module itself, the metrics of the weights
-    themselves come with the suffix `` (regular)``.
+    The loss is the method's own (:func:`~clipadapt.methods.protocol.training_loss`, SCPNet's
+    supervised + self-supervised objective) where it has one, else the masked BCE of the
+    first view. The method is evaluated through its averaged weights
+    (:func:`~clipadapt.methods.protocol.averaged`: a moving average updated by its
+    ``after_step``, or the module itself); where they are not the module itself, the metrics
+    of the weights themselves come with the suffix `` (regular)``. A method has these three
+    hooks by carrying :class:`~clipadapt.methods.protocol.OwnTraining`.
 
     A method whose image encoder is frozen (``frozen_image_encoder``, with
     ``image_encoder``, ``encode_image`` and ``logits_from_features``) trains on features
@@ -91,14 +94,14 @@ class MultiLabelTask(Task):
         return len(self.train)
 
     def loader(self, module: nn.Module, recipe, seed: int, device) -> Loader:
-        """A batch holds the images' indices, their views (``module.views``), their observed
+        """A batch holds the images' indices, their views (``protocol.views(module)``), their observed
         labels and the epoch; each image's augmentations (or, from stored features, which of
         the pool's views it takes) come from a stream of its own (seed, step, index)."""
         from ..core.pixels import normalize
         from ..data import multilabel
 
         make = {"weak": multilabel.weak_view, "strong": multilabel.strong_view}
-        kinds = module.views
+        kinds = protocol.views(module)
         per_epoch = max(1, -(-self.n_train // recipe.batch_size))
         frozen = module.frozen_image_encoder
         stored = self.stored(module) if frozen and recipe.cache_features else None
@@ -120,7 +123,7 @@ class MultiLabelTask(Task):
         return Loader(self.n_train, min(self.n_train, recipe.batch_size), load)
 
     def loss(self, module: nn.Module, batch: dict) -> torch.Tensor:
-        own = module.training_loss(batch)
+        own = protocol.training_loss(module, batch)
         if own is not None:
             return own
         run = module.logits_from_features if batch["features"] else module
@@ -143,9 +146,10 @@ class MultiLabelTask(Task):
         return {"mAP": metrics.mean_average_precision(probs, self.test.targets), "CF1": f1["CF1"], "OF1": f1["OF1"]}
 
     def evaluate(self, module: nn.Module) -> dict[str, float]:
-        if module.averaged() is module:
+        average = protocol.averaged(module)
+        if average is module:
             return self._metrics(self.scores(module))
-        out = self._metrics(self.scores(module.averaged()))
+        out = self._metrics(self.scores(average))
         out.update({f"{k} (regular)": v for k, v in self._metrics(self.scores(module)).items()})
         return out
 

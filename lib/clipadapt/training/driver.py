@@ -34,7 +34,7 @@ from torch import nn
 
 from ..core import distributed, flops, models, seeds
 from ..core.files import atomic_path
-from ..methods import registry
+from ..methods import protocol, registry
 from ..methods.protocol import Method
 from ..tasks.protocol import Loader, Task
 from . import recipes, runstate
@@ -120,6 +120,7 @@ def prepare(method: str, clip: nn.Module, tokenizer, task: Task, *, variant: str
     device = next(clip.parameters()).device
     seeds.seed_everything(seed)
     module = spec.build(copy.deepcopy(clip), tokenizer, task.context, dict(recipe.options), variant).to(device)
+    protocol.check(spec.name, spec.task, module)  # the interface of its task kind, before any step
     steps = recipe.total_steps(task.n_train)
     loader = trainer = None
     if steps:

@@ -4,9 +4,10 @@ A run-state checkpoint holds what the next step depends on:
 
 * ``model.<name>`` -- the trainable parameters (the frozen CLIP is rebuilt from its weights),
   ``buffer.<name>`` -- the module's floating-point buffers (running statistics and the like),
-  ``extra.<name>`` -- what the module returns from ``resume_state()``: state that is
-  neither (a moving average kept as a plain attribute), given back to
-  ``load_resume_state(tensors)`` (:class:`clipadapt.methods.protocol.Method`);
+  ``extra.<name>`` -- state that is neither (a moving average kept as a plain attribute),
+  which a method that carries :class:`~clipadapt.methods.protocol.KeepsState` hands over
+  (:func:`clipadapt.methods.protocol.resume_state`) and takes back
+  (:func:`~clipadapt.methods.protocol.load_resume_state`);
 * ``optimizer.<param>.<key>`` -- AdamW's moments and step counts, with the param groups,
   the learning-rate schedule and the gradient scaler in the JSON header;
 * ``rng.torch`` / ``rng.cuda.<i>`` / ``rng.numpy`` / ``rng.python`` -- every global random
@@ -35,6 +36,7 @@ from torch import nn
 
 from ..core.checkpoints import CheckpointError, read_checkpoint
 from ..core.files import atomic_path
+from ..methods import protocol
 
 PATTERN = "step-{:08d}.safetensors"
 _STEP = re.compile(r"step-(\d{8})\.safetensors$")
@@ -95,7 +97,7 @@ def _unpack_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) ->
 def capture(module: nn.Module, trainer, identity: dict, data: dict,
             extra: dict[str, torch.Tensor] | None = None) -> tuple[dict[str, torch.Tensor], dict]:
     """The tensors and header of a checkpoint of ``trainer`` training ``module`` now, with
-    ``extra`` (a method's ``resume_state()``)."""
+    ``extra`` (:func:`clipadapt.methods.protocol.resume_state` of the module)."""
     tensors = {f"model.{n}": p.detach() for n, p in module.named_parameters() if p.requires_grad}
     tensors.update({f"buffer.{n}": b for n, b in module.named_buffers() if b.is_floating_point()})
     tensors.update({f"extra.{k}": v for k, v in (extra or {}).items()})
@@ -111,7 +113,7 @@ def capture(module: nn.Module, trainer, identity: dict, data: dict,
 
 def restore(module: nn.Module, trainer, tensors: dict[str, torch.Tensor], meta: dict) -> dict[str, torch.Tensor]:
     """Put a checkpoint back: parameters, optimiser, schedule, scaler, step, generators;
-    returns its extra state (for the method's ``load_resume_state``)."""
+    returns its extra state (for :func:`clipadapt.methods.protocol.load_resume_state`)."""
     params = {n: p for n, p in module.named_parameters() if p.requires_grad}
     saved = {k[len("model."):] for k in tensors if k.startswith("model.")}
     if saved != set(params):
@@ -258,7 +260,7 @@ def start(run, out: Path, resume: bool, say: Callable) -> float:
     if diff:
         raise RunFolderError(f"checkpoint {path} belongs to another run; it differs in: " + "; ".join(diff[:8]))
     try:
-        run.module.load_resume_state(restore(run.module, run.trainer, tensors, meta))
+        protocol.load_resume_state(run.module, restore(run.module, run.trainer, tensors, meta))
     except ValueError as err:
         raise CheckpointError(str(err)) from err
     if distributed.is_main():
@@ -274,7 +276,7 @@ def save(run, out: Path, done: int, seconds: float, keep: int, midway: Callable[
     if distributed.is_main():
         where = {"order": "step_indices(seed, step)", "seed": run.seed, "examples": run.loader.n,
                  "global_batch": run.loader.per_batch, "next_step": done, "seconds": seconds}
-        tensors, meta = capture(run.module, run.trainer, run.identity(), where, run.module.resume_state())
+        tensors, meta = capture(run.module, run.trainer, run.identity(), where, protocol.resume_state(run.module))
         write(out / "checkpoints" / PATTERN.format(done), tensors, meta, midway=midway)
         prune(out / "checkpoints", keep)
     distributed.barrier()
