@@ -57,8 +57,8 @@ def test_fit_autocasts_on_the_cpu_when_asked():
 
     model = Probe()
     for amp_cpu in (False, True):
-        train.fit(model, model, lambda step: torch.ones(2, 4),
-                  train.TrainConfig(steps=2, lr=1e-3, amp_cpu=amp_cpu, grad_clip=1.0, progress=False), device="cpu")
+        train.fit(model, model, lambda step: torch.ones(2, 4), train.Recipe(lr=1e-3, grad_clip=1.0), 2,
+                  amp_cpu=amp_cpu, progress=False, device="cpu")
     assert seen == [torch.float32] * 2 + [torch.bfloat16] * 2
 
 

@@ -139,16 +139,17 @@ def test_each_optimizer_and_schedule_builds_steps_and_resumes_exactly(name, reci
     recipe = recipe.replace(lr=recipe.lr or 1e-2, steps=None, epochs=3, min_steps=0, batch_size=16,
                             full_batch=False, **({"group_lrs": {"graph.": 5e-3}} if recipe.group_lrs else {}))
     batches = toy_batches()
-    config = driver.train_config(recipe, recipe.total_steps(64), 64, amp=False)
-    assert config.steps == 12 and config.steps_per_epoch == 4
+    steps, per_epoch = recipe.total_steps(64), recipe.steps_per_epoch(64)
+    assert (steps, per_epoch) == (12, 4)
 
     def run(stop=None, state=None):
         model = Toy()
-        trainer = loop.Trainer(model, lambda b: ((model(b[0]) - b[1]) ** 2).mean(), config)
+        trainer = loop.Trainer(model, lambda b: ((model(b[0]) - b[1]) ** 2).mean(), recipe, steps,
+                               steps_per_epoch=per_epoch, amp=False)
         if state is not None:
             runstate.restore(model, trainer, *state)
         lrs = []
-        for step in range(trainer.step, stop or config.steps):
+        for step in range(trainer.step, stop or steps):
             lrs.append([g["lr"] for g in trainer.optimizer.param_groups])
             trainer.train_step(batches[step % 4])
         return model, trainer, lrs
@@ -170,9 +171,9 @@ def test_sgd_with_constant_warmup_and_cosine_is_coops_learning_rate_curve():
     MAX_EPOCH epochs counted from the end of the warm-up (lr_scheduler.py:130-143), the rate
     changing only between epochs (trainers/coop.py:281-282)."""
     recipe = recipes.get("CoOp", "paper").replace(epochs=4, min_steps=0, batch_size=16)
-    config = driver.train_config(recipe, recipe.total_steps(64), 64, amp=False)
     model = Toy()
-    trainer = loop.Trainer(model, lambda b: ((model(b[0]) - b[1]) ** 2).mean(), config)
+    trainer = loop.Trainer(model, lambda b: ((model(b[0]) - b[1]) ** 2).mean(), recipe, recipe.total_steps(64),
+                           steps_per_epoch=recipe.steps_per_epoch(64), amp=False)
     assert isinstance(trainer.optimizer, torch.optim.SGD) and trainer.optimizer.defaults["momentum"] == 0.9
     seen = []
     for step in range(16):
@@ -186,8 +187,7 @@ def test_sgd_with_constant_warmup_and_cosine_is_coops_learning_rate_curve():
 
 def test_scpnet_groups_and_onecycle_follow_the_official_code():
     recipe = recipes.get("SCPNet", "paper").replace(steps=30)
-    config = driver.train_config(recipe, 30, 640, amp=False)
-    trainer = loop.Trainer(Toy(), None, config)
+    trainer = loop.Trainer(Toy(), None, recipe, 30, steps_per_epoch=recipe.steps_per_epoch(640), amp=False)
     groups = trainer.optimizer.param_groups
     assert isinstance(trainer.optimizer, torch.optim.Adam)
     # no decay on biases and 1-D parameters; the graph at gcn_lr (utils.py:309-341, train.py:80)

@@ -1,11 +1,10 @@
-import json
-
 import pytest
 import torch
 from torch import nn
 
 from clipadapt.core import checkpoints, seeds
 from clipadapt.training import loop as train
+from clipadapt.training.recipe import Recipe
 
 
 def toy_problem(seed=0):
@@ -18,12 +17,12 @@ def toy_problem(seed=0):
 
 
 def test_fit_learns_and_repeats():
-    cfg = train.TrainConfig(steps=200, lr=0.05, warmup=10, progress=False)
+    recipe = Recipe(lr=0.05, warmup=10)  # AdamW, 10 warm-up steps (at most a tenth of the run), cosine
     model, loss_fn, batches = toy_problem()
-    h1 = train.fit(model, loss_fn, batches, cfg)
+    h1 = train.fit(model, loss_fn, batches, recipe, 200, progress=False)
     assert h1.loss[-1] < 0.01 * h1.loss[0] and h1.steps == 200
     model2, loss_fn2, batches2 = toy_problem()
-    h2 = train.fit(model2, loss_fn2, batches2, cfg)
+    h2 = train.fit(model2, loss_fn2, batches2, recipe, 200, progress=False)
     assert h1.loss == h2.loss  # same seed, same numbers
 
 
@@ -38,22 +37,44 @@ def test_only_trainable_parameters_move():
     model, loss_fn, batches = toy_problem()
     model.bias.requires_grad_(False)
     bias = model.bias.detach().clone()
-    train.fit(model, loss_fn, batches, train.TrainConfig(steps=5, lr=0.1, progress=False))
+    train.fit(model, loss_fn, batches, Recipe(lr=0.1), 5, progress=False)
     assert torch.equal(model.bias, bias)
     model.weight.requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
-        train.fit(model, loss_fn, batches, train.TrainConfig(steps=5, lr=0.1, progress=False))
+        train.fit(model, loss_fn, batches, Recipe(lr=0.1), 5, progress=False)
 
 
-def test_bad_config_and_divergence():
-    with pytest.raises(ValueError, match="steps"):
-        train.TrainConfig(steps=0, lr=1)
-    with pytest.raises(ValueError, match="warmup"):
-        train.TrainConfig(steps=5, lr=1, warmup=6)
-    model, _, batches = toy_problem()
+def test_bad_runs_and_divergence():
+    model, loss_fn, batches = toy_problem()
+    with pytest.raises(ValueError, match="steps must be at least 1"):
+        train.Trainer(model, loss_fn, Recipe(lr=1.0), 0)
+    with pytest.raises(ValueError, match=r"warmup must lie in \[0, 5\] steps, got 6"):
+        train.Trainer(model, loss_fn, Recipe(lr=1.0), 5, warmup=6)
+    with pytest.raises(ValueError, match="no learning rate"):
+        train.Trainer(model, loss_fn, Recipe(lr=None), 5)
+    with pytest.raises(ValueError, match="lr must be positive"):
+        train.Trainer(model, loss_fn, Recipe(lr=0.0), 5)
+    with pytest.raises(ValueError, match=r"stop_after must lie in \[1, steps=5\]"):
+        train.fit(model, loss_fn, batches, Recipe(lr=1.0), 5, stop_after=6)
     with pytest.raises(FloatingPointError, match="step 0"):
-        train.fit(model, lambda b: model(b[0]).sum() * float("nan"), batches,
-                  train.TrainConfig(steps=3, lr=0.1, progress=False))
+        train.fit(model, lambda b: model(b[0]).sum() * float("nan"), batches, Recipe(lr=0.1), 3, progress=False)
+
+
+def test_the_recipe_sets_the_optimiser_schedule_clipping_and_precision():
+    """The trainer reads the recipe, not a copy: SGD with momentum, a schedule stepped once
+    per epoch, the recipe's clipping; an fp32 recipe never autocasts."""
+    model, loss_fn, batches = toy_problem()
+    recipe = Recipe(lr=0.1, optimizer="sgd", optimizer_kwargs={"momentum": 0.9}, decay_rule="all", grad_clip=0.5,
+                    schedule="cosine", schedule_unit="epoch", warmup_kind="none", precision="fp32")
+    trainer = train.Trainer(model, loss_fn, recipe, 8, steps_per_epoch=4, amp_cpu=True, device="cpu")
+    assert isinstance(trainer.optimizer, torch.optim.SGD) and trainer.optimizer.defaults["momentum"] == 0.9
+    assert not trainer.use_amp and trainer.recipe is recipe
+    seen = []
+    for step in range(8):
+        seen.append(trainer.lr)
+        trainer.train_step(batches[step % 4])
+    assert seen == [0.1] * 4 + [pytest.approx(0.05)] * 4  # a cosine over 2 epochs, stepped per epoch
+    assert train.Trainer(model, loss_fn, recipe.replace(precision="amp"), 8, amp_cpu=True, device="cpu").use_amp
 
 
 def test_checkpoint_round_trip(tmp_path):
@@ -111,7 +132,6 @@ def test_device_choice(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert train.pick_device("cuda").type == "cpu"
     assert train.pick_device(None).type == "cpu"
-    assert json.dumps(train.TrainConfig(steps=1, lr=1).__dict__)
 
 
 def test_trainer_state_continues_a_run_exactly(tmp_path):
@@ -123,7 +143,8 @@ def test_trainer_state_continues_a_run_exactly(tmp_path):
 
     from clipadapt.training import runstate
 
-    cfg = train.TrainConfig(steps=20, lr=0.05, warmup=3, grad_clip=1.0, progress=False)
+    recipe = Recipe(lr=0.05, grad_clip=1.0)
+    cfg = dict(steps=20, warmup=3)  # a warm-up of 3 steps, as given (a recipe's would be at most 2)
 
     def noisy_loss(model):  # draws from every global generator, as augmentations would
         def loss(batch):
@@ -132,12 +153,12 @@ def test_trainer_state_continues_a_run_exactly(tmp_path):
         return loss
 
     model, _, batches = toy_problem()
-    straight = train.Trainer(model, noisy_loss(model), cfg)
+    straight = train.Trainer(model, noisy_loss(model), recipe, **cfg)
     for step in range(20):
         straight.train_step(batches[step % 4])
 
     model, _, batches = toy_problem()
-    first = train.Trainer(model, noisy_loss(model), cfg)
+    first = train.Trainer(model, noisy_loss(model), recipe, **cfg)
     for step in range(7):
         first.train_step(batches[step % 4])
     tensors, meta = runstate.capture(model, first, {"run": 1}, {})
@@ -146,9 +167,9 @@ def test_trainer_state_continues_a_run_exactly(tmp_path):
         first.train_step(batches[0])
     path, tensors, meta, _ = runstate.latest(tmp_path)
     model2, _, _ = toy_problem(seed=1)  # another initialisation: the checkpoint must overwrite it
-    second = train.Trainer(model2, noisy_loss(model2), cfg)
+    second = train.Trainer(model2, noisy_loss(model2), recipe, **cfg)
     runstate.restore(model2, second, tensors, meta)
-    assert second.step == 7 and second.lr == cfg.lr * train.lr_factor(7, 20, 3)
+    assert second.step == 7 and second.lr == recipe.lr * train.lr_factor(7, 20, 3)
     for step in range(7, 20):
         second.train_step(batches[step % 4])
     assert torch.equal(model2.weight, straight.model.weight) and torch.equal(model2.bias, straight.model.bias)

@@ -26,7 +26,8 @@ from .core import features, losses, metrics, models
 from .core.checkpoints import save_checkpoint
 from .core.seeds import seed_everything
 from .data import worlds
-from .training.loop import TrainConfig, fit
+from .training.loop import fit
+from .training.recipe import Recipe
 
 MODEL = "tiny-clip"
 
@@ -63,6 +64,12 @@ def contrastive_step(model, tokenizer, world: worlds.ImageWorld, batch_size: int
     return loss_fn
 
 
+def training_recipe(recipe: profiles.PretrainRecipe) -> Recipe:
+    """How the training loop runs pre-training: AdamW at the profile's rate and weight decay,
+    CLIP's no-decay rule, a linear warm-up then cosine, gradients clipped at 1."""
+    return Recipe(lr=recipe.lr, weight_decay=recipe.weight_decay, grad_clip=1.0)
+
+
 def pretrain(profile: str | profiles.Profile | None = None, device: str | None = None, progress: bool = True,
              stop_after: int | None = None):
     """Train a tiny CLIP from scratch with the profile's recipe; returns ``(model,
@@ -80,10 +87,10 @@ def pretrain(profile: str | profiles.Profile | None = None, device: str | None =
     model = model.to(dev)
     world = worlds.ImageWorld(model.visual.image_size[0], p_two_objects=recipe.p_two_objects)
     loss_fn = contrastive_step(model, tokenizer, world, recipe.batch_size, recipe.seed)
-    config = TrainConfig(steps=recipe.steps, lr=recipe.lr, weight_decay=recipe.weight_decay,
-                         warmup=recipe.warmup, grad_clip=1.0, progress=progress, description="pre-training",
-                         stop_after=stop_after)
-    history = fit(model, loss_fn, lambda step: step, config, device=dev)  # loss_fn draws its own batch
+    # loss_fn draws its own batch; the warm-up is the profile's, in full (a recipe's is at most
+    # a tenth of the run)
+    history = fit(model, loss_fn, lambda step: step, training_recipe(recipe), recipe.steps, warmup=recipe.warmup,
+                  device=dev, progress=progress, description="pre-training", stop_after=stop_after)
     return model.eval(), tokenizer, history
 
 

@@ -15,7 +15,7 @@ from ..core.live_memory import LiveTensors
 from ..data import worlds
 from ..methods import registry
 from ..training import dryrun
-from ..training.loop import TrainConfig, Trainer
+from ..training.loop import Trainer
 
 # the runs each chapter makes under ``colab`` (chapter 1: :func:`pretrain_probe`)
 CHAPTERS: dict[str, list[tuple[str, str | None]]] = {
@@ -34,11 +34,10 @@ def pretrain_probe(profile="colab") -> dryrun.Measured:
     rec = profiles.get(profile).pretrain
     model, _, tokenizer = models.load_clip(pretrain.MODEL, pretrained=None, device="cpu")
     world = worlds.ImageWorld(model.visual.image_size[0], p_two_objects=rec.p_two_objects)
-    config = TrainConfig(steps=2, lr=rec.lr, weight_decay=rec.weight_decay, warmup=0, grad_clip=1.0,
-                         amp=False)
     peaks = []
     for batch in (rec.batch_size // 2, rec.batch_size):
-        trainer = Trainer(model, pretrain.contrastive_step(model, tokenizer, world, batch, rec.seed), config, "cpu")
+        trainer = Trainer(model, pretrain.contrastive_step(model, tokenizer, world, batch, rec.seed),
+                          pretrain.training_recipe(rec), 2, warmup=0, amp=False, device="cpu")
         with LiveTensors(model) as live:
             for step in range(2):
                 trainer.train_step(step)

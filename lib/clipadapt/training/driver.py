@@ -38,7 +38,7 @@ from ..methods import protocol, registry
 from ..methods.protocol import Method
 from ..tasks.protocol import Loader, Task
 from . import recipes, runstate
-from .loop import History, TrainConfig, Trainer, progress_bar
+from .loop import History, Trainer, progress_bar
 
 
 def step_indices(n: int, per_batch: int, seed: int, step: int) -> torch.Tensor:
@@ -92,23 +92,6 @@ class Run:
                                                  for k, v in asdict(self.recipe).items() if k != "sources"}))}
 
 
-def train_config(recipe: recipes.Recipe, steps: int, n_train: int, amp: bool = True) -> TrainConfig:
-    """The loop's settings for ``recipe`` over ``steps`` steps on ``n_train`` examples: its
-    optimiser, schedule (in steps or epochs of this training set) and precision."""
-    if recipe.lr is None:
-        raise ValueError("the recipe has no learning rate (the official code never published one); "
-                         "give it one with recipe.replace(lr=...)")
-    per_epoch = recipe.steps_per_epoch(n_train)
-    return TrainConfig(
-        steps=steps, lr=recipe.lr, weight_decay=recipe.weight_decay, warmup=recipe.warmup_steps(steps, per_epoch),
-        grad_clip=recipe.grad_clip, amp=amp and recipe.precision != "fp32", optimizer=recipe.optimizer,
-        optimizer_kwargs=dict(recipe.optimizer_kwargs), decay_rule=recipe.decay_rule,
-        group_lrs=dict(recipe.group_lrs), schedule=recipe.schedule, schedule_unit=recipe.schedule_unit,
-        steps_per_epoch=per_epoch, warmup_kind=recipe.warmup_kind, warmup_lr=recipe.warmup_lr,
-        min_lr=recipe.min_lr, cosine_span=recipe.cosine_span, pct_start=recipe.pct_start,
-        schedule_length=recipe.schedule_length)
-
-
 def prepare(method: str, clip: nn.Module, tokenizer, task: Task, *, variant: str | None = None,
             recipe: recipes.Recipe | None = None, profile=None, seed: int = 0, amp: bool = True) -> Run:
     """Build ``method`` (``variant``) for ``task`` with ``recipe`` (default: the profile's)."""
@@ -133,8 +116,8 @@ def prepare(method: str, clip: nn.Module, tokenizer, task: Task, *, variant: str
             objective = nn.parallel.DistributedDataParallel(
                 objective, device_ids=[device.index] if device.type == "cuda" else None,
                 static_graph=True)  # also copes with a parameter that a method leaves out of the loss
-        config = train_config(recipe, steps, task.n_train, amp)
-        trainer = Trainer(module, objective, config, device, on_step=module.after_step)
+        trainer = Trainer(module, objective, recipe, steps, steps_per_epoch=recipe.steps_per_epoch(task.n_train),
+                          amp=amp, device=device, on_step=module.after_step)
     name = profile if profile is None or isinstance(profile, str) else profile.name
     return Run(spec.name, variant, name, recipe, seed, steps, module, task, loader, trainer, device)
 

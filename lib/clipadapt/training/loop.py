@@ -1,10 +1,12 @@
 """One small training loop and the device it runs on (checkpoints: :mod:`clipadapt.core.checkpoints`).
 
-:func:`fit` is deliberately plain: the optimiser and the schedule the config names
-(:mod:`clipadapt.training.optim`; by default AdamW with linear warm-up then cosine decay)
-on the parameters that require gradients, optional gradient clipping, mixed precision on
-CUDA, a progress bar, and a history of losses. Each chapter writes only its ``loss_fn(batch) -> loss`` and
-its ``batches(step) -> batch``.
+:func:`fit` is deliberately plain: the optimiser and the schedule a
+:class:`~clipadapt.training.recipe.Recipe` names (:mod:`clipadapt.training.optim`; by
+default AdamW with linear warm-up then cosine decay) on the parameters that require
+gradients, the recipe's gradient clipping, mixed precision on CUDA, a progress bar, and a
+history of losses. The recipe says how to train; a run adds only its length (``steps``, and
+``steps_per_epoch`` where the schedule counts epochs) and whether it may autocast. Each
+chapter writes only its ``loss_fn(batch) -> loss`` and its ``batches(step) -> batch``.
 """
 
 from __future__ import annotations
@@ -20,55 +22,7 @@ from torch import nn
 
 from ..profiles import pick_device
 from .optim import lr_factor, make_optimizer, make_scheduler, no_decay  # noqa: F401  (lr_factor, no_decay: re-exported)
-
-
-@dataclass
-class TrainConfig:
-    steps: int
-    lr: float
-    weight_decay: float = 0.0
-    warmup: int = 0
-    grad_clip: float | None = None
-    amp: bool = True  # mixed precision, on CUDA
-    # ... and on the CPU too, in bfloat16: how CI runs the mixed-precision path without a GPU
-    # (tests/test_colab_smoke.py); far slower than float32 on CPUs without bfloat16 units
-    amp_cpu: bool = False
-    progress: bool = True
-    description: str = "training"
-    stop_after: int | None = None  # end early, keeping the schedule of ``steps``
-    # the optimiser and the schedule (clipadapt.training.optim); the defaults are the tiny rows'
-    optimizer: str = "adamw"  # "adamw", "adam" or "sgd" (torch.optim)
-    optimizer_kwargs: dict = field(default_factory=dict)  # momentum, betas, eps, ...
-    decay_rule: str = "clip"  # which parameters take no weight decay (optim.no_decay)
-    group_lrs: dict = field(default_factory=dict)  # parameter-name prefix -> its own learning rate
-    schedule: str = "warmup-cosine"  # or "cosine", "onecycle"
-    schedule_unit: str = "step"  # or "epoch": the scheduler steps once per epoch
-    steps_per_epoch: int = 1
-    warmup_kind: str = "linear"  # "cosine": "linear", "constant" or "none"
-    warmup_lr: float | None = None  # the constant warm-up's learning rate
-    min_lr: float = 0.0  # the cosine's floor
-    cosine_span: str = "after warm-up"  # or "whole run" (Dassl's recount)
-    pct_start: float = 0.3  # "onecycle": the fraction of the schedule spent rising
-    schedule_length: float = 1.0  # the schedule spans this many times the run
-
-    def schedule_units(self) -> int:
-        """The run's length in the schedule's units."""
-        if self.schedule_unit == "epoch":
-            return math.ceil(self.steps / self.steps_per_epoch)
-        return self.steps
-
-    def __post_init__(self):
-        if self.steps < 1:
-            raise ValueError(f"steps must be at least 1, got {self.steps}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if not 0 <= self.warmup <= self.schedule_units():
-            raise ValueError(f"warmup must lie in [0, {self.schedule_units()}] {self.schedule_unit}s, got {self.warmup}")
-        if self.schedule_unit not in ("step", "epoch") or self.steps_per_epoch < 1:
-            raise ValueError(f"schedule_unit must be 'step' or 'epoch' with steps_per_epoch >= 1, got "
-                             f"{self.schedule_unit!r} and {self.steps_per_epoch}")
-        if self.stop_after is not None and not 1 <= self.stop_after <= self.steps:
-            raise ValueError(f"stop_after must lie in [1, steps={self.steps}], got {self.stop_after}")
+from .recipe import Recipe
 
 
 @dataclass
@@ -86,21 +40,44 @@ class History:
 class Trainer:
     """The training loop one step at a time, with every piece of its state in reach.
 
+    ``recipe`` names the optimiser, its schedule, the gradient clipping and the precision
+    (``"fp32"``: never autocast); the run gives its length, ``steps``, the steps of one epoch
+    (``steps_per_epoch``: the unit of a schedule that steps per epoch), and ``warmup`` in the
+    schedule's units where it is not the recipe's (:meth:`Recipe.warmup_steps`). ``amp``
+    autocasts on CUDA, and with ``amp_cpu`` on the CPU too, in bfloat16: how CI runs the
+    mixed-precision path without a GPU (far slower than float32 on CPUs without bfloat16 units).
+
     :func:`fit` runs it to the end in one call; :mod:`clipadapt.reproduce` drives it step by
     step, evaluates and checkpoints between steps (:meth:`state_dict` holds the optimiser,
     the learning-rate schedule, the gradient scaler and the step), and under
     DistributedDataParallel passes a ``loss_fn`` that calls the wrapped model.
     """
 
-    def __init__(self, model: nn.Module, loss_fn: Callable[[Any], torch.Tensor], config: TrainConfig,
+    def __init__(self, model: nn.Module, loss_fn: Callable[[Any], torch.Tensor], recipe: Recipe, steps: int, *,
+                 steps_per_epoch: int = 1, warmup: int | None = None, amp: bool = True, amp_cpu: bool = False,
                  device: torch.device | str | None = None, on_step: Callable[[], None] | None = None):
-        self.model, self.loss_fn, self.config, self.on_step = model, loss_fn, config, on_step
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        if recipe.lr is None:
+            raise ValueError("the recipe has no learning rate (the official code never published one); "
+                             "give it one with recipe.replace(lr=...)")
+        if recipe.lr <= 0:
+            raise ValueError(f"lr must be positive, got {recipe.lr}")
+        if recipe.schedule_unit not in ("step", "epoch") or steps_per_epoch < 1:
+            raise ValueError(f"schedule_unit must be 'step' or 'epoch' with steps_per_epoch >= 1, got "
+                             f"{recipe.schedule_unit!r} and {steps_per_epoch}")
+        # the run's length in the schedule's units: steps, or epochs of steps_per_epoch steps
+        units = math.ceil(steps / steps_per_epoch) if recipe.schedule_unit == "epoch" else steps
+        warmup = recipe.warmup_steps(steps, steps_per_epoch) if warmup is None else warmup
+        if not 0 <= warmup <= units:
+            raise ValueError(f"warmup must lie in [0, {units}] {recipe.schedule_unit}s, got {warmup}")
+        self.model, self.loss_fn, self.recipe, self.on_step = model, loss_fn, recipe, on_step
+        self.steps, self.steps_per_epoch = steps, steps_per_epoch
         self.device = pick_device(device) if device is not None else next(model.parameters()).device
-        self.optimizer = make_optimizer(model, config.lr, config.weight_decay, config.optimizer,
-                                        config.optimizer_kwargs, config.decay_rule, config.group_lrs)
-        self.scheduler = make_scheduler(self.optimizer, config)
+        self.optimizer = make_optimizer(model, recipe)
+        self.scheduler = make_scheduler(self.optimizer, recipe, units, warmup)
         kind = self.device.type
-        self.use_amp = config.amp and (kind == "cuda" or (kind == "cpu" and config.amp_cpu))
+        self.use_amp = amp and recipe.precision != "fp32" and (kind == "cuda" or (kind == "cpu" and amp_cpu))
         self.amp_dtype = (torch.bfloat16 if kind == "cpu" or (self.use_amp and torch.cuda.is_bf16_supported())
                           else torch.float16)
         self.scaler = torch.amp.GradScaler(kind, enabled=self.use_amp and self.amp_dtype == torch.float16)
@@ -120,12 +97,12 @@ class Trainer:
             raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; lower the learning rate")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        if self.config.grad_clip:
+        if self.recipe.grad_clip:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.params, self.recipe.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        if self.config.schedule_unit == "step" or (self.step + 1) % self.config.steps_per_epoch == 0:
+        if self.recipe.schedule_unit == "step" or (self.step + 1) % self.steps_per_epoch == 0:
             self.scheduler.step()
         if self.on_step is not None:
             self.on_step()
@@ -140,7 +117,7 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         saved = state["scheduler"]
-        self.scheduler.load_state_dict({**saved, "lr_lambdas": [None]} if self.config.schedule == "warmup-cosine"
+        self.scheduler.load_state_dict({**saved, "lr_lambdas": [None]} if self.recipe.schedule == "warmup-cosine"
                                        else saved)
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -151,17 +128,31 @@ def fit(
     model: nn.Module,
     loss_fn: Callable[[Any], torch.Tensor],
     batches: Callable[[int], Any] | Iterable,
-    config: TrainConfig,
+    recipe: Recipe,
+    steps: int,
+    *,
+    steps_per_epoch: int = 1,
+    warmup: int | None = None,
+    amp: bool = True,
+    amp_cpu: bool = False,
     device: torch.device | str | None = None,
     on_step: Callable[[], None] | None = None,
+    progress: bool = True,
+    description: str = "training",
+    stop_after: int | None = None,
 ) -> History:
-    """Train the parameters of ``model`` that require gradients.
+    """Train the parameters of ``model`` that require gradients as ``recipe`` says, for
+    ``steps`` steps (the run's length; the arguments up to ``on_step`` are :class:`Trainer`'s).
 
     ``batches`` is either a function ``step -> batch`` or an iterable (cycled);
     ``loss_fn(batch)`` returns a scalar loss; ``on_step()`` (optional) runs after every
-    optimiser step (e.g. a moving average of the weights). Returns the per-step history.
+    optimiser step (e.g. a moving average of the weights); ``stop_after`` ends the run early
+    on the schedule of ``steps``. Returns the per-step history.
     """
-    trainer = Trainer(model, loss_fn, config, device, on_step)
+    if stop_after is not None and not 1 <= stop_after <= steps:
+        raise ValueError(f"stop_after must lie in [1, steps={steps}], got {stop_after}")
+    trainer = Trainer(model, loss_fn, recipe, steps, steps_per_epoch=steps_per_epoch, warmup=warmup, amp=amp,
+                      amp_cpu=amp_cpu, device=device, on_step=on_step)
     if callable(batches):
         get = batches
     else:
@@ -171,8 +162,8 @@ def fit(
         get = lambda step: cache[step % len(cache)]  # noqa: E731
     history = History()
     model.train()
-    run = config.stop_after or config.steps
-    bar = progress_bar(run, config.description, config.progress)
+    run = stop_after or steps
+    bar = progress_bar(run, description, progress)
     start = time.perf_counter()
     for step in range(run):
         history.lr.append(trainer.lr)
@@ -185,8 +176,8 @@ def fit(
     history.seconds = time.perf_counter() - start
     if bar is not None:
         bar.close()
-    elif config.progress:
-        print(f"{config.description}: {run} steps in {history.seconds:.0f} s "
+    elif progress:
+        print(f"{description}: {run} steps in {history.seconds:.0f} s "
               f"({run / history.seconds:.1f} steps/s), last loss {history.loss[-1]:.3f}")
     model.eval()
     return history

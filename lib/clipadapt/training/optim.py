@@ -1,6 +1,6 @@
 """The optimiser and the learning-rate schedule a recipe names, built from ``torch.optim``.
 
-A recipe (:mod:`clipadapt.training.recipes`) names its optimiser (``"adamw"``, ``"adam"``,
+A recipe (:class:`~clipadapt.training.recipe.Recipe`) names its optimiser (``"adamw"``, ``"adam"``,
 ``"sgd"``), the weight-decay rule of its official code, learning rates of their own for
 parameter groups (SCPNet's graph), and its schedule:
 
@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from .recipe import Recipe
 
 OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 SCHEDULES = ("warmup-cosine", "cosine", "onecycle")
@@ -78,39 +80,39 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float, rule: str = "
     return groups
 
 
-def make_optimizer(model: nn.Module, lr: float, weight_decay: float, name: str = "adamw",
-                   kwargs: dict | None = None, rule: str = "clip",
-                   group_lrs: dict[str, float] | None = None) -> torch.optim.Optimizer:
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in (kwargs or {}).items()}
-    return OPTIMIZERS[name](param_groups(model, lr, weight_decay, rule, group_lrs), lr=lr, **kwargs)
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """The optimiser ``recipe`` names, over the trainable parameters of ``model`` in their groups."""
+    if recipe.optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {recipe.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in recipe.optimizer_kwargs.items()}
+    groups = param_groups(model, recipe.lr, recipe.weight_decay, recipe.decay_rule, recipe.group_lrs)
+    return OPTIMIZERS[recipe.optimizer](groups, lr=recipe.lr, **kwargs)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, config) -> torch.optim.lr_scheduler.LRScheduler:
-    """The schedule of ``config`` (a :class:`~clipadapt.training.loop.TrainConfig`), counted
-    in its units (steps, or epochs of ``config.steps_per_epoch`` steps)."""
+def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, units: int,
+                   warmup: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """The schedule ``recipe`` names over a run of ``units`` of its unit (steps, or epochs),
+    the first ``warmup`` of them warming up."""
     sched = torch.optim.lr_scheduler
-    units = config.schedule_units()
-    if config.schedule == "warmup-cosine":
-        return sched.LambdaLR(optimizer, lambda u: lr_factor(u, units, config.warmup))
-    if config.schedule == "onecycle":
-        total = max(units, math.ceil(units * config.schedule_length))
+    if recipe.schedule == "warmup-cosine":
+        return sched.LambdaLR(optimizer, lambda u: lr_factor(u, units, warmup))
+    if recipe.schedule == "onecycle":
+        total = max(units, math.ceil(units * recipe.schedule_length))
         return sched.OneCycleLR(optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total,
-                                pct_start=config.pct_start)
-    if config.schedule != "cosine":
-        raise ValueError(f"unknown schedule {config.schedule!r}; choose one of {SCHEDULES}")
-    warm = config.warmup if config.warmup_kind != "none" else 0
-    span = units if config.cosine_span == "whole run" else units - warm
-    cosine = sched.CosineAnnealingLR(optimizer, T_max=max(1, span), eta_min=config.min_lr)
+                                pct_start=recipe.pct_start)
+    if recipe.schedule != "cosine":
+        raise ValueError(f"unknown schedule {recipe.schedule!r}; choose one of {SCHEDULES}")
+    warm = warmup if recipe.warmup_kind != "none" else 0
+    span = units if recipe.cosine_span == "whole run" else units - warm
+    cosine = sched.CosineAnnealingLR(optimizer, T_max=max(1, span), eta_min=recipe.min_lr)
     if not warm:
         return cosine
-    if config.warmup_kind == "constant":
-        if not config.warmup_lr:
+    if recipe.warmup_kind == "constant":
+        if not recipe.warmup_lr:
             raise ValueError("a constant warm-up needs warmup_lr (Dassl's WARMUP_CONS_LR)")
-        first = sched.ConstantLR(optimizer, factor=config.warmup_lr / config.lr, total_iters=warm)
-    elif config.warmup_kind == "linear":
+        first = sched.ConstantLR(optimizer, factor=recipe.warmup_lr / recipe.lr, total_iters=warm)
+    elif recipe.warmup_kind == "linear":
         first = sched.LinearLR(optimizer, start_factor=1e-6, end_factor=1.0, total_iters=warm)
     else:
-        raise ValueError(f"unknown warm-up {config.warmup_kind!r}; choose one of {WARMUPS}")
+        raise ValueError(f"unknown warm-up {recipe.warmup_kind!r}; choose one of {WARMUPS}")
     return sched.SequentialLR(optimizer, [first, cosine], milestones=[warm])
