@@ -53,19 +53,22 @@ class MultiLabelTask(Task):
         train, test = multilabel.scene_sets(profile, image_size=size if isinstance(size, int) else size[0])
         return cls(train, multilabel.observe(train.targets, cls.LABEL_PROPORTION, seed=0), test)
 
-    def __init__(self, train, observed: torch.Tensor, test, threshold: float = 0.5, pool: int = 4):
+    def __init__(self, train, observed: torch.Tensor, test, threshold: float = 0.5, pool: int = 4,
+                 report: torch.Tensor | None = None):
         if observed.shape != train.targets.shape:
             raise ValueError(f"observed labels must match the training targets {tuple(train.targets.shape)}, "
                              f"got {tuple(observed.shape)}")
         self.train, self.observed, self.test, self.threshold = train, observed, test, threshold
         self.context = {"classnames": list(train.classnames), "template": train.template}
         self.pool = pool
+        # (C,) bool, optional: classes whose mean AP the metrics also give, as "hidden AP"
+        self.report = report
         self._stored: dict[int, dict[str, torch.Tensor]] = {}
 
     def relabel(self, observed: torch.Tensor) -> "MultiLabelTask":
         """The same images under other observed labels, sharing the stored features (the
         ablation's label settings and seeds encode the images once)."""
-        other = MultiLabelTask(self.train, observed, self.test, self.threshold, self.pool)
+        other = MultiLabelTask(self.train, observed, self.test, self.threshold, self.pool, self.report)
         other._stored, other.context = self._stored, dict(self.context)
         return other
 
@@ -143,7 +146,11 @@ class MultiLabelTask(Task):
 
     def _metrics(self, probs: torch.Tensor) -> dict[str, float]:
         f1 = metrics.multilabel_f1(probs, self.test.targets, self.threshold)
-        return {"mAP": metrics.mean_average_precision(probs, self.test.targets), "CF1": f1["CF1"], "OF1": f1["OF1"]}
+        out = {"mAP": metrics.mean_average_precision(probs, self.test.targets), "CF1": f1["CF1"], "OF1": f1["OF1"]}
+        if self.report is not None:
+            ap = metrics.average_precision(probs, self.test.targets)  # (C,)
+            out["hidden AP"] = 100 * ap[self.report].mean().item()
+        return out
 
     def evaluate(self, module: nn.Module) -> dict[str, float]:
         average = protocol.averaged(module)
