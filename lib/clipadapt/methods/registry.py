@@ -7,12 +7,18 @@ files in :data:`BOOK_ORDER`, then the order each file declares its methods in. T
 list a task's methods in that order (:func:`methods`).
 
 A new method is one file under ``methods/`` (its module, a :class:`~clipadapt.methods.protocol.Method`
-with the interface of its task kind, and its ``register(MethodSpec(...))``), its place in
-:data:`BOOK_ORDER`, one recipe row per profile in :mod:`clipadapt.training.recipes` and its
-tests; ``driver.run("<name>", clip, tokenizer, task)`` then trains and measures it.
+with the interface of its task kind, and its ``register(MethodSpec(...))``: every file of the
+package is imported here, so nothing else names it) and its recipe file,
+``clipadapt/recipes/<name>.toml`` (:mod:`clipadapt.training.recipes`); ``driver.run("<name>",
+clip, tokenizer, task)`` and ``python -m clipadapt.reproduce <name>`` then train and measure
+it. Its place in :data:`BOOK_ORDER` matters only for the book's tables.
 """
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
 
 from . import baselines, coop, finetune, mean_pool, scpnet, softcpt, tempme, vop, vpt
 from .spec import REGISTRY, MethodSpec, register, unregister
@@ -36,6 +42,14 @@ def _module_of(spec: MethodSpec) -> str | None:
     return getattr(spec.build, "__module__", None)
 
 
+def _import_every_method_file() -> None:
+    """Import every module of this package, so that a new method's file registers itself
+    without being named anywhere else (its methods come after the book's, by file name)."""
+    for info in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda i: i.name):
+        importlib.import_module(f"{__package__}.{info.name}")
+
+
+_import_every_method_file()
 _in_book_order()
 
 
