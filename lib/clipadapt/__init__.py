@@ -11,10 +11,13 @@ checks it, module by module):
 * ``methods`` -- one method a file, the :class:`~clipadapt.methods.protocol.Method`
   protocol and the ``registry``;
 * ``tasks`` -- one task family a module, the :class:`~clipadapt.tasks.protocol.Task` protocol;
-* ``training`` -- recipes, the train loop, run states and the ``driver`` (prepare, fit,
-  evaluate: the one path every chapter, ``reproduce`` and benchmark trains through);
-* the applications: ``chapter`` (what a chapter's first cell calls), ``reproduce`` (a
-  method's recipe as one resumable command), ``pretrain`` (the tiny CLIP of chapter 1),
+* ``training`` -- recipes (read from the ``recipes/`` data files), the train loop, run
+  states and the ``driver`` (prepare, fit, evaluate: the one path every chapter,
+  ``reproduce`` and benchmark trains through);
+* ``experiments`` -- every run a chapter shows, as data (``experiments/chNN.toml``), and the
+  ``Lab`` that chapters run them with;
+* the applications: ``chapter`` (what a chapter's first cell calls), ``reproduce`` (an
+  experiment, or a method's recipe, as one resumable command), ``pretrain`` (the tiny CLIP of chapter 1),
   ``book`` (execute the chapters and build the book; ``kernels``, the kernel client it
   executes them through) and ``bench`` (the benchmark tables).
 """
