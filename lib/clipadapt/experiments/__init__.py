@@ -2,10 +2,10 @@
 each experiment a named spec (method, variant, how the task is built, recipe overrides with
 their reasons, seeds, what each profile changes).
 
-* :mod:`~clipadapt.experiments.spec` -- the file format and its checks;
-* :mod:`~clipadapt.experiments.build` -- how each kind of task is built from a spec;
-* :mod:`~clipadapt.experiments.lab` -- :class:`Lab`, what a chapter runs experiments with,
-  and :func:`prepare`, what ``python -m clipadapt.reproduce chNN/NAME`` runs them with.
+* ``spec`` -- the file format and its checks (:class:`Experiment`, :func:`load_file`);
+* ``build`` -- how each kind of task is built from a spec (:class:`Workbench`);
+* ``lab`` -- :class:`Lab`, what a chapter runs experiments with, and :func:`prepare`, what
+  ``python -m clipadapt.reproduce chNN/NAME`` runs them with.
 """
 
 from .build import Workbench
