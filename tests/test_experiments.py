@@ -159,3 +159,31 @@ def test_reproduce_refuses_a_seed_the_experiment_does_not_have(tmp_path, capsys)
     code = reproduce.main(["ch03/mean-pooling-none", "--profile", "tiny", "--out", str(tmp_path), "--seed", "7",
                            "--no-progress", "--workdir", str(tmp_path)])
     assert code == 2 and "has no run with seed 7" in capsys.readouterr().err
+
+
+def test_a_dry_run_of_an_experiment_measures_its_own_recipe(monkeypatch, capsys):
+    """``--dry-run`` on an experiment sizes the run it declares: its method, variant and
+    recipe with the experiment's overrides, under the profile asked for."""
+    from clipadapt.training import dryrun
+
+    seen = {}
+
+    def measure(method, variant, profile, dataset=None, probes=None, recipe=None):
+        seen.update(method=method, variant=variant, profile=profile.name, recipe=recipe, dataset=dataset)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(dryrun, "measure", measure)
+    with pytest.raises(SystemExit):
+        reproduce.main(["ch05/tempme-lora-no-positions", "--profile", "colab", "--dry-run"])
+    assert seen["method"] == "TempMe" and seen["variant"] == "lora" and seen["profile"] == "colab"
+    assert seen["recipe"].options["positions"] is False
+    assert seen["recipe"] == experiments.recipe_of(experiments.get("ch05/tempme-lora-no-positions", "colab"), "colab")
+
+
+def test_an_experiment_a_profile_skips_is_refused_with_the_reason(capsys):
+    skipped = [n for n in experiments.names() if experiments.get(n, "tiny").skip]
+    if not skipped:
+        pytest.skip("no experiment is skipped under tiny")
+    with pytest.raises(SystemExit):
+        reproduce.main([skipped[0], "--profile", "tiny"])
+    assert "does not run under profile 'tiny'" in capsys.readouterr().err
