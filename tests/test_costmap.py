@@ -1,10 +1,18 @@
-"""Chapter 8's map (clipadapt.bench.costmap): the methods on it, the Pareto front, the step
-budget, the cited rows, the guide, and one measured run."""
+"""Chapter 8's map (clipadapt.bench.costmap): the methods on it, each a named experiment of
+experiments/ch08.toml, the Pareto front, the step budget, the cited rows, the guide, and
+measured runs."""
+
+import dataclasses
+from types import SimpleNamespace
 
 import pytest
 
+from clipadapt import experiments, profiles
 from clipadapt.bench import costmap
 from clipadapt.methods import registry
+from clipadapt.training import recipes
+
+ENTRY = {e.experiment: e for e in costmap.ENTRIES}
 
 
 def _row(task, method, trainable, quality, macs=10.0, ms=1.0, mb=1.0, **extra):
@@ -21,6 +29,30 @@ def test_the_map_holds_every_method_of_parts_one_and_two():
     for e in costmap.ENTRIES:
         spec = registry.get(e.method)
         assert spec.task == e.task and spec.variant(e.variant) == e.variant
+        # each point is the named experiment of the same method, variant and label
+        exp = experiments.get(e.experiment)
+        assert exp.chapter == "ch08" and (exp.method, exp.variant, exp.label) == (e.method, e.variant, e.label)
+        assert exp.task["kind"] == e.task and exp.seeds == (0,)
+
+
+def test_each_point_runs_on_the_task_its_part_shows():
+    # the few-shot task at its largest number of shots and the profile's test pictures
+    # (tasks.for_profile's); videos with their reversal twins; Part III as their chapters
+    for profile in ("tiny", "colab", "colab-smoke"):
+        p = profiles.get(profile)
+        for e in costmap.ENTRIES:
+            task = experiments.get(e.experiment, profile).task
+            if e.task == "classification":
+                assert task["shots"] == max(p.fewshot_shots) and task["test_per_class"] == "profile"
+            else:
+                assert task["batches"] == "twin pairs"
+    assert [experiments.get(n).method for n in costmap.OTHERS] == ["SCPNet", "SoftCPT"]
+    scp, soft = (experiments.get(n).task for n in costmap.OTHERS)
+    assert scp["labels"] == 0.1 and scp["prior"] == "clip" and not scp["hidden"]
+    assert soft["suite"] == "profile" and soft["names"] == "true" and soft["shots"] == "largest"
+    for name in costmap.OTHERS:  # placed by their cost: built, not trained, under every profile
+        for profile in profiles.PROFILES:
+            assert costmap.experiments.recipe_of(experiments.get(name, profile), profile).total_steps(10**6) == 0
 
 
 def test_pareto_front_keeps_what_nothing_beats():
@@ -33,11 +65,29 @@ def test_pareto_front_keeps_what_nothing_beats():
 
 
 def test_budget_caps_steps_and_leaves_untrained_methods_alone():
-    assert costmap.budget(costmap.Entry("classification", "zero-shot"), "tiny", 24).total_steps(80) == 0
-    lora = costmap.budget(costmap.Entry("classification", "LoRA"), "tiny", 24)
-    assert lora.total_steps(80) == 24
-    vop = costmap.budget(costmap.Entry("retrieval", "VoP", "F+C"), "tiny", None)
-    assert vop.total_steps(120) == 120  # the recipe's own
+    assert costmap.budget(ENTRY["ch08/zero-shot"], "tiny").total_steps(80) == 0
+    assert costmap.budget(ENTRY["ch08/lora"], "tiny").total_steps(80) == 24
+    vop = costmap.budget(ENTRY["ch08/vop-f-c"], "colab")
+    assert vop.total_steps(120) == recipes.get("VoP", "colab", "F+C").total_steps(120)  # the recipe's own
+
+
+@pytest.mark.parametrize("profile", list(profiles.PROFILES))
+def test_the_experiments_declare_the_profiles_map_budget(profile):
+    """Every point trains as the profile's map_steps says: at most that many steps
+    (min(map_steps, the recipe's)), untrained methods untouched, None: the recipe's own."""
+    cap = profiles.get(profile).map_steps
+    for e in costmap.ENTRIES:
+        own = recipes.get(e.method, profile, e.variant)
+        if cap is None or own.steps == 0:
+            expect = own
+        else:
+            expect = own.replace(steps=min(cap, own.steps if own.steps is not None else cap))
+        got = costmap.budget(e, profile)
+        for n in (1, 80, 10_000):
+            assert got.total_steps(n) == expect.total_steps(n), (e.experiment, n)
+        # epochs and min_steps only count where steps is None
+        same = dict(epochs=0, min_steps=0, sources={})
+        assert dataclasses.replace(got, **same) == dataclasses.replace(expect, **same), e.experiment
 
 
 def test_cited_rows_are_labelled_and_come_from_the_papers_tables():
@@ -62,20 +112,46 @@ def test_the_guide_quotes_the_numbers_it_rests_on():
     assert "full fine-tune, took 224 MB" in text
 
 
-@pytest.mark.parametrize("method", ["zero-shot", "CoOp"])
-def test_measure_runs_the_driver_and_fills_a_row(tiny_clip, method):
-    from clipadapt import tasks
-    from clipadapt.training import recipes
-
+@pytest.fixture(scope="module")
+def tiny_lab(tiny_clip, tmp_path_factory):
     clip, preprocess, tokenizer = tiny_clip
-    task = tasks.for_profile("classification", "tiny", clip, preprocess, tokenizer)
-    row = costmap.measure(costmap.Entry("classification", method), clip, tokenizer, task, "tiny", steps=2)
-    assert row["steps"] == (0 if method == "zero-shot" else 2)
+    lab = experiments.Lab("tiny", clip, preprocess, tokenizer, workdir=tmp_path_factory.mktemp("map"), glue=False)
+    lab.fewshot()  # the data read before any run is measured (costmap.tasks_of reads both parts')
+    return lab
+
+
+@pytest.mark.parametrize("name", ["ch08/zero-shot", "ch08/coop"])
+def test_measure_runs_the_experiment_and_fills_a_row(tiny_clip, tiny_lab, name):
+    clip = tiny_clip[0]
+    row = costmap.measure(tiny_lab, ENTRY[name])
+    result = tiny_lab.run(name).at()  # the lab's own run: the row's numbers are its
+    assert row["steps"] == result.steps == (0 if name == "ch08/zero-shot" else 24)
     # CoOp under tiny starts from "a photo of a": its four words' embeddings are what trains
     assert recipes.get("CoOp", "tiny").options["init"] == "a photo of a"
-    assert row["trainable"] == (0 if method == "zero-shot" else 4 * clip.token_embedding.embedding_dim)
-    assert row["M multiply-adds"] > 0 and 0 <= row["quality"] <= 100 and row["peak MB"] >= 0
-    assert (row["ms / step"] > 0) == (method == "CoOp")
+    assert row["trainable"] == result.trainable == (0 if name == "ch08/zero-shot"
+                                                    else 4 * clip.token_embedding.embedding_dim)
+    assert row["M multiply-adds"] == result.macs / 1e6 > 0 and row["quality"] == 100 * result.metrics["accuracy"]
+    assert 0 <= row["quality"] <= 100 and row["peak MB"] >= 0
+    assert (row["ms / step"] > 0) == (name == "ch08/coop")
+
+
+def test_other_tasks_places_part_three_by_its_cost():
+    runs = {}
+
+    class Lab:  # what other_tasks asks of a lab (tests/test_experiments.py runs real ones)
+        def spec(self, name):
+            return experiments.get(name, "tiny")
+
+        def run(self, name):
+            runs[name] = SimpleNamespace(at=lambda: SimpleNamespace(trainable=len(name), macs=2e6, steps=0))
+            return runs[name]
+
+    rows = costmap.other_tasks(Lab())
+    assert list(runs) == list(costmap.OTHERS)
+    assert rows == [{"task": "multilabel", "method": "SCPNet (full)", "trainable": len("ch08/scpnet"),
+                     "M multiply-adds": 2.0},
+                    {"task": "multitask", "method": "SoftCPT (NATA)", "trainable": len("ch08/softcpt"),
+                     "M multiply-adds": 2.0}]
 
 
 def test_format_rows_prints_one_line_a_run():

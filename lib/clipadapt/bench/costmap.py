@@ -1,14 +1,17 @@
-"""Chapter 8's map: every method of Parts I and II trained once through
-:func:`clipadapt.training.driver.run` on its part's task, with what it costs and what it
-reaches, side by side.
+"""Chapter 8's map: every method of Parts I and II trained once on its part's task, with
+what it costs and what it reaches, side by side.
 
-* :data:`ENTRIES` -- the methods on the map, one task each (Part I: the few-shot
+Every point of the map is a named experiment of ``clipadapt/experiments/ch08.toml`` (its
+method, variant, task and budget), run through :class:`clipadapt.experiments.Lab`, so
+``python -m clipadapt.reproduce ch08/NAME`` gives its numbers.
+
+* :data:`ENTRIES` -- the methods on the map, one experiment each (Part I: the few-shot
   classification task of chapter 2; Part II: the video retrieval task of chapters 3-5);
 * :func:`measure` -- one run: trainable parameters, multiply-adds per sample, training time
   per step, the run's peak memory and the task's quality metric;
 * :func:`pareto_front` -- the runs that no other run beats on both cost and quality;
 * :func:`cited` -- the papers' own numbers for ViT-B/32 and ViT-B/16, cited, never measured;
-* :func:`other_tasks` -- Part III's methods, which solve other tasks: their cost only.
+* :func:`other_tasks` -- Part III's methods (:data:`OTHERS`), which solve other tasks: their cost only.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from dataclasses import dataclass
 
 import torch
 
-from ..methods import registry, tempme, vop
-from ..training import driver, recipes
+from .. import experiments
+from ..methods import registry, tempme
+from ..training import recipes
 from .memory import PeakMemory
+
+CHAPTER = "ch08"
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class Entry:
     task: str  # "classification" or "retrieval" (MethodSpec.task)
     method: str  # a name of clipadapt.methods.registry
     variant: str | None = None
+    experiment: str | None = None  # "ch08/NAME": the named experiment that runs this point
 
     @property
     def label(self) -> str:
@@ -39,17 +46,14 @@ class Entry:
         return self.method
 
 
-ENTRIES: tuple[Entry, ...] = (
-    *(Entry("classification", m) for m in registry.methods("classification")),
-    Entry("retrieval", "mean pooling", "none"),
-    Entry("retrieval", "mean pooling", "lora"),
-    Entry("retrieval", "mean pooling", "full"),
-    *(Entry("retrieval", "VoP", v) for v in vop.VARIANTS),
-    Entry("retrieval", "TempMe", "lora"),
-)
-
 QUALITY = {"classification": "accuracy (%)", "retrieval": "t2v R@1 (%)"}
 
+# the chapter's experiments, in the file's order (the map's and its tables' order)
+_SPECS = experiments.load_file(experiments.spec.FOLDER / f"{CHAPTER}.toml")
+ENTRIES: tuple[Entry, ...] = tuple(Entry(s.task["kind"], s.method, s.variant, name) for name, s in _SPECS.items()
+                                   if s.task["kind"] in QUALITY)
+# Part III's experiments: other tasks, placed by their cost
+OTHERS: tuple[str, ...] = tuple(name for name, s in _SPECS.items() if s.task["kind"] not in QUALITY)
 
 def quality(task: str, metrics: dict) -> float:
     """The one number the map plots for a run of ``task`` (a percentage)."""
@@ -58,12 +62,23 @@ def quality(task: str, metrics: dict) -> float:
     return metrics["text_to_video"]["R@1"]
 
 
-def budget(entry: Entry, profile, steps: int | None) -> recipes.Recipe:
-    """``entry``'s recipe under ``profile``, with at most ``steps`` training steps (None: as it is)."""
-    recipe = recipes.get(entry.method, profile, entry.variant)
-    if steps is None or recipe.steps == 0:
-        return recipe
-    return recipe.replace(steps=min(steps, recipe.steps if recipe.steps is not None else steps))
+def budget(entry: Entry, profile) -> recipes.Recipe:
+    """The recipe ``entry``'s experiment trains with under ``profile``: the method's, with the
+    experiment's overrides (under ``tiny``, every trained method's steps cut to the
+    profile's ``map_steps``, 24; elsewhere each recipe's own)."""
+    return experiments.recipe_of(experiments.get(entry.experiment, profile), profile)
+
+
+def tasks_of(lab: experiments.Lab) -> dict:
+    """The task of each part (kind -> task), built through ``lab`` as the map's experiments
+    build them: their data are read (and synthetic videos written) here, once, so that no
+    run's measurement includes it."""
+    out = {}
+    for kind in QUALITY:
+        name = next(e.experiment for e in ENTRIES if e.task == kind)
+        point = lab.bench.points(lab.spec(name))[0]  # the run's seed, and its shots
+        out[kind] = lab.task(name, point["seed"], point.get("shots"))
+    return out
 
 
 def _release_freed_memory() -> None:
@@ -75,28 +90,29 @@ def _release_freed_memory() -> None:
         pass
 
 
-def measure(entry: Entry, clip, tokenizer, task, profile, steps: int | None = None, seed: int = 0) -> dict:
-    """Train and evaluate ``entry`` once (``driver.run``) and return its row of the map.
+def measure(lab: experiments.Lab, entry: Entry, seed: int | None = None) -> dict:
+    """Run ``entry``'s experiment through ``lab`` (:meth:`~clipadapt.experiments.Lab.run`,
+    which trains it with :func:`clipadapt.training.driver.run`) and return its row of the map:
+    the run's trainable parameters, multiply-adds, steps and metrics, and its time per step.
 
     Peak memory: on a GPU, the peak of allocated memory during the run; on the CPU, the peak
     resident size of this process above its size just before the run, sampled every 10 ms
-    (memory the allocator kept from earlier runs and reused is not counted)."""
-    device = next(clip.parameters()).device
-    recipe = budget(entry, profile, steps)
+    (memory the allocator kept from earlier runs and reused is not counted). Build the
+    tasks first (:func:`tasks_of`), so that reading the data is not counted either."""
+    device = next(lab.bench.clip.parameters()).device
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
-        result = driver.run(entry.method, clip, tokenizer, task, variant=entry.variant, recipe=recipe,
-                            profile=profile, seed=seed)
+        runs = lab.run(entry.experiment)
         peak = torch.cuda.max_memory_allocated(device) - before
     else:
         _release_freed_memory()
         with PeakMemory(interval=0.01, children=False) as mem:
             before = mem.rss()
-            result = driver.run(entry.method, clip, tokenizer, task, variant=entry.variant, recipe=recipe,
-                                profile=profile, seed=seed)
+            runs = lab.run(entry.experiment)
         peak = max(0, mem.peak - before)
+    result = runs.at(seed)
     row = {"task": entry.task, "method": entry.label, "trainable": result.trainable,
            "M multiply-adds": result.macs / 1e6, "steps": result.steps,
            "ms / step": 1000 * result.train_seconds / result.steps if result.steps else 0.0,
@@ -154,17 +170,16 @@ def cited() -> list[dict]:
     return rows
 
 
-def other_tasks(clip, tokenizer, tasks_by_kind: dict, profile, methods: dict[str, str | None]) -> list[dict]:
-    """Trainable parameters and multiply-adds per sample of Part III's ``methods`` ({name:
-    variant}) on their own tasks (``tasks_by_kind``: kind -> task), built and not trained."""
+def other_tasks(lab: experiments.Lab, names: tuple[str, ...] = OTHERS) -> list[dict]:
+    """Trainable parameters and multiply-adds per sample of Part III's experiments ``names``
+    on their own tasks, run through ``lab`` (built and evaluated, not trained: each
+    experiment's budget is 0 steps)."""
     rows = []
-    for name, variant in methods.items():
-        spec = registry.get(name)
-        recipe = recipes.get(name, profile, variant).replace(steps=0)
-        run = driver.prepare(name, clip, tokenizer, tasks_by_kind[spec.task], variant=variant, recipe=recipe,
-                             profile=profile)
-        trainable, macs = driver.measure(run)
-        rows.append({"task": spec.task, "method": run.label, "trainable": trainable, "M multiply-adds": macs / 1e6})
+    for name in names:
+        spec = lab.spec(name)
+        result = lab.run(name).at()
+        rows.append({"task": spec.task["kind"], "method": spec.label, "trainable": result.trainable,
+                     "M multiply-adds": result.macs / 1e6})
     return rows
 
 
@@ -216,13 +231,14 @@ def guide(rows: list[dict]) -> list[str]:
 
 
 def measure_all(profile="tiny", workdir: str = ".", data_root=None) -> list[dict]:
-    """Every entry of the map measured as chapter 8 measures it (``python -m clipadapt.bench --map``)."""
-    from .. import chapter, tasks
+    """Every entry of the map measured as chapter 8 measures it, through a lab that glues
+    nothing (``python -m clipadapt.bench --map``)."""
+    from .. import chapter
 
     p, _, clip, preprocess, tokenizer = chapter.setup(profile)
-    task_of = {kind: tasks.for_profile(kind, p, clip, preprocess, tokenizer, data_root, workdir=workdir)
-               for kind in QUALITY}
-    return [measure(e, clip, tokenizer, task_of[e.task], p, p.map_steps) for e in ENTRIES]
+    lab = experiments.Lab(p, clip, preprocess, tokenizer, data_root, workdir=workdir, glue=False)
+    tasks_of(lab)
+    return [measure(lab, e) for e in ENTRIES]
 
 
 def format_rows(rows: list[dict]) -> str:
