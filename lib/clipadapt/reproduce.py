@@ -317,11 +317,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {out} already holds a run; pass --resume to continue it or choose another --out",
               file=sys.stderr)
         return 2
-    try:
+    def train() -> None:
         run = prepare(spec.name, variant, prof, seed=seed, steps=args.steps, data_root=args.data_root,
                       workdir=args.workdir or out, device=args.device, amp=not args.no_amp, dataset=args.dataset)
         train_and_evaluate(run, out, resume=args.resume, eval_every=args.eval_every, save_every=args.save_every,
                            progress=not args.no_progress)
+
+    return _exit_code(train)
+
+
+def _exit_code(train) -> int:
+    """Run ``train()``: 0, or 2 with the error printed once; the process group closed either way."""
+    try:
+        train()
     except ReproduceError as err:
         if distributed.is_main():
             print(f"error: {err}", file=sys.stderr)
@@ -358,19 +366,10 @@ def _main_spec(parser: argparse.ArgumentParser, args) -> int:
         print(f"error: {out} already holds runs; pass --resume to continue them or choose another --out",
               file=sys.stderr)
         return 2
-    try:
-        reproduce_spec(spec.name, prof, out, seed=args.seed, shots=args.shots, steps=args.steps,
-                       data_root=args.data_root, workdir=args.workdir, device=args.device, amp=not args.no_amp,
-                       dataset=args.dataset, resume=args.resume, eval_every=args.eval_every,
-                       save_every=args.save_every, progress=not args.no_progress)
-    except ReproduceError as err:
-        if distributed.is_main():
-            print(f"error: {err}", file=sys.stderr)
-        return 2
-    finally:
-        if distributed.active():
-            torch.distributed.destroy_process_group()
-    return 0
+    return _exit_code(lambda: reproduce_spec(
+        spec.name, prof, out, seed=args.seed, shots=args.shots, steps=args.steps, data_root=args.data_root,
+        workdir=args.workdir, device=args.device, amp=not args.no_amp, dataset=args.dataset, resume=args.resume,
+        eval_every=args.eval_every, save_every=args.save_every, progress=not args.no_progress))
 
 
 if __name__ == "__main__":
