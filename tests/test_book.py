@@ -303,9 +303,15 @@ def _chapter_runs():
 
 
 def _all_records(built) -> dict[str, tuple[Path, dict]]:
+    return _records_in(str(built["exec"]))
+
+
+@functools.lru_cache(maxsize=2)
+def _records_in(exec_dir: str) -> dict[str, tuple[Path, dict]]:
+    """Every glued run of the executed chapters in ``exec_dir`` (read once per build)."""
     runs = _chapter_runs()
     return {k: (nb_path, r) for nb_path in book.toc_notebooks(ROOT)
-            for k, r in runs.records(built["exec"] / nb_path).items()}
+            for k, r in runs.records(Path(exec_dir) / nb_path).items()}
 
 
 def _tiny_experiments() -> list[str]:
