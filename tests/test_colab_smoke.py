@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from clipadapt import book, profiles
-from clipadapt.data import download, fixtures
+from clipadapt.data import fixtures
+from clipadapt.data.fetch import download
 from clipadapt.training import loop as train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,9 @@ import zipfile
 import pytest
 from test_msrvtt import write_fixture
 
-from clipadapt.data import download, fewshot, msrvtt
+from clipadapt.data import fewshot
+from clipadapt.data.fetch import download
+from clipadapt.data.formats import msrvtt
 
 
 HTML = b"<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head><body>...</body></html>"
@@ -175,7 +177,7 @@ def test_a_corrupt_file_is_refused_named_and_removed_then_a_retry_works(server, 
 def small_chunks(monkeypatch):
     """Bytes reach the .part file in 256-byte blocks (1 MiB in use), so that the half of a
     small fixture that arrives before the break is kept."""
-    from clipadapt.data import transfer
+    from clipadapt.data.fetch import transfer
 
     monkeypatch.setattr(transfer, "CHUNK", 256)
 

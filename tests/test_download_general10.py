@@ -18,7 +18,8 @@ import torch
 from test_download import _resources, _sha256, _zip, server  # noqa: F401  (the server fixture)
 
 from clipadapt import profiles
-from clipadapt.data import download, fixtures
+from clipadapt.data import fixtures
+from clipadapt.data.fetch import download
 from clipadapt.data import multitask as mt
 
 

@@ -14,7 +14,8 @@ import zipfile
 
 import pytest
 
-from clipadapt.data import download, msrvtt
+from clipadapt.data.fetch import download
+from clipadapt.data.formats import msrvtt
 
 from test_download import (HTML, _eurosat_archives, _resources, _sha256, _zip, msrvtt_archives,  # noqa: F401
                            server, small_chunks)
@@ -48,7 +49,7 @@ def test_a_404_then_a_good_answer(server, tmp_path):  # noqa: F811
         download.fetch(res, tmp_path, progress=False)
     text = str(err.value)
     assert "the server answered 404" in text and "the next call asks again" in text
-    assert f"URL: {base}/404/split.json" in text and "python -m clipadapt.data.download eurosat" in text
+    assert f"URL: {base}/404/split.json" in text and "python -m clipadapt.data.fetch eurosat" in text
     assert _files(tmp_path) == [] and not download.is_complete(res, tmp_path)
     download.fetch(res, tmp_path, progress=False)
     assert json.loads((tmp_path / SPLIT).read_bytes()) == json.loads(good) and download.is_complete(res, tmp_path)
@@ -62,7 +63,7 @@ def test_a_truncated_archive_is_resumed_with_a_range_request(server, msrvtt_arch
     handler.plan["/resume/MSRVTT.zip"] = ["truncate"]
     res = dataclasses.replace(download.RESOURCES["msrvtt-videos"], url=f"{base}/resume/MSRVTT.zip")  # no hash
     with pytest.raises(download.DownloadError, match=r"(?s)broke off after [\d,]+ of [\d,]+ bytes.*resumes it.*"
-                                                     r"URL: .*/resume/MSRVTT.zip.*python -m clipadapt.data.download "
+                                                     r"URL: .*/resume/MSRVTT.zip.*python -m clipadapt.data.fetch "
                                                      r"msrvtt"):
         download.fetch(res, tmp_path, progress=False)
     (part,) = (tmp_path / "downloads").glob("msrvtt-videos-*.part")
@@ -109,7 +110,7 @@ def test_an_html_page_for_a_split_file_is_refused_then_a_good_answer_is_kept(ser
     res, good = _failing_split(server, "html")
     with pytest.raises(download.DownloadError, match=r"(?s)eurosat-split: split.json is an HTML page, not JSON .*"
                                                      r"refuses.*nothing is marked complete.*URL: .*/html/split.json"
-                                                     r".*python -m clipadapt.data.download eurosat"):
+                                                     r".*python -m clipadapt.data.fetch eurosat"):
         download.fetch(res, tmp_path, progress=False)
     assert _files(tmp_path) == [] and not download.is_complete(res, tmp_path)
     download.fetch(res, tmp_path, progress=False)

@@ -12,7 +12,9 @@ import threading
 import pytest
 from test_download import _zip  # the tests folder is on sys.path, as for ddp_check
 
-from clipadapt.data import activitynet, didemo, download, fixtures, msvd
+from clipadapt.data import fixtures
+from clipadapt.data.formats import activitynet, didemo, msvd
+from clipadapt.data.fetch import download
 
 
 class _Files(http.server.BaseHTTPRequestHandler):

@@ -100,7 +100,7 @@ def test_coop_loader_errors_name_the_file_and_the_way_out(tmp_path, tiny_clip):
     _, preprocess, _ = tiny_clip
     with pytest.raises(fewshot.DatasetMissingError, match="split_zhou_EuroSAT.json.*'tiny' profile"):
         fewshot.load_coop_dataset(tmp_path / "nowhere", "eurosat", preprocess)
-    with pytest.raises(fewshot.DatasetMissingError, match="`python -m clipadapt.data.download eurosat` fetches it"):
+    with pytest.raises(fewshot.DatasetMissingError, match="`python -m clipadapt.data.fetch eurosat` fetches it"):
         fewshot.load_coop_dataset(tmp_path / "eurosat", "eurosat", preprocess)  # a data root's folder
     root = write_eurosat(tmp_path / "eurosat")
     (root / "split_zhou_EuroSAT.json").write_text("{not json")
@@ -124,7 +124,7 @@ def test_profile_picks_the_task(tiny_clip, tmp_path, monkeypatch):
     names the dataset's file and the URL."""
     import dataclasses
 
-    from clipadapt.data import download
+    from clipadapt.data.fetch import download
 
     assert fewshot.load_task("tiny") is fewshot.SYNTHETIC_TASKS["outlines"]
     closed = {k: dataclasses.replace(r, url=f"http://127.0.0.1:9/{k}") for k, r in download.RESOURCES.items()}

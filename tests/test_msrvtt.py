@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from clipadapt.data import msrvtt, video
+from clipadapt.data import video
+from clipadapt.data.formats import msrvtt
 
 
 def write_fixture(root, n_train=3, n_test=2, captions_per_video=2):

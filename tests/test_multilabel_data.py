@@ -8,7 +8,7 @@ import torch
 
 from clipadapt.core.seeds import generator
 from clipadapt.data import multilabel as ml
-from clipadapt.data import multilabel_sets as sets
+from clipadapt.data.formats import multilabel_sets as sets
 from clipadapt.data import worlds
 
 

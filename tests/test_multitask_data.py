@@ -178,7 +178,8 @@ def test_task_accuracy_as_softcpt_measures_it():
 
 def test_the_profiles_suites(tmp_path, monkeypatch):
     from clipadapt import profiles
-    from clipadapt.data import download, fixtures
+    from clipadapt.data import fixtures
+    from clipadapt.data.fetch import download
 
     s = mt.suite_for("tiny")
     assert len(s) == 12 and s.n_classes == 36

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from clipadapt import profiles
-from clipadapt.data import activitynet, corpus, didemo, fixtures, lsmdc, msvd, safe_pickle, video, video_sets
+from clipadapt.data import fixtures, video, video_sets
+from clipadapt.data.formats import activitynet, corpus, didemo, lsmdc, msvd, safe_pickle
 
 SIZES = {"didemo": (4, 2, 4), "activitynet": (4, 4), "lsmdc": (4, 2, 4), "msvd": (4, 2, 4)}
 

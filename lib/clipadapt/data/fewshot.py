@@ -174,10 +174,10 @@ class RealTask:
 
 def fetch_hint(root: str | Path) -> str:
     """The command that fetches the dataset in folder ``root`` (named by its folder), if any."""
-    from .resources import DATASETS
+    from .fetch.resources import DATASETS
 
     name = Path(root).name
-    return f" `python -m clipadapt.data.download {name}` fetches it." if name in DATASETS else ""
+    return f" `python -m clipadapt.data.fetch {name}` fetches it." if name in DATASETS else ""
 
 
 def load_coop_dataset(root: str | Path, name: str | CoOpDataset, preprocess, seed: int = 1) -> RealTask:
@@ -216,7 +216,7 @@ def load_coop_dataset(root: str | Path, name: str | CoOpDataset, preprocess, see
 
 def load_task(profile, preprocess=None, data_root: str | Path | None = None):
     """The few-shot task of a profile: synthetic under ``tiny``, EuroSAT otherwise (fetched
-    into the data root on first use, see :mod:`clipadapt.data.download`)."""
+    into the data root on first use, see :mod:`clipadapt.data.fetch.download`)."""
     from .. import profiles
 
     prof = profiles.get(profile)
@@ -224,7 +224,7 @@ def load_task(profile, preprocess=None, data_root: str | Path | None = None):
         return SYNTHETIC_TASKS[prof.fewshot_task]
     if preprocess is None:
         raise ValueError("a real dataset needs the model's preprocess transform")
-    from . import download
+    from .fetch import download
 
     root = download.data_root(data_root) / prof.fewshot_task
     if prof.fewshot_task in download.DATASETS:  # at once when the images and the split file are there

@@ -11,14 +11,14 @@ real-data paths of every chapter execute in CI without a download:
   files), each with its real number of classes and a few pictures per class. Oxford Pets,
   Food-101, SUN397 and UCF-101 carry their real class names as CoOp's split files write them
   (``american_bulldog``, ``apple_pie``, ``outdoor apartment_building``, ``Apply_Eye_Makeup``:
-  :mod:`clipadapt.data.classnames`) in their real folders (``SUN397/a/apartment_building/outdoor/``,
+  :mod:`clipadapt.data.formats.classnames`) in their real folders (``SUN397/a/apartment_building/outdoor/``,
   ``UCF-101-midframes/Apply_Eye_Makeup/v_ApplyEyeMakeup_g01_c01.jpg``); the others have numbered
   stand-ins (``dtd_class_000``);
 * ``msrvtt/`` -- CLIP4Clip's files (``MSRVTT_data.json``, ``MSRVTT_train.9k.csv``,
   ``MSRVTT_JSFUSION_test.csv``) and ``MSRVTT_Videos/video<N>.mp4``, 16 frames each (more
   than the profile's 12, so frames are chosen among them as in a real video);
 * ``didemo/``, ``activitynet/``, ``lsmdc/``, ``msvd/`` -- the other retrieval benchmarks in the
-  files their loaders read (:mod:`clipadapt.data.didemo` and its siblings), with videos named
+  files their loaders read (:mod:`clipadapt.data.formats.didemo` and its siblings), with videos named
   and placed as in the real sets (DiDeMo's Flickr names with their mixed extensions,
   ActivityNet's ``v_`` ids, LSMDC's movie folders, MSVD's ``.avi`` clips), 38 videos in all;
   :func:`write_retrieval_sets` writes all four.
@@ -34,7 +34,8 @@ import json
 from pathlib import Path
 
 from ..core.files import atomic_path
-from . import activitynet, classnames, didemo, lsmdc, msrvtt, msvd, worlds
+from . import worlds
+from .formats import activitynet, classnames, didemo, lsmdc, msrvtt, msvd
 
 EUROSAT_CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
                    "PermanentCrop", "Residential", "River", "SeaLake")

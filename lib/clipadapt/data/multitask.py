@@ -348,9 +348,9 @@ def load_suite(root: str | Path, entries=GENERAL10, preprocess=None, seed: int =
 def suite_for(profile, preprocess=None, data_root: str | Path | None = None, seed: int = 0) -> Suite:
     """The suite of a profile: the world (4 tasks in each domain, 3 classes each) under
     ``tiny``; otherwise the profile's datasets of General-10 (``multitask_datasets``, empty:
-    all ten) from the data root, each fetched by :mod:`clipadapt.data.download` when absent."""
+    all ten) from the data root, each fetched by :mod:`clipadapt.data.fetch.download` when absent."""
     from .. import profiles
-    from . import download
+    from .fetch import download
 
     prof = profiles.get(profile)
     if prof.fewshot_task in fewshot.SYNTHETIC_TASKS:

@@ -24,7 +24,9 @@ import torch
 
 from .. import profiles
 from ..core.files import atomic_path
-from . import activitynet, didemo, download, lsmdc, msrvtt, msvd, video, worlds
+from . import video, worlds
+from .fetch import download
+from .formats import activitynet, didemo, lsmdc, msrvtt, msvd
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,12 @@ class Benchmark:
     """A retrieval benchmark other than MSR-VTT, as the papers evaluate it."""
 
     title: str
-    load: Callable  # (root, check_sizes=...) -> clipadapt.data.corpus.VideoCorpus
+    load: Callable  # (root, check_sizes=...) -> clipadapt.data.formats.corpus.VideoCorpus
     train_pairs: int  # published training pairs: the paper profile trains 5 epochs of them
     # texts cut to this many tokens (CLIP4Clip's and TempMe's max_words for paragraphs; None:
     # the model's context, 77, as for MSR-VTT)
     max_tokens: int | None = None
-    download: str = ""  # a file whose absence makes clipadapt.data.download fetch the public files ("": none)
+    download: str = ""  # a file whose absence makes clipadapt.data.fetch.download fetch the public files ("": none)
     protocol: str = "one caption per video"
     seconds: float | None = None  # frames are sampled from each video's first seconds only (None: all)
     long: bool = False  # minutes-long videos, where TempMe samples 64 frames (see for_dataset)

@@ -46,7 +46,7 @@ class MultiLabelTask(Task):
     def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None) -> "MultiLabelTask":
         """The scene world of the profile's size, drawn at the CLIP's input size, with 10% of
         the training labels observed (seed 0). The real datasets (MS-COCO, VOC:
-        :mod:`clipadapt.data.multilabel_sets`) are not wired to a profile."""
+        :mod:`clipadapt.data.formats.multilabel_sets`) are not wired to a profile."""
         from ..data import multilabel
 
         size = clip.visual.image_size

@@ -3,7 +3,7 @@ by their first bytes, unpacked member by member), JSON files with the keys they 
 and the HTML page a file host serves instead of the file when it refuses.
 
 Every check raises :class:`BadContent` with the reason, worded to follow the file's name
-("x.zip is not a readable ..."); :mod:`clipadapt.data.download` adds the URL and the command.
+("x.zip is not a readable ..."); :mod:`clipadapt.data.fetch.download` adds the URL and the command.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from .names import prompt_names
+from ..names import prompt_names
 
 # MS-COCO's 80 object categories in the standard order (ascending category id)
 COCO_CLASSES = (

@@ -4,19 +4,19 @@ The ``colab`` and ``paper`` profiles read real datasets from the data root: the
 ``CLIPADAPT_DATA`` variable, else a per-user cache folder (``pooch.os_cache("clipadapt")``,
 e.g. ``~/.cache/clipadapt``). :func:`ensure` makes a dataset present there; the loaders call
 it every time (it returns at once when the dataset is there), and ``python -m
-clipadapt.data.download NAME`` does it by hand. The files are listed in
-:mod:`clipadapt.data.resources`.
+clipadapt.data.fetch NAME`` does it by hand. The files are listed in
+:mod:`clipadapt.data.fetch.resources`.
 
 * **Present** means what the chapter reads is there: every glob a resource declares
   (``Resource.wanted``: e.g. MSR-VTT's ``MSRVTT_Videos/*.mp4``, not only its CSV files)
   matches a file, no unpacking was cut short, and a single file without a published hash
   passes its content check. A dataset once marked complete that no longer is (a deleted
   videos folder, a split file that is an HTML page) is fetched again, with a message.
-* **Downloads that recover** (:mod:`clipadapt.data.transfer`): bytes arrive in
+* **Downloads that recover** (:mod:`clipadapt.data.fetch.transfer`): bytes arrive in
   ``<root>/downloads/<name>-<url hash>.part``; a download that breaks off keeps them and the
   next call resumes it with an HTTP Range request where the server allows it, else starts
   again. An error answer (a 404) keeps nothing and the next call asks again.
-* **Checked before kept** (:mod:`clipadapt.data.archives`): the published MD5 or SHA-256
+* **Checked before kept** (:mod:`clipadapt.data.fetch.archives`): the published MD5 or SHA-256
   where there is one; otherwise the content (a JSON split file must parse and hold CoOp's
   ``train``/``val``/``test``; an archive must open and hold the members it should). A file
   that fails is deleted, nothing is marked complete, and the next call downloads it anew.
@@ -40,7 +40,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 from urllib.parse import urlsplit
 
-from ..core.files import DATA_ENV, atomic_path, data_root
+from ...core.files import DATA_ENV, atomic_path, data_root
 from . import archives, transfer
 from .resources import DATASETS, GENERAL10_RESOURCES, RESOURCES, Resource, command, dataset_of  # noqa: F401
 
@@ -209,7 +209,7 @@ def _state(res: Resource, root: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Fetch the real datasets of the colab and paper profiles.")
+    parser = argparse.ArgumentParser(prog="python -m clipadapt.data.fetch", description="Fetch the real datasets of the colab and paper profiles.")
     parser.add_argument("dataset", nargs="*", help=f"one of {', '.join(DATASETS)}")
     parser.add_argument("--root", default=None, help=f"the data root (default: ${DATA_ENV}, else a cache folder)")
     parser.add_argument("--list", action="store_true", help="list every resource and whether it is present")

@@ -11,7 +11,7 @@ The protocol is CLIP4Clip's paragraph-to-video retrieval: a video's sentences jo
 spaces into one paragraph, trained on ``train`` (10,009 videos) and tested on ``val_1``
 (4,917), as collaborative-experts and every CLIP-based paper do. A split is the videos of its
 id list that its json describes, in list order; ids on one side only are kept in
-:attr:`~clipadapt.data.corpus.VideoCorpus.skipped` (CLIP4Clip drops them quietly).
+:attr:`~clipadapt.data.formats.corpus.VideoCorpus.skipped` (CLIP4Clip drops them quietly).
 
 Videos: ``<videos dir>/<youtube id>.<any extension>``, with or without the ``v_`` prefix
 (CLIP4Clip's folder drops it; ActivityNet's own download keeps it), sub-folders allowed.

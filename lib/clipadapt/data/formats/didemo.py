@@ -13,7 +13,7 @@ The protocol is CLIP4Clip's paragraph-to-video retrieval: a video's descriptions
 order, are joined by spaces into one paragraph, in training and at test; the papers report
 the test split (1,004 paragraphs and videos). Annotated videos that a list leaves out (the
 test json describes 1,037 videos; collaborative-experts' list keeps the 1,004 that could be
-downloaded) are kept in :attr:`~clipadapt.data.corpus.VideoCorpus.skipped`. CLIP4Clip reads
+downloaded) are kept in :attr:`~clipadapt.data.formats.corpus.VideoCorpus.skipped`. CLIP4Clip reads
 only each video's first 31 seconds (the annotators saw 30); so does the dataset that
 :mod:`clipadapt.data.video_sets` builds (``VideoTextDataset(seconds=31)``).
 """

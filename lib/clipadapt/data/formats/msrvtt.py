@@ -21,13 +21,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .resources import RESOURCES
+from ..fetch.resources import RESOURCES
 
 DATA_JSON = "MSRVTT_data.json"
 TRAIN_CSV = "MSRVTT_train.9k.csv"
 TEST_CSV = "MSRVTT_JSFUSION_test.csv"
 HOW_TO_GET = ("MSR-VTT as packaged by CLIP4Clip (msrvtt_data.zip holds the json and csv files; the videos "
-              "are MSRVTT_Videos/*.mp4): `python -m clipadapt.data.download msrvtt` fetches both, from "
+              "are MSRVTT_Videos/*.mp4): `python -m clipadapt.data.fetch msrvtt` fetches both, from "
               f"{RESOURCES['msrvtt-annotations'].url} and {RESOURCES['msrvtt-videos'].url}")
 
 

@@ -1,7 +1,7 @@
 """The datasets of the ``colab`` and ``paper`` profiles, as data: every downloadable file
 (:class:`Resource`: URL, published hash or none, where its content goes, what must be there
 afterwards, how to get it by hand) and which files make each dataset (:data:`DATASETS`).
-:mod:`clipadapt.data.download` fetches them.
+:mod:`clipadapt.data.fetch.download` fetches them.
 
 The image archives of General-10 (SoftCPT, chapter 7) are the files and MD5s that
 torchvision's dataset classes download (a test keeps them equal), except UCF-101's middle
@@ -79,13 +79,13 @@ RESOURCES = {r.name: r for r in (
 
 def dataset_of(resource: str) -> str:
     """The dataset (key of :data:`DATASETS`, the argument of ``python -m
-    clipadapt.data.download``) that ``resource`` belongs to."""
+    clipadapt.data.fetch.download``) that ``resource`` belongs to."""
     return next((d for d, names in DATASETS.items() if resource in names), resource)
 
 
 def command(resource: str) -> str:
     """The command that fetches the dataset of ``resource``."""
-    return f"python -m clipadapt.data.download {dataset_of(resource)}"
+    return f"python -m clipadapt.data.fetch {dataset_of(resource)}"
 
 
 def _drive(file_id: str) -> str:
@@ -153,7 +153,7 @@ DATASETS = {"eurosat": ("eurosat-images", "eurosat-split"), "msrvtt": ("msrvtt-a
 
 # The other retrieval benchmarks (chapters 4-5, ``reproduce --dataset``): the files with a stable
 # public URL. DiDeMo's and ActivityNet's videos and all of LSMDC (MPII's permission) have none:
-# their loaders say where to get them (clipadapt.data.didemo and its siblings, book/how-to-run.md).
+# their loaders say where to get them (clipadapt.data.formats.didemo and its siblings, book/how-to-run.md).
 _LM = "https://raw.githubusercontent.com/LisaAnne/LocalizingMoments/b6a555c8134581305d0ed4716fbc192860e0b88c/data"
 _CE = ("https://raw.githubusercontent.com/albanie/collaborative-experts/7eb3b9d362ee313a78cd0a2793c3b6470f8e78f3/"
        "misc/datasets/didemo")

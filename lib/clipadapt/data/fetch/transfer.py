@@ -16,7 +16,7 @@ import json
 import re
 from pathlib import Path
 
-from ..core.files import atomic_path
+from ...core.files import atomic_path
 
 CHUNK = 1 << 20
 

@@ -6,7 +6,7 @@
   collaborative-experts: a pickled ``{video id: [[word, ...], ...]}``, each caption a list of
   words) or ``captions_msvd.json`` (X-Pool's ``data/MSVD/``: ``{video id: ["caption", ...]}``);
   the pickle is read first when both are there. The pickle is read by
-  :func:`clipadapt.data.safe_pickle.load_plain`, which refuses anything but plain data;
+  :func:`clipadapt.data.formats.safe_pickle.load_plain`, which refuses anything but plain data;
 * the videos, ``<videos dir>/<video id>.avi`` (``YouTubeClips`` of the original release).
 
 Every caption of a video is a pair (X-Pool's caption file: 48,774 training, 4,290 validation
