@@ -14,7 +14,7 @@ ROOT = Path(clipadapt.__file__).parent
 # lowest first; a module may import from its own layer and the layers before it. Patterns
 # match module names (fnmatch), so a new file under methods/ or data/ needs no entry here.
 LAYERS = [
-    ["profiles", "viz"],
+    ["profiles", "viz", "explorer"],
     ["core.files", "core.seeds", "core.pixels", "core.checkpoints", "core.distributed", "core.flops",
      "core.metrics", "core.losses"],
     ["core", "core.*"],

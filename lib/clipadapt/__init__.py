@@ -3,7 +3,9 @@
 Packages in layers, each importing only from the layers below it (``tests/test_imports.py``
 checks it, module by module):
 
-* ``profiles`` (tiny / colab / paper, and the device) and ``viz`` (figures, glued numbers);
+* ``profiles`` (tiny / colab / paper, and the device), ``viz`` (figures, glued numbers) and
+  ``explorer`` (the chapters' explorers: every state precomputed for the static page, and
+  ipywidgets in a live kernel);
 * ``core`` -- the pieces a method is built from: models, prompting, patching, merge,
   losses, metrics, flops, features, and the files, seeds, pixels, checkpoints and
   distributed pieces under them;
