@@ -12,8 +12,8 @@ column) and displays ONE output with two representations:
   and 8 share; Colab has 7.7.1) re-running ``fn`` in the kernel: what Jupyter and Colab
   show. Without ipywidgets, or outside a kernel, the HTML comes alone.
 
-A control's values are a sequence (numbers get a slider, others a drop-down list) or a
-dict ``{label: value}`` (a drop-down list). Over ``limit`` states is an error.
+A control's values: a sequence (numbers get a slider, others a drop-down list) or a dict
+``{label: value}`` (a drop-down list). Over ``limit`` states is an error.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import itertools
 import json
 import math
 import numbers
-import struct
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -36,6 +35,7 @@ from typing import Any
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.getipython import get_ipython
 from IPython.display import display
+from PIL import Image
 
 WIDTH = 700  # px: the book's text column
 LIMIT = 64  # states at most, for the page's size
@@ -99,12 +99,13 @@ class _Stream(io.TextIOBase):  # consecutive writes make one output
 
 
 def figure_output(fig, width: int = WIDTH) -> dict:
-    """A matplotlib figure, cropped to what it draws, as a PNG ``width`` pixels wide."""
+    """A figure, cropped to what it draws, as a PNG ``width`` px wide of 256 colours (half the bytes)."""
     box = fig.get_tightbbox().padded(0.1)  # inches
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=width / box.width, bbox_inches=box, facecolor="white")
-    data = buf.getvalue()
-    w, h = struct.unpack(">II", data[16:24])  # the PNG's IHDR chunk
+    image, buf = Image.open(buf).convert("RGB").quantize(256, dither=Image.Dither.NONE), io.BytesIO()
+    image.save(buf, format="PNG", optimize=True)
+    data, (w, h) = buf.getvalue(), image.size
     return {"output_type": "display_data", "metadata": {"image/png": {"width": w, "height": h}},
             "data": {"image/png": base64.b64encode(data).decode(), "text/plain": f"<Figure {w}x{h}>"}}
 
@@ -149,7 +150,7 @@ def _capturing(outputs: list, width: int):
 
 
 def capture(fn: Callable, kwargs: dict, width: int = WIDTH) -> list[dict]:
-    """What ``fn(**kwargs)`` shows (its return value is not shown)."""
+    """What ``fn(**kwargs)`` shows (not its return value)."""
     outputs: list[dict] = []
     with _capturing(outputs, width):
         fn(**kwargs)
@@ -262,9 +263,8 @@ _count = itertools.count()
 
 
 class Explorer:
-    """``fn``'s states for every combination of the controls, displayed as one output
-    (``show``'s arguments; ``live``: make the ipywidgets version, by default where
-    ipywidgets and a kernel are)."""
+    """``fn``'s states for every combination of the controls, displayed as one output;
+    ``live``: make the ipywidgets version (default: where ipywidgets and a kernel are)."""
 
     def __init__(self, fn: Callable, *, start: dict | None = None, limit: int = LIMIT, width: int = WIDTH,
                  live: bool | None = None, **controls):
@@ -272,8 +272,7 @@ class Explorer:
         combos = itertools.product(*(range(len(c.values)) for c in self.controls))
         self.states = {key_of(ix): capture(fn, {c.name: c.values[i] for c, i in zip(self.controls, ix)}, width)
                        for ix in combos}
-        digest = hashlib.sha1(json.dumps(self.states, sort_keys=True).encode()).hexdigest()[:8]
-        self.uid = f"cae-explorer-{next(_count)}-{digest}"
+        self.uid = f"cae-explorer-{next(_count)}-{hashlib.sha1(json.dumps(self.states).encode()).hexdigest()[:8]}"
         self.html = page_html(self.controls, self.states, self.uid)
         self.widget = None
         if live or (live is None and getattr(get_ipython(), "kernel", None) is not None):
