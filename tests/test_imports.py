@@ -3,6 +3,7 @@ its own layer or the layers below (module-level and function-level imports alike
 
 import ast
 import fnmatch
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,57 @@ def test_runners_learn_hooks_only_through_the_protocols():
                     and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and node.args[1].value in hooks:
                 probes.append(f"{name}:{node.lineno} {node.func.id}(..., {node.args[1].value!r})")
     assert not probes, "hooks probed instead of declared:\n" + "\n".join(probes)
+
+
+LAZY_MARKS = ("# lazy:", "# cycle:")
+
+
+def function_imports(path: Path) -> list[tuple[int, str]]:
+    """``(line, module)`` of every import inside a function body of the file at ``path`` that
+    imports a clipadapt module (relative, or ``clipadapt.``) or a third-party one (the standard
+    library is left alone), and carries no ``# lazy: <why>`` / ``# cycle: <a> imports <b>``
+    comment: on its own lines, or heading the run of imports, comments and blank lines it is in."""
+    source = path.read_text()
+    lines = source.splitlines()
+    tree = ast.parse(source)
+    found = {}
+    for fn in ast.walk(tree):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        nodes = [n for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))]
+        import_lines = {i for n in nodes for i in range(n.lineno, n.end_lineno + 1)}
+        for node in nodes:
+            if isinstance(node, ast.ImportFrom):
+                names = ["." * node.level + (node.module or "")]
+            else:
+                names = [a.name for a in node.names]
+            checked = [m for m in names if m.startswith((".", "clipadapt"))
+                       or m.split(".")[0] not in sys.stdlib_module_names]
+            if not checked:
+                continue
+            block = list(range(node.lineno, node.end_lineno + 1))
+            i = node.lineno - 1
+            while i >= 1 and (i in import_lines or not lines[i - 1].strip() or lines[i - 1].strip().startswith("#")):
+                block.append(i)
+                i -= 1
+            if not any(mark in lines[j - 1] for j in block for mark in LAZY_MARKS):
+                found[node.lineno] = ", ".join(checked)
+    return sorted(found.items())
+
+
+def test_function_level_imports_say_why():
+    """Imports of clipadapt and third-party modules sit in the module's header; one inside a
+    function says why it is there: ``# lazy: <reason>`` (an optional dependency only one
+    command needs) or ``# cycle: <a> imports <b>``."""
+    bare = [f"{name}:{line} imports {what}" for name, path in modules().items()
+            for line, what in function_imports(path)]
+    assert not bare, ("move these imports to the module's header, or say why they stay "
+                      "(# lazy: <reason> / # cycle: <a> imports <b>):\n" + "\n".join(bare))
+
+
+def test_function_imports_check_finds_a_bare_import(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text("import os\n\n\ndef f():\n    import yaml\n    from ..data import fewshot\n    import json\n\n\n"
+                    "def g():\n    # lazy: the book extra\n    import papermill\n\n    import nbformat\n"
+                    "    from . import kernels  # cycle: kernels imports m\n")
+    assert function_imports(path) == [(5, "yaml"), (6, "..data")]

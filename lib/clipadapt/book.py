@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -28,6 +29,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
+import yaml
+
+from . import profiles
+from .core.files import atomic_path
+from .training.loop import STATIC_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("_config.yml", "_toc.yml", "book", "notebooks")
@@ -57,8 +65,6 @@ def release_ref(root: Path = ROOT) -> str:
 
 
 def repository_url(root: Path = ROOT) -> str:
-    import yaml
-
     return yaml.safe_load((root / "_config.yml").read_text())["repository"]["url"]
 
 
@@ -76,7 +82,7 @@ def badge_url(notebook: str | Path, root: Path = ROOT) -> str:
 
 def pin(root: Path = ROOT, log=print) -> list[Path]:
     """Write the pinned install cell and Colab badge into every chapter; returns the changed ones."""
-    import nbformat
+    import nbformat  # lazy: nbformat is not a dependency of clipadapt (the book and dev extras bring it)
 
     changed = []
     for rel in toc_notebooks(root):
@@ -114,8 +120,6 @@ class Executed:
 
 def toc_files(root: Path = ROOT) -> list[str]:
     """Every file named in ``_toc.yml``, in reading order (without suffix)."""
-    import yaml
-
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     files = [toc["root"]]
 
@@ -152,7 +156,7 @@ def pending(path: Path, profile: str) -> str | None:
     """Why the chapter at ``path`` does not run under ``profile`` yet, or ``None`` when it
     does: the notebook's ``metadata.clipadapt.pending[profile]`` (a sentence naming what is
     missing, e.g. a dataset without a fixture). ``execute`` skips such chapters and says why."""
-    import nbformat
+    import nbformat  # lazy: nbformat is not a dependency of clipadapt (the book and dev extras bring it)
 
     meta = nbformat.read(str(path), as_version=4).metadata.get("clipadapt", {})
     return meta.get("pending", {}).get(profile)
@@ -197,12 +201,12 @@ def execute(profile: str | None = None, dest: Path | None = None, notebooks: lis
     ``timeout``: seconds a cell may run (default: ``CELL_TIMEOUT_S`` of the profile, else
     none); a chapter that passes it is executed again from its source, ``ATTEMPTS`` times
     in all."""
+    # lazy: papermill and nbclient come with the book extra, which only this command needs
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError
     from papermill.exceptions import PapermillExecutionError
 
-    from . import profiles
-    from .kernels import WakefulKernelManager
+    from .kernels import WakefulKernelManager  # lazy: kernels imports jupyter_client, of the book extra
 
     prof = profiles.get(profile)
     timeout = timeout if timeout is not None else CELL_TIMEOUT_S.get(prof.name)
@@ -218,8 +222,6 @@ def execute(profile: str | None = None, dest: Path | None = None, notebooks: lis
     keep = {str(p) for p in everything if p not in chosen}
     dest = copy_sources(dest or root / "_build" / "exec", root, keep=keep)
     done = []
-    from .training.loop import STATIC_ENV
-
     env_before = {k: os.environ.get(k) for k in (profiles.ENV_VAR, STATIC_ENV)}
     os.environ[profiles.ENV_VAR] = prof.name  # seen by the kernel, for code outside the parameters cell
     os.environ[STATIC_ENV] = "1"  # progress as printed summaries, not widgets frozen at 0%
@@ -286,13 +288,6 @@ def build_html(src: Path | None = None, out: Path | None = None, root: Path = RO
 
 def write_times(done: list[Executed], path: str | Path, profile: str | None = None) -> Path:
     """A markdown table of the chapters' wall times, with the machine it ran on."""
-    import platform
-
-    import torch
-
-    from . import profiles
-    from .core.files import atomic_path
-
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     lines = [f"profile `{profiles.get(profile).name}` on {platform.node()} ({gpu}, torch {torch.__version__})", "",
              "| chapter | seconds |", "|---|---:|"]

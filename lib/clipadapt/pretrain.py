@@ -26,7 +26,7 @@ from .core import features, losses, metrics, models
 from .core.checkpoints import save_checkpoint
 from .core.seeds import seed_everything
 from .data import worlds
-from .training.loop import fit
+from .training.loop import fit, pick_device
 from .training.recipe import Recipe
 
 MODEL = "tiny-clip"
@@ -79,8 +79,6 @@ def pretrain(profile: str | profiles.Profile | None = None, device: str | None =
     recipe = prof.pretrain
     seed_everything(recipe.seed)
     model, _, tokenizer = models.load_clip(MODEL, pretrained=None, device="cpu")
-    from .training.loop import pick_device
-
     dev = pick_device(device or prof.device)
     with torch.no_grad():
         model.visual.positional_embedding.mul_(recipe.pos_embed_scale)

@@ -20,6 +20,8 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
+import torch
+
 ENV_VAR = "CLIPADAPT_PROFILE"
 
 
@@ -221,14 +223,7 @@ def default_name() -> str:
     env = os.environ.get(ENV_VAR)
     if env:
         return env
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return "colab"
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        pass
-    return "tiny"
+    return "colab" if torch.cuda.is_available() else "tiny"
 
 
 def get(name: str | Profile | None = None) -> Profile:
@@ -250,8 +245,6 @@ def get(name: str | Profile | None = None) -> Profile:
 
 def pick_device(device: str | None = None) -> torch.device:
     """``"cuda"`` when asked for and available, else the CPU. ``None``: the best there is."""
-    import torch
-
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(device).startswith("cuda") and not torch.cuda.is_available():

@@ -53,7 +53,7 @@ from .core import distributed, metrics as core_metrics, models
 from .core.files import atomic_path
 from .data import video_sets
 from .methods import registry
-from .training import driver, runstate
+from .training import driver, dryrun, recipes, runstate
 
 KILL_ENV = "CLIPADAPT_KILL_AT"  # tests: "save:STEP" (mid-write) or "step:STEP" -> SIGKILL
 
@@ -103,8 +103,6 @@ def prepare(method: str, variant: str | None = None, profile="tiny", *, seed: in
         if (distributed.rank() == 0) == (turn == 0):
             task = tasks.for_profile(spec.task, prof, clip, preprocess, tokenizer, data_root=data_root, workdir=workdir)
         distributed.barrier()
-    from .training import recipes
-
     recipe = recipes.get(spec.name, prof, variant)
     if steps is not None:
         recipe = recipe.replace(steps=steps, epochs=0, min_steps=0)
@@ -306,8 +304,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     seed = 0 if args.seed is None else args.seed
     if args.dry_run:
-        from .training import dryrun
-
         m = dryrun.measure(spec.name, variant, prof, dataset=args.dataset)
         print(dryrun.format_rows([(prof.name + (f"/{args.dataset}" if args.dataset else ""), m)]))
         return 0 if m.fits else 1
@@ -353,8 +349,6 @@ def _main_spec(parser: argparse.ArgumentParser, args) -> int:
     except (ValueError, ReproduceError) as err:
         parser.error(str(err))
     if args.dry_run:
-        from .training import dryrun
-
         recipe = experiments.recipe_of(spec, prof)
         m = dryrun.measure(spec.method, spec.variant, prof, dataset=args.dataset, recipe=recipe)
         print(dryrun.format_rows([(prof.name + (f"/{args.dataset}" if args.dataset else ""), m)]))

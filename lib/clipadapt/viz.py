@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib import ticker
 import numpy as np
 import torch
+from IPython.display import HTML
 
 
 def glue(name: str, value, display: bool = False):
@@ -17,7 +19,7 @@ def glue(name: str, value, display: bool = False):
     session) it does nothing, and the notebook still runs.
     """
     try:
-        from myst_nb import glue as _glue
+        from myst_nb import glue as _glue  # lazy: myst-nb comes with jupyter-book (the book extra), absent on Colab
     except ImportError:  # pragma: no cover - myst-nb comes with jupyter-book
         return None
     _glue(name, value, display=display)
@@ -26,8 +28,6 @@ def glue(name: str, value, display: bool = False):
 def show_images(images: torch.Tensor, titles: Sequence[str] | None = None, ncols: int = 6,
                 size: float = 2.1, fontsize: int = 9, wrap: int = 24):
     """A grid of float images ``(N, 3, H, W)`` in [0, 1] with optional titles."""
-    import textwrap
-
     n = len(images)
     nrows = (n + ncols - 1) // ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.15), squeeze=False)
@@ -117,8 +117,6 @@ def similarity_matrix(sim: torch.Tensor, images: torch.Tensor, captions: Sequenc
 
 def table(rows: list[dict], floatfmt: str = "{:.1f}"):
     """A small pandas-free HTML table for notebooks (rendered in the book as HTML)."""
-    from IPython.display import HTML
-
     if not rows:
         return HTML("<p>(empty)</p>")
     cols = list(rows[0])

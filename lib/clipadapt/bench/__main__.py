@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 
 from ..training import dryrun
 from . import __doc__ as DOC
@@ -24,8 +25,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.t4:
         return 0 if t4_table() else 1
     if args.map:
-        import tempfile
-
         with tempfile.TemporaryDirectory() as tmp:
             print(costmap.format_rows(costmap.measure_all(args.profile, workdir=tmp)))
         return 0

@@ -8,7 +8,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .. import book
+import torch
+
+from .. import book, pretrain
+from ..core import models
 from .memory import PeakMemory
 
 TARGETS_S = {"01_clip_from_scratch": 150, "02_adapting_clip": 180, "03_video_retrieval": 180, "04_vop": 180,
@@ -31,11 +34,6 @@ def bench_chapters(notebooks: list[str] | None, profile: str) -> list[dict]:
 
 
 def bench_tiny_clip() -> dict:
-    import torch
-
-    from .. import pretrain
-    from ..core import models
-
     torch.set_num_threads(min(2, torch.get_num_threads()))
     model, _, tokenizer = models.load_clip("tiny-clip", pretrained="synthetic")
     return pretrain.evaluate(model, tokenizer, n_images=1000, n_pairs=200)

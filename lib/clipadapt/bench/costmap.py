@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import experiments
+from .. import chapter, experiments
 from ..methods import registry, tempme
 from ..training import recipes
 from .memory import PeakMemory
@@ -233,8 +233,6 @@ def guide(rows: list[dict]) -> list[str]:
 def measure_all(profile="tiny", workdir: str = ".", data_root=None) -> list[dict]:
     """Every entry of the map measured as chapter 8 measures it, through a lab that glues
     nothing (``python -m clipadapt.bench --map``)."""
-    from .. import chapter
-
     p, _, clip, preprocess, tokenizer = chapter.setup(profile)
     lab = experiments.Lab(p, clip, preprocess, tokenizer, data_root, workdir=workdir, glue=False)
     tasks_of(lab)

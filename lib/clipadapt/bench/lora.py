@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+
+import torch
+
+from ..core import flops, models
+from ..methods import lora
+
 
 def bench_lora(repeats: int = 5) -> None:
     """clipadapt's LoRA against peft's (``pip install peft``) on the image tower, rank 8:
     trainable parameters, equality at initialisation, CPU time of a training step and of
     inference."""
-    import copy
-
-    import torch
-
-    from ..core import flops, models
-    from ..methods import lora
-
     try:
-        import peft
+        import peft  # lazy: peft is optional (not a dependency), the reference this table compares against
     except ImportError:
         print("peft is not installed (pip install peft); only clipadapt's LoRA can be measured")
         peft = None

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import tempfile
+import time
+
+import imageio_ffmpeg
+import numpy as np
+import torch
+
+from ..core import flops, models
+from ..data import video, worlds
+from ..methods import vop
+
 
 def bench_video(n_videos: int = 40, repeats: int = 3) -> None:
     """Part II: decoding throughput (decord against imageio-ffmpeg's reader, a plain ffmpeg
     pipe) on the video world's mp4 files, and per VoP variant the multiply-adds of a
     12-frame video on ViT-B/32 and the CPU throughput of the tiny CLIP's video encoder."""
-    import tempfile
-    import time
-
-    import imageio_ffmpeg
-    import numpy as np
-    import torch
-
-    from ..core import flops, models
-    from ..data import video, worlds
-    from ..methods import vop
-
     torch.set_num_threads(min(2, torch.get_num_threads()))
     with tempfile.TemporaryDirectory() as tmp:
         vw = worlds.VideoWorld(64, frames=24, p_appear=0.0)

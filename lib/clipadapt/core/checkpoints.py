@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from .files import atomic_path
@@ -30,8 +32,6 @@ def save_checkpoint(
     """Write ``tensors`` (or a module's state dict) to a safetensors file, atomically:
     the data goes to a temporary file in the same folder, which then replaces ``path``.
     ``metadata`` is stored as JSON strings in the header; ``dtype`` converts floats."""
-    from safetensors.torch import save_file
-
     path = Path(path)
     if isinstance(tensors, nn.Module):
         tensors = tensors.state_dict()
@@ -49,8 +49,6 @@ def save_checkpoint(
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors and metadata of a safetensors file; a clear error if it cannot be read."""
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")

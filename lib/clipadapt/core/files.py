@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pooch
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str = ".tmp"):
@@ -36,6 +38,4 @@ def data_root(root: str | Path | None = None) -> Path:
         return Path(root).expanduser()
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV]).expanduser()
-    import pooch
-
     return Path(pooch.os_cache("clipadapt"))

@@ -31,7 +31,11 @@ from pathlib import Path
 
 import open_clip
 import torch
+from safetensors.torch import save_file
 from torch import nn
+
+from .checkpoints import load_checkpoint
+from .files import atomic_path, data_root
 
 CONFIG_DIR = Path(__file__).parents[1] / "model_configs"
 WEIGHTS_DIR = Path(__file__).parents[1] / "weights"
@@ -78,10 +82,6 @@ def weights_path(name: str) -> Path:
 def random_weights_file(name: str, seed: int = 0) -> Path:
     """A file of random weights for architecture ``name`` (float16, safetensors), written
     once under the data root and reused."""
-    from safetensors.torch import save_file
-
-    from .files import atomic_path, data_root
-
     path = data_root() / "weights" / f"{name}-random-seed{seed}.safetensors"
     if not path.is_file():
         with torch.random.fork_rng(devices=[]):
@@ -140,8 +140,6 @@ def create(name: str, pretrained: str | None = None, device: str | torch.device 
             raise ValueError(f"pretrained={SYNTHETIC!r} exists only for the tiny models {TINY_MODELS}, not {name!r}")
         with _quiet_open_clip():
             model = open_clip.create_model(name, pretrained=None)
-        from .checkpoints import load_checkpoint
-
         path = weights_path(name)
         if not path.exists():
             raise WeightsUnavailableError(

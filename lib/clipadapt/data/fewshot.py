@@ -24,9 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from PIL import Image
 
+from .. import profiles
 from ..core.pixels import normalize
 from . import worlds
+from .fetch import download
+from .fetch.resources import DATASETS
 from .names import prompt_names
 
 
@@ -130,8 +134,6 @@ class RealTask:
         return prompt_names(self.raw_classnames, self.dataset.name)
 
     def _load(self, entries) -> tuple[torch.Tensor, torch.Tensor]:
-        from PIL import Image
-
         images, labels = [], []
         for path, label, _ in entries:
             try:
@@ -174,8 +176,6 @@ class RealTask:
 
 def fetch_hint(root: str | Path) -> str:
     """The command that fetches the dataset in folder ``root`` (named by its folder), if any."""
-    from .fetch.resources import DATASETS
-
     name = Path(root).name
     return f" `python -m clipadapt.data.fetch {name}` fetches it." if name in DATASETS else ""
 
@@ -217,15 +217,11 @@ def load_coop_dataset(root: str | Path, name: str | CoOpDataset, preprocess, see
 def load_task(profile, preprocess=None, data_root: str | Path | None = None):
     """The few-shot task of a profile: synthetic under ``tiny``, EuroSAT otherwise (fetched
     into the data root on first use, see :mod:`clipadapt.data.fetch.download`)."""
-    from .. import profiles
-
     prof = profiles.get(profile)
     if prof.fewshot_task in SYNTHETIC_TASKS:
         return SYNTHETIC_TASKS[prof.fewshot_task]
     if preprocess is None:
         raise ValueError("a real dataset needs the model's preprocess transform")
-    from .fetch import download
-
     root = download.data_root(data_root) / prof.fewshot_task
     if prof.fewshot_task in download.DATASETS:  # at once when the images and the split file are there
         download.ensure(prof.fewshot_task, data_root)

@@ -31,11 +31,16 @@ from __future__ import annotations
 
 import csv
 import json
+import pickle
 from pathlib import Path
 
+from PIL import Image
+
+from .. import profiles
 from ..core.files import atomic_path
 from . import worlds
 from .formats import activitynet, classnames, didemo, lsmdc, msrvtt, msvd
+from .multitask import GENERAL10
 
 EUROSAT_CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
                    "PermanentCrop", "Residential", "River", "SeaLake")
@@ -45,8 +50,6 @@ COOP_NAMES = ("Annual Crop Land", "Forest", "Herbaceous Vegetation Land", "Highw
 
 def write_eurosat(root: str | Path, train_per_class: int = 16, test_per_class: int = 2, seed: int = 0) -> Path:
     """``root/eurosat`` in CoOp's layout; returns that folder."""
-    from PIL import Image
-
     out = Path(root) / "eurosat"
     world = worlds.ImageWorld(64)
     split = {"train": [], "val": [], "test": []}
@@ -195,8 +198,6 @@ def write_msvd(root: str | Path, sizes=(4, 2, 4), captions_per_video=(2, 5), see
     """``root/msvd``: collaborative-experts' ``*_list.txt``, the captions as ``raw-captions.pkl``
     (word lists, CLIP4Clip's) or ``captions_msvd.json`` (strings, X-Pool's), 2 to 5 captions
     per video, and ``MSVD_Videos/<youtube id>_<start>_<end>.avi``; returns that folder."""
-    import pickle
-
     out = Path(root) / "msvd"
     ids = [f"-{k:02d}wsuPCjDB_{5 * k}_{5 * k + 7}" for k in range(sum(sizes))]
     texts = _world_videos(out / msvd.VIDEOS, [f"{v}.avi" for v in ids], seed, "msvd-fixture")
@@ -255,10 +256,6 @@ def write_general10(root: str | Path, folders=None, train_per_class: int = 1, te
                     seed: int = 0) -> Path:
     """General-10's datasets (``folders``: some of :data:`clipadapt.data.multitask.GENERAL10`'s,
     default all) under ``root`` in CoOp's formats, with their real class counts; returns ``root``."""
-    from PIL import Image
-
-    from .multitask import GENERAL10
-
     root = Path(root)
     world = worlds.ImageWorld(64)
     for e in GENERAL10:
@@ -300,8 +297,6 @@ def write_general10(root: str | Path, folders=None, train_per_class: int = 1, te
 def write_all(root: str | Path, general10=None) -> Path:
     """EuroSAT, MSR-VTT and the ``general10`` datasets (default: the colab profile's suite)
     under ``root`` (use it as ``$CLIPADAPT_DATA``); returns ``root``."""
-    from .. import profiles
-
     write_eurosat(root)
     write_msrvtt(root)
     folders = profiles.get("colab").multitask_datasets if general10 is None else general10

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .. import profiles
 from ..core.seeds import generator
 from . import worlds
 
@@ -182,8 +183,6 @@ def scene_sets(profile=None, image_size: int = 64, seed: int = 0, sizes: tuple[i
     """The scene world's training and test sets, of the sizes the profile gives
     (``multilabel_train``, ``multilabel_test``) unless ``sizes`` overrides them; with
     ``hidden`` (a shape), that shape's objects are hard to see (:class:`worlds.SceneWorld`)."""
-    from .. import profiles
-
     p = profiles.get(profile)
     n_train, n_test = sizes or (p.multilabel_train, p.multilabel_test)
     world = worlds.SceneWorld(image_size, hidden=hidden)

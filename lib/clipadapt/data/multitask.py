@@ -35,8 +35,10 @@ from pathlib import Path
 
 import torch
 
+from .. import profiles
 from ..core.pixels import normalize
 from . import fewshot, worlds
+from .fetch import download
 from .names import prompt_names
 
 METRICS = ("accuracy", "mean_per_class")
@@ -349,9 +351,6 @@ def suite_for(profile, preprocess=None, data_root: str | Path | None = None, see
     """The suite of a profile: the world (4 tasks in each domain, 3 classes each) under
     ``tiny``; otherwise the profile's datasets of General-10 (``multitask_datasets``, empty:
     all ten) from the data root, each fetched by :mod:`clipadapt.data.fetch.download` when absent."""
-    from .. import profiles
-    from .fetch import download
-
     prof = profiles.get(profile)
     if prof.fewshot_task in fewshot.SYNTHETIC_TASKS:
         return world_suite(4, classes=3, seed=seed)

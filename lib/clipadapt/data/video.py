@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from pathlib import Path
 
+import decord
+import imageio_ffmpeg
 import numpy as np
 import torch
 
@@ -37,8 +39,6 @@ class VideoError(OSError):
 def write_mp4(path: str | Path, frames: np.ndarray | torch.Tensor, fps: int = 8, quality: int = 8) -> Path:
     """Write ``frames`` ``(T, H, W, 3)`` uint8 (or floats in [0, 1]) as an H.264 mp4,
     atomically: a temporary file in the same folder replaces ``path`` when complete."""
-    import imageio_ffmpeg
-
     if isinstance(frames, torch.Tensor):
         frames = frames.detach().cpu().numpy()
     frames = np.asarray(frames)
@@ -67,8 +67,6 @@ def probe(path: str | Path) -> tuple[int, float]:
 
 
 def _open(path: str | Path):
-    import decord
-
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"video {path} does not exist")

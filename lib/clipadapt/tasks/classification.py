@@ -11,6 +11,7 @@ from torch import nn
 
 from .. import profiles
 from ..core import distributed, features
+from ..data import fewshot
 from .protocol import Loader, Task, device_of, fresh_views
 
 
@@ -36,8 +37,6 @@ class ClassificationTask(Task):
     @classmethod
     def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None) -> "ClassificationTask":
         """The profile's few-shot task (chapter 2) at its largest number of shots."""
-        from ..data import fewshot
-
         p = profiles.get(profile)
         task = fewshot.load_task(p, preprocess, data_root)
         return cls(task, max(p.fewshot_shots), task.test_set(p.fewshot_test_per_class))

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 from ..core import features, losses, metrics, seeds
+from ..core.pixels import normalize
+from ..data import multilabel
 from ..methods import protocol
 from .protocol import Loader, Task, device_of
 
@@ -47,8 +49,6 @@ class MultiLabelTask(Task):
         """The scene world of the profile's size, drawn at the CLIP's input size, with 10% of
         the training labels observed (seed 0). The real datasets (MS-COCO, VOC:
         :mod:`clipadapt.data.formats.multilabel_sets`) are not wired to a profile."""
-        from ..data import multilabel
-
         size = clip.visual.image_size
         train, test = multilabel.scene_sets(profile, image_size=size if isinstance(size, int) else size[0])
         return cls(train, multilabel.observe(train.targets, cls.LABEL_PROPORTION, seed=0), test)
@@ -74,9 +74,6 @@ class MultiLabelTask(Task):
 
     def stored(self, module: nn.Module) -> dict[str, torch.Tensor]:
         """Features of a frozen encoder: ``weak`` and ``strong`` ``(pool, N, D)``, ``test`` ``(N, D)``."""
-        from ..core.pixels import normalize
-        from ..data import multilabel
-
         # keyed by the image encoder's weights, so that a run's weight average and every run
         # on the same CLIP share them
         key = features.fingerprint(module.image_encoder)
@@ -100,9 +97,6 @@ class MultiLabelTask(Task):
         """A batch holds the images' indices, their views (``protocol.views(module)``), their observed
         labels and the epoch; each image's augmentations (or, from stored features, which of
         the pool's views it takes) come from a stream of its own (seed, step, index)."""
-        from ..core.pixels import normalize
-        from ..data import multilabel
-
         make = {"weak": multilabel.weak_view, "strong": multilabel.strong_view}
         kinds = protocol.views(module)
         per_epoch = max(1, -(-self.n_train // recipe.batch_size))
@@ -134,8 +128,6 @@ class MultiLabelTask(Task):
 
     def scores(self, module: nn.Module) -> torch.Tensor:
         """Probabilities ``(N test, C)``."""
-        from ..core.pixels import normalize
-
         device = device_of(module)
         module.eval()
         if module.frozen_image_encoder:
@@ -164,6 +156,4 @@ class MultiLabelTask(Task):
         return module.encode_image
 
     def example(self, device) -> torch.Tensor:
-        from ..core.pixels import normalize
-
         return normalize(self.test.images[:1]).to(device)

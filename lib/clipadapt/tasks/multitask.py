@@ -10,6 +10,7 @@ from torch import nn
 
 from .. import profiles
 from ..core import features, metrics
+from ..data import multitask
 from .protocol import Loader, Task, device_of, fresh_views
 
 
@@ -62,8 +63,6 @@ class MultiTaskClassificationTask(Task):
     @classmethod
     def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None) -> "MultiTaskClassificationTask":
         """The profile's suite (chapter 7) at its largest number of shots."""
-        from ..data import multitask
-
         p = profiles.get(profile)
         return cls(multitask.suite_for(p, preprocess, data_root), max(p.fewshot_shots), p.fewshot_test_per_class)
 

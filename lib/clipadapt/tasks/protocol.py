@@ -31,6 +31,9 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import nn
 
+from ..core import seeds
+from ..data import augment as aug
+
 
 @dataclass(frozen=True)
 class Loader:
@@ -94,9 +97,6 @@ def fresh_views(images: torch.Tensor, labels: torch.Tensor, module: nn.Module, a
     stream ``(seed, "augment", step, index)``), then, where the module's image encoder is
     frozen, encoded without gradients (the official recipes run the encoder on every batch).
     Returns ``(inputs, labels)``: pictures, or features of a frozen encoder."""
-    from ..core import seeds
-    from ..data import augment as aug
-
     def load(indices: torch.Tensor, step: int):
         idx = indices.tolist()
         streams = [seeds.generator(seed, "augment", str(step), str(i)) for i in idx]

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from ..core import distributed, flops, models, seeds
+from ..core.checkpoints import save_checkpoint
 from ..core.files import atomic_path
 from ..methods import protocol, registry
 from ..methods.protocol import Method
@@ -248,8 +249,6 @@ def trainable_parameters(model_name: str, context: dict, profile="colab", task: 
 
 def write_result(run: Run, out: str | Path, metrics: dict, seconds: float) -> dict[str, Any]:
     """The trained parameters (``out/final.safetensors``) and the results (``out/result.json``)."""
-    from ..core.checkpoints import save_checkpoint
-
     out = Path(out)
     trainable, macs = measure(run)
     result = {"method": run.method, "variant": run.variant, "profile": run.profile, "steps": run.steps,

@@ -38,6 +38,7 @@ from .. import profiles, tasks
 from ..core import models
 from ..core.features import BATCH as IMAGE_EVAL_BATCH
 from ..core.live_memory import LiveTensors
+from ..data import fixtures, video_sets
 from ..methods import registry
 from ..tasks.retrieval import VIDEO_BATCH
 from . import driver, recipes
@@ -146,8 +147,6 @@ def build(method: str, variant: str | None, profile, root: Path, workdir: Path, 
     if spec.task == "multitask":  # the fixtures hold one training picture per class
         prof = prof.replace(fewshot_shots=(1,), fewshot_test_per_class=1)
     if dataset is not None:
-        from ..data import video_sets
-
         prof = video_sets.for_dataset(prof, dataset, long_frames=spec.long_video_frames)
     clip, preprocess, tokenizer = models.load_clip(prof.clip_model, prof.clip_pretrained, device="cpu")
     task = tasks.for_profile(spec.task, prof, clip, preprocess, tokenizer, data_root=root, workdir=workdir)
@@ -163,8 +162,6 @@ def measure(method: str, variant: str | None, profile="colab", dataset: str | No
             probes: tuple[int, int] | None = None, recipe: recipes.Recipe | None = None) -> Measured:
     """Dry-run ``method`` (``variant``) as ``profile``'s chapter runs it on ``dataset`` (a
     retrieval benchmark; None: the profile's), on real-format fixtures (see the module)."""
-    from ..data import fixtures
-
     torch.manual_seed(0)
     spec = registry.get(method)
     variant = spec.variant(variant)

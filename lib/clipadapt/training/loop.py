@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..profiles import pick_device
 from .optim import lr_factor, make_optimizer, make_scheduler, no_decay  # noqa: F401  (lr_factor, no_decay: re-exported)
@@ -192,6 +193,4 @@ def progress_bar(total: int, desc: str, enabled: bool, initial: int = 0):
     prints a one-line summary there instead."""
     if not enabled or os.environ.get(STATIC_ENV):
         return None
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, desc=desc, mininterval=1.0, initial=initial)

@@ -55,6 +55,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .. import profiles
+from ..core.models import TINY_MODELS
+from ..methods import registry
 from .recipe import GROUPS, HINTS, KEYS, Recipe, cast, fits, kinds, render_card, show  # noqa: F401
 
 if sys.version_info >= (3, 11):
@@ -95,8 +97,6 @@ def ema_decay(steps_per_epoch: int, keep: float = 0.82) -> float:
 
 def section_of(profile: profiles.Profile) -> str:
     """The section of a recipe file that ``profile`` reads: ``tiny``, ``colab`` or ``paper``."""
-    from ..core.models import TINY_MODELS
-
     return "tiny" if profile.clip_model in TINY_MODELS else "paper" if profile.name == "paper" else "colab"
 
 
@@ -323,8 +323,6 @@ def read(path: str | Path, shared: str | Path | None = None) -> RecipeFile:
 @functools.cache
 def files(folder: Path = FOLDER) -> dict[str, RecipeFile]:
     """Every method's recipe file in ``folder``, read and checked against the registry, in its order."""
-    from ..methods import registry
-
     out = {}
     for path in sorted(folder.glob("*.toml")):
         if path.name == SHARED:

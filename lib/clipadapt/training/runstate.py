@@ -32,8 +32,10 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
+from ..core import distributed
 from ..core.checkpoints import CheckpointError, read_checkpoint
 from ..core.files import atomic_path
 from ..methods import protocol
@@ -137,10 +139,8 @@ def write(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict,
           midway: Callable[[], None] | None = None) -> Path:
     """Write a checkpoint atomically; ``midway()`` (a test's hook) runs when half the bytes
     are on disk."""
-    from safetensors.torch import save
-
-    data = save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()},
-                metadata={k: json.dumps(v) for k, v in meta.items()})
+    data = safetensors_bytes({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()},
+                             metadata={k: json.dumps(v) for k, v in meta.items()})
     path = Path(path)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -236,8 +236,6 @@ def start(run, out: Path, resume: bool, say: Callable) -> float:
     """Put ``run`` (a :class:`clipadapt.training.driver.Run`) back where the newest checkpoint
     of ``out`` left it, when resuming; returns the seconds it had trained. Without ``resume``
     a folder that holds a run is refused."""
-    from ..core import distributed
-
     folder = out / "checkpoints"
     if not resume:  # rank 0 looks before anyone writes, and tells the others
         if distributed.broadcast_object(holds_a_run(out) if distributed.is_main() else None):
@@ -271,8 +269,6 @@ def start(run, out: Path, resume: bool, say: Callable) -> float:
 
 def save(run, out: Path, done: int, seconds: float, keep: int, midway: Callable[[], None] | None = None) -> None:
     """The checkpoint of ``run`` after step ``done`` (rank 0 writes; every process waits)."""
-    from ..core import distributed
-
     if distributed.is_main():
         where = {"order": "step_indices(seed, step)", "seed": run.seed, "examples": run.loader.n,
                  "global_batch": run.loader.per_batch, "next_step": done, "seconds": seconds}

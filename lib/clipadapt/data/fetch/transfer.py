@@ -16,6 +16,9 @@ import json
 import re
 from pathlib import Path
 
+import requests
+from tqdm.auto import tqdm
+
 from ...core.files import atomic_path
 
 CHUNK = 1 << 20
@@ -66,8 +69,6 @@ def get(url: str, part: Path, progress: bool = False, timeout: float = 60) -> No
     """Download ``url`` into ``part``, resuming what ``part`` holds where the server allows
     it. Raises :class:`HTTPStatusError` (nothing new kept) or :class:`BrokenOff` (what
     arrived kept for the next call)."""
-    import requests
-
     part.parent.mkdir(parents=True, exist_ok=True)
     have = part.stat().st_size if part.is_file() else 0
     headers = {"Accept-Encoding": "identity"}  # the byte offsets must be the file's own
@@ -95,8 +96,6 @@ def get(url: str, part: Path, progress: bool = False, timeout: float = 60) -> No
                     tmp.write_text(json.dumps({"url": url, "validator": validator}))
             bar = None
             if progress:
-                from tqdm.auto import tqdm
-
                 bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=part.name)
             try:
                 with open(part, "ab" if resume else "wb") as f:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from ..names import prompt_names
 
@@ -58,8 +59,6 @@ class LabelledImages:
 
     def image(self, i: int):
         """Image ``i`` as an RGB PIL image (clear error when the file is missing)."""
-        from PIL import Image
-
         path = self.paths[i]
         if not path.exists():
             raise FileNotFoundError(f"image {i} of the dataset is missing: {path}")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from ..video import write_mp4
 from .images import (
     ATTRIBUTES,
     COLOURS,
@@ -160,10 +162,6 @@ def write_videos(world: VideoWorld, n: int, g: torch.Generator, folder, fps: int
     ``near_misses``: add that many one-attribute variants of each video (and their twins),
     distractors that a retrieval model must tell apart by one word
     (:meth:`VideoWorld.near_misses`): ``2 * n * (1 + near_misses)`` videos in all."""
-    from pathlib import Path
-
-    from ..video import write_mp4
-
     folder = Path(folder)
     v = world.near_misses(world.sample(n, g), g, near_misses)
     records = []
