@@ -7,7 +7,8 @@ present), for 12-frame videos on ViT-B/32 (and ViT-B/16 with fewer repeats):
   and TempMe (LoRA merged): multiply-adds per video, videos/s (median of repeats after a
   warm-up) and peak memory;
 * the merge overhead -- matching, size-weighted gather/scatter, clip regrouping -- as a share
-  of TempMe's encoder time, timed around those functions of :mod:`clipadapt.core.merge`;
+  of TempMe's encoder time, timed around those functions of :mod:`clipadapt.core.merge` by a
+  :class:`MergeTimer`, whose timed copies the measured TempMe is given (``ops=``);
 * one training step (video and text forward, symmetric InfoNCE, backward, AdamW) of LoRA
   against TempMe + LoRA, and of full fine-tuning against TempMe + full fine-tuning.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import ctypes
+import dataclasses
 import time
 
 import torch
@@ -59,47 +61,56 @@ def peak_memory(fn, device: torch.device):
     return out, max(sampler.peak, sampler.rss()) - base
 
 
-@contextlib.contextmanager
-def merge_timer(device: torch.device):
-    """Time spent in :mod:`clipadapt.core.merge`'s matching, merging and regrouping while inside."""
-    spent = [0.0]
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    names = ("bipartite_soft_matching", "merge_wavg", "merge_source", "group_frames", "start_size")
-    saved = {n: getattr(merge, n) for n in names}
+class MergeTimer:
+    """Merging functions (:attr:`ops`, a :class:`clipadapt.core.merge.MergeOps` for a TempMe's
+    ``ops=``) that add the seconds spent in matching, merging and regrouping to :attr:`spent`
+    while the timer is on (``with timer:``, which starts from zero); off, they only call
+    :mod:`clipadapt.core.merge`'s. Nothing outside the timer changes."""
 
-    def timed(fn):
+    TIMED = ("bipartite_soft_matching", "merge_wavg", "merge_source", "group_frames", "start_size")
+
+    def __init__(self, device: torch.device):
+        self.on, self.spent = False, 0.0
+        self._sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        stock = merge.MergeOps()
+        self.ops = dataclasses.replace(stock, **{n: self._timed(getattr(stock, n)) for n in self.TIMED})
+
+    def _timed(self, fn):
         def wrapper(*args, **kwargs):
-            sync()
+            if not self.on:
+                return fn(*args, **kwargs)
+            self._sync()
             t0 = time.perf_counter()
             out = fn(*args, **kwargs)
-            sync()
-            spent[0] += time.perf_counter() - t0
+            self._sync()
+            self.spent += time.perf_counter() - t0
             return out
         return wrapper
 
-    for n in names:
-        setattr(merge, n, timed(saved[n]))
-    try:
-        yield spent
-    finally:
-        for n, fn in saved.items():
-            setattr(merge, n, fn)
+    def __enter__(self) -> "MergeTimer":
+        self.on, self.spent = True, 0.0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.on = False
 
 
-def _encoders(name: str, device: torch.device, frames: int) -> tuple[int, dict]:
-    """The input size and the video encoders compared, each ``videos (B, T, 3, H, W) -> (B, D)``."""
+def _encoders(name: str, device: torch.device, frames: int, ops: merge.MergeOps | None = None) -> tuple[int, dict]:
+    """The input size and the video encoders compared, each ``videos (B, T, 3, H, W) -> (B, D)``;
+    ``ops``: the merging functions TempMe calls (default: :mod:`clipadapt.core.merge`'s)."""
     base = models.create(name).to(device).eval()
     out = {"unmerged": mean_pool.MeanPoolCLIP(base, "none").encode_video}
     for label, variant in (("VoP", "vop"), ("VoP^F", "F")):
         out[label] = vop.VoP(copy.deepcopy(base), variant, frames=frames).to(device).eval().encode_video
-    m = tempme.TempMe(copy.deepcopy(base), tempme.schedule_for(name), frames=frames).to(device).eval()
+    m = tempme.TempMe(copy.deepcopy(base), tempme.schedule_for(name), frames=frames, ops=ops).to(device).eval()
     lora.remove_lora(m.clip, merge=True)  # LoRA folded into the weights: no extra cost
     out["TempMe"] = m.encode_video
     return base.visual.image_size[0], out
 
 
 def inference(name: str, device: torch.device, batch: int, repeats: int, frames: int = 12) -> list[dict]:
-    size, encoders = _encoders(name, device, frames)
+    timer = MergeTimer(device)  # off except around the overhead's own timing below
+    size, encoders = _encoders(name, device, frames, timer.ops)
     video = torch.randn(batch, frames, 3, size, size, device=device)
     rows = []
     for label, fn in encoders.items():
@@ -108,12 +119,12 @@ def inference(name: str, device: torch.device, batch: int, repeats: int, frames:
         row = {"model": name, "encoder": label, "gmacs": macs / 1e9, "videos_s": timing.throughput,
                "peak_mb": mem / 2**20}
         if label == "TempMe":
-            with torch.no_grad(), merge_timer(device) as spent:
+            with torch.no_grad(), timer:
                 t0 = time.perf_counter()
                 for _ in range(repeats):
                     fn(video)
                 total = time.perf_counter() - t0
-            row["merge_share"] = spent[0] / total
+            row["merge_share"] = timer.spent / total
         rows.append(row)
     return rows
 

@@ -26,11 +26,17 @@ TempMe's ``ToMeBlock`` (``tvr/models/module_tome_patch.py``, cross-clip step) or
 concatenation exactly so, with ``prefix`` equal to its running ``cls_num`` (1, then 2, then 4
 class tokens per clip); VoP^F's ``[C_1..C_F, P, E_1..E_F]`` is the same layout with
 ``group = F`` and ``prefix = 1`` (its prompts ``P`` are inserted after the grouping).
+
+:class:`MergeOps` bundles the functions that a patched transformer calls while it runs
+(:mod:`clipadapt.core.patching`, TempMe's ClipMe step); pass another bundle to
+``patching.apply`` or ``TempMe`` -- an instrumented copy, say (``bench/tempme.py`` times the
+merge overhead so) -- and this module stays as it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -183,3 +189,16 @@ def ungroup_frames(x: torch.Tensor, group: int, prefix: int = 1) -> torch.Tensor
     head = x[:, :group * prefix].reshape(b, group, prefix, w)
     tail = x[:, group * prefix:].reshape(b, group, n - prefix, w)
     return torch.cat([head, tail], dim=2).reshape(b * group, n, w)
+
+
+@dataclass(frozen=True)
+class MergeOps:
+    """The merging functions a patched transformer calls, as one value; the defaults are this
+    module's. Make a variant with ``dataclasses.replace(MergeOps(), merge_wavg=...)``."""
+
+    bipartite_soft_matching: Callable[..., tuple[Merge, Merge]] = bipartite_soft_matching
+    merge_wavg: Callable[..., tuple[torch.Tensor, torch.Tensor]] = merge_wavg
+    merge_source: Callable[..., torch.Tensor] = merge_source
+    start_source: Callable[[torch.Tensor], torch.Tensor] = start_source
+    start_size: Callable[[torch.Tensor], torch.Tensor] = start_size
+    group_frames: Callable[..., torch.Tensor] = group_frames

@@ -55,6 +55,8 @@ class MergeState:
     # optional step before attention, ``(layer, x, state) -> x``: TempMe's ClipMe blocks join
     # frames into clips and merge across them there (they update size, source, protected)
     pre_attention: Callable[[int, torch.Tensor, "MergeState"], torch.Tensor] | None = None
+    # the merging functions the blocks (and pre_attention) call: core.merge's, or those given to apply
+    ops: tm.MergeOps = field(default_factory=tm.MergeOps)
 
     def set_r(self, r: int | Sequence[int]) -> None:
         """Merge ``r`` tokens in every layer (an int) or ``r[i]`` in layer i (a sequence)."""
@@ -120,14 +122,14 @@ class MergingBlock(nn.Module):
             x = st.pre_attention(self._merge_layer, x, st)
         out, metric = attention(self, self.ln_1(x), st.size if st.prop_attn else None)
         x = x + _part(self, "ls_1")(_part(self, "ln_attn")(out))
-        r = st.r[self._merge_layer]
+        r, ops = st.r[self._merge_layer], st.ops
         if r > 0:
-            merge, _ = tm.bipartite_soft_matching(metric, r, st.protected)
+            merge, _ = ops.bipartite_soft_matching(metric, r, st.protected)
             if st.trace_source:
-                st.source = tm.merge_source(merge, x, st.source)
-            x, st.size = tm.merge_wavg(merge, x, st.size)
+                st.source = ops.merge_source(merge, x, st.source)
+            x, st.size = ops.merge_wavg(merge, x, st.size)
         elif st.trace_source and st.source is None:
-            st.source = tm.start_source(x)
+            st.source = ops.start_source(x)
         st.tokens.append(x.shape[1])
         x = x + _part(self, "ls_2")(self.mlp(self.ln_2(x)))
         return x if st.batch_first else x.transpose(0, 1)
@@ -182,12 +184,13 @@ def _check_block(i: int, block: nn.Module) -> None:
 
 
 def apply(module: nn.Module, r: int | Sequence[int] = 0, protected: int = 1, trace_source: bool = False,
-          prop_attn: bool = True) -> MergeState:
+          prop_attn: bool = True, ops: tm.MergeOps | None = None) -> MergeState:
     """Patch the blocks of ``module`` (``model.visual`` or its ``transformer``) to merge tokens.
 
     ``r``: tokens merged per layer (an int, or one per layer); change it later with
     ``state.set_r``. ``protected``: leading tokens never merged (the class token, or TempMe's
-    several class tokens). ``trace_source``: keep provenance in ``state.source``. Patching an
+    several class tokens). ``trace_source``: keep provenance in ``state.source``. ``ops``: the
+    merging functions the blocks call (default: :mod:`clipadapt.core.merge`'s). Patching an
     already patched module patches it afresh with a new state. Returns the shared state."""
     transformer = _transformer(module)
     if protected < 0:
@@ -197,7 +200,7 @@ def apply(module: nn.Module, r: int | Sequence[int] = 0, protected: int = 1, tra
         _check_block(i, block)
     remove(transformer)
     state = MergeState([0] * len(blocks), protected, trace_source, prop_attn,
-                       getattr(transformer, "batch_first", True))
+                       getattr(transformer, "batch_first", True), ops=ops or tm.MergeOps())
     state.set_r(r)
     for i, block in enumerate(blocks + [transformer]):
         mixin = _ResettingTransformer if block is transformer else MergingBlock

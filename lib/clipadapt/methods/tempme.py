@@ -66,7 +66,10 @@ def schedule_for(model_name: str, frames: int | None = None) -> Schedule:
 
 class TempMe(Method):
     def __init__(self, clip: nn.Module, schedule: Schedule | None = None, frames: int = 12,
-                 policy: str = "lora", rank: int = 8, trace_source: bool = False, positions: bool = True):
+                 policy: str = "lora", rank: int = 8, trace_source: bool = False, positions: bool = True,
+                 ops: merge.MergeOps | None = None):
+        """``ops``: the merging functions the patched blocks and the ClipMe step call (default:
+        :mod:`clipadapt.core.merge`'s; the benchmark passes timed ones)."""
         super().__init__()
         if policy not in POLICIES:
             raise ValueError(f"unknown tuning policy {policy!r}; choose one of {POLICIES}")
@@ -88,7 +91,8 @@ class TempMe(Method):
         width = visual.transformer.width
         self.clip_positions = nn.ParameterList(  # positions=False: none (the ablation of chapter 5)
             [nn.Parameter(torch.zeros(rows, width)) for rows in self.schedule.positions(frames)] if positions else [])
-        self.state = patching.apply(visual, [s.intra for s in self.steps], protected=1, trace_source=trace_source)
+        self.state = patching.apply(visual, [s.intra for s in self.steps], protected=1, trace_source=trace_source,
+                                    ops=ops)
         self.state.pre_attention = self._pre_attention
 
     # -- the ClipMe step, run by the patched block before attention ---------------------------
@@ -100,22 +104,22 @@ class TempMe(Method):
                 st.source = _video_source(x, self.frames)
         if step.group == 1:
             return x
-        g, c = step.group, st.protected
-        st.size = merge.start_size(x) if st.size is None else st.size
-        metric = merge.group_frames(x.detach(), g, prefix=c)  # pre-attention states, no embedding
+        g, c, ops = step.group, st.protected, st.ops
+        st.size = ops.start_size(x) if st.size is None else st.size
+        metric = ops.group_frames(x.detach(), g, prefix=c)  # pre-attention states, no embedding
         if len(self.clip_positions):
             pos = self.clip_positions[self.schedule.merge_layers.index(layer)]  # (clips, D)
             x = x + pos.repeat(x.shape[0] // pos.shape[0], 1)[:, None].to(x.dtype)  # each clip its row
-        x = merge.group_frames(x, g, prefix=c)  # (B', g N, D)
-        st.size = merge.group_frames(st.size, g, prefix=c)
+        x = ops.group_frames(x, g, prefix=c)  # (B', g N, D)
+        st.size = ops.group_frames(st.size, g, prefix=c)
         if st.source is not None:
-            st.source = merge.group_frames(st.source, g, prefix=c)
+            st.source = ops.group_frames(st.source, g, prefix=c)
         st.protected = c * g
         if step.cross > 0:
-            m, _ = merge.bipartite_soft_matching(metric, step.cross, st.protected)
+            m, _ = ops.bipartite_soft_matching(metric, step.cross, st.protected)
             if st.source is not None:
-                st.source = merge.merge_source(m, x, st.source)
-            x, st.size = merge.merge_wavg(m, x, st.size)
+                st.source = ops.merge_source(m, x, st.source)
+            x, st.size = ops.merge_wavg(m, x, st.size)
         return x
 
     # -- encoders -----------------------------------------------------------------------------
