@@ -119,6 +119,25 @@ def test_the_script_filter_keeps_the_first_of_each():
     assert [s.attributes for s in context["script_files"]] == [scripts[i].attributes for i in (0, 1, 3, 5)]
 
 
+def test_the_widget_state_is_left_off_the_pages():
+    """book/_ext/page_fixes.py: the state papermill saves for the explorers' live widgets
+    is not written into the pages, which show the explorers' own HTML."""
+    import sys
+
+    from sphinx.builders.html._assets import _JavaScript
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        import page_fixes
+    finally:
+        sys.path.remove(str(ROOT / "book" / "_ext"))
+    state = _JavaScript(None, body="{}", type="application/vnd.jupyter.widget-state+json")
+    scripts = [_JavaScript("a.js"), state, _JavaScript(None, body="x = 1")]
+    context = {"script_files": scripts}
+    page_fixes.drop_widget_state(None, "page", "page.html", context, None)
+    assert context["script_files"] == [scripts[0], scripts[2]]
+
+
 def _one_chapter_book(root: Path, name: str, *sources: str) -> Path:
     """A book of one chapter whose code cells are ``sources`` (after the parameters cell)."""
     (root / "notebooks").mkdir(parents=True)
@@ -193,7 +212,7 @@ def _browser():
     return pytest.importorskip("playwright.sync_api") if not REQUIRE_BROWSER else __import__("playwright.sync_api").sync_api
 
 
-WIDGET_CHAPTERS = {"02_adapting_clip", "04_vop", "05_tempme"}  # chapters with ipywidgets explorers
+EXPLORER_CHAPTERS = {"02_adapting_clip", "04_vop", "05_tempme"}  # chapters with a clipadapt.explorer
 
 
 @pytest.fixture(scope="module")
@@ -234,11 +253,45 @@ def _math_problems(page, name: str) -> list[str]:
     return problems
 
 
+def _explorer_problems(page, name: str) -> list[str]:
+    """The chapter's one explorer (clipadapt.explorer's text/html form): every control set to
+    each of its values in turn, as a reader's drag or pick does (the value, then the
+    ``input`` and ``change`` events), shows exactly one state, the one of the controls'
+    values, and what it shows changes with each move."""
+    explorers = page.locator("main .cae-explorer")
+    if explorers.count() != 1:
+        return [f"{name}: {explorers.count()} explorers (one expected)"]
+    root = explorers.first
+    shown = "root => [...root.querySelectorAll('[data-state]')].filter(e => !e.hidden && e.offsetHeight > 0)" \
+            ".map(e => [e.dataset.state, e.innerHTML])"
+    move = "(e, v) => { e.value = v; for (const t of ['input', 'change']) e.dispatchEvent(new Event(t)); }"
+    problems = []
+    controls = root.locator("[data-control]")
+    for i in range(controls.count()):
+        control = controls.nth(i)
+        label = control.get_attribute("data-control")
+        n = int(control.get_attribute("max")) + 1 if control.get_attribute("type") == "range" \
+            else control.locator("option").count()
+        for value in reversed(range(n)):
+            before = root.evaluate(shown)
+            control.evaluate(move, str(value))
+            after = root.evaluate(shown)
+            want = "-".join(root.locator("[data-control]").evaluate_all("els => els.map(e => e.value)"))
+            if len(after) != 1 or after[0][0] != want:
+                problems.append(f"{name}: {label} = {value} shows states {[k for k, _ in after]}, not [{want!r}]")
+            elif before and before[0][0] != want and before[0][1] == after[0][1]:
+                problems.append(f"{name}: moving {label} to {value} left the output as it was")
+    if not controls.count():
+        problems.append(f"{name}: its explorer has no controls")
+    return problems
+
+
 def test_chapter_pages_in_a_browser(built, served):
     """What a reader sees, in headless Chromium (the system's, driven by Playwright): every
-    figure of the book loaded, no error output, the Colab links, the widget views, every
-    formula typeset, and no JavaScript errors from the book's pages and assets. The network
-    is off: every request off the local server is blocked, so the math must come from the
+    figure of the book loaded, no error output, the Colab links, every formula typeset, the
+    explorers answering their controls, no ipywidgets renderer or state on any page, and no
+    JavaScript errors from the book's pages and assets. The network is off: every request
+    off the local server is blocked, so the math and the explorers must work from the
     book's own files, and CDN-loaded scripts and images cannot interfere."""
     pw = _browser()
     problems, math_pages = [], 0
@@ -278,11 +331,14 @@ def test_chapter_pages_in_a_browser(built, served):
                 problems.append(f"{name}: the theme's empty top bar is shown at 1300 px")
             math_pages += page.locator("main .math").count() > 0
             problems += _math_problems(page, name)
-            if name in WIDGET_CHAPTERS:
-                views = page.locator("script[type='application/vnd.jupyter.widget-view+json']").count()
-                state = page.locator("script[type='application/vnd.jupyter.widget-state+json']").count()
-                if not views or not state:
-                    problems.append(f"{name}: {views} widget views, {state} widget state blocks")
+            if name in EXPLORER_CHAPTERS:
+                problems += _explorer_problems(page, name)
+            elif page.locator("main .cae-explorer").count():
+                problems.append(f"{name}: an explorer on a page not in EXPLORER_CHAPTERS")
+            scripts = page.eval_on_selector_all("script", "els => els.map(e => `${e.src} ${e.type}`)")
+            widgets = [s for s in scripts if re.search(r"require|jupyter-widgets|html-manager|widget-(view|state)", s)]
+            if widgets:  # the explorers need no ipywidgets renderer (_config.yml, book/_ext/page_fixes.py)
+                problems.append(f"{name}: ipywidgets' scripts or state on the page: {widgets}")
             own = [(text, url) for text, url in errors if url.startswith(served)]
             problems += [f"{name}: console error from {url}: {text[:200]}" for text, url in own]
             page.close()
