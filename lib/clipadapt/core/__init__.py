@@ -6,7 +6,8 @@ clipadapt's but each other and :mod:`clipadapt.profiles`):
   ``distributed`` (shards, gathers with gradients);
 * ``flops`` (multiply-adds and timing), ``live_memory`` (the bytes tensors hold, on any
   device), ``metrics`` (accuracy, retrieval recall, mAP),
-  ``losses`` (contrastive and partial-label losses);
+  ``losses`` (contrastive and partial-label losses), ``ema`` (the decay of a moving average
+  of the weights);
 * ``models`` (load_clip, freezing, parameter counts), ``features`` (batched encoding,
   scaled-cosine logits, mean pooling), ``prompting`` (learned tokens inside open_clip's
   encoders), ``merge`` (token merging as pure functions), ``patching`` (swap open_clip's

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core import features, losses, models, prompting, seeds
+from ..core import ema, features, losses, models, prompting, seeds
 from ..core.files import atomic_path
 from ..data import names
 from .coop import CoOp
@@ -272,10 +272,10 @@ class SCPNet(Method, OwnTraining, KeepsState):
         device = self.adjacency.device
         if "selected" in tensors:
             self.selected = tensors["selected"].to(device).clone()
-        ema = {n[len("ema."):]: t for n, t in tensors.items() if n.startswith("ema.")}
-        if ema:
+        avg = {n[len("ema."):]: t for n, t in tensors.items() if n.startswith("ema.")}
+        if avg:
             self.start_average()
-            self._ema.load_state_dict(ema, strict=False)
+            self._ema.load_state_dict(avg, strict=False)
 
 
 def class_accuracy(selected: torch.Tensor, hard_k: int) -> torch.Tensor:
@@ -314,9 +314,9 @@ def self_supervision(strong: torch.Tensor, weak: torch.Tensor, observed: torch.T
     return ((cst + kl_lambda * dstl) * mask).sum(), labels
 
 
-def ema_decay(steps_per_epoch: int, keep: float = 0.82) -> float:
-    """The official decay: the average keeps weight ``keep`` on itself after one epoch."""
-    return math.exp(math.log(keep) / max(1, steps_per_epoch))
+# the official decay for ``ema_decay``: the average keeps weight ``keep`` on itself after one
+# epoch (defined once, in clipadapt.core.ema, which the recipes' rule reads too)
+ema_decay = ema.ema_decay
 
 
 def _build(clip, tokenizer, context, options, variant):

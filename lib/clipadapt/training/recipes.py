@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .. import profiles
+from ..core.ema import ema_decay
 from ..core.models import TINY_MODELS
 from ..methods import registry
 from .recipe import GROUPS, HINTS, KEYS, Recipe, cast, fits, kinds, render_card, show  # noqa: F401
@@ -87,12 +88,6 @@ def _toml(path: Path) -> dict:
 def slug(method: str) -> str:
     """The file name of ``method``'s recipes, without ``.toml``."""
     return method.lower().replace(" ", "-")
-
-
-def ema_decay(steps_per_epoch: int, keep: float = 0.82) -> float:
-    """The decay of a moving average that keeps ``keep`` of itself after one epoch of
-    ``steps_per_epoch`` steps (SCPNet's ModelEma rule, official utils.py:343-360)."""
-    return math.exp(math.log(keep) / max(1, steps_per_epoch))
 
 
 def section_of(profile: profiles.Profile) -> str:
