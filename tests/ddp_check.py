@@ -13,15 +13,18 @@ import torch
 
 from clipadapt import profiles, reproduce
 from clipadapt.core import checkpoints, distributed
+from clipadapt.experiments import settings
 
 # 8 videos and their 8 reversal twins to train on, a global batch of 8 videos (4 twin pairs):
 # 2 steps an epoch, so the 3 steps cross an epoch boundary
-SMALL = profiles.get("tiny").replace(video_train_pairs=8, video_test_pairs=8, video_batch=8)
+TINY = profiles.get("tiny")
+SMALL = settings.of(TINY).replace(videos=settings.of(TINY).videos.replace(train_pairs=8, test_pairs=8))
 
 
 def check(out: Path, workdir: Path) -> None:
     quiet = dict(eval_every=3, save_every=2, progress=False, say=lambda *a: None)
-    run = reproduce.prepare("VoP", None, SMALL, steps=3, workdir=workdir, device="cpu")
+    run = reproduce.prepare("VoP", None, TINY, steps=3, workdir=workdir, device="cpu", settings=SMALL,
+                            budgets={"video_batch": 8})
     loss = run.trainer.loss_fn(run.batch(0))
     loss.backward()
     grads = {f"grad.{n}": p.grad.clone() for n, p in run.module.named_parameters() if p.requires_grad}

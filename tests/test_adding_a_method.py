@@ -95,7 +95,7 @@ reason = "mixed precision on a T4"
 
 SCRIPT = '''
 import json, sys
-from clipadapt import reproduce, tasks
+from clipadapt import experiments, profiles, reproduce
 from clipadapt.core import models
 from clipadapt.training import driver, recipes
 
@@ -103,11 +103,14 @@ out = sys.argv[1]
 assert reproduce.main(["class-bias", "--profile", "tiny", "--out", out, "--workdir", out, "--no-progress"]) == 0
 command = json.load(open(out + "/result.json"))
 clip, preprocess, tokenizer = models.load_clip("tiny-clip", "synthetic")
-task = tasks.for_profile("classification", "tiny", clip, preprocess, tokenizer)
-chapter = driver.run("class bias", clip, tokenizer, task, profile="tiny", seed=0)
+tiny = profiles.get("tiny")
+bench = experiments.Workbench(tiny, clip, preprocess, tokenizer, workdir=out)
+spec = experiments.default("class bias").under(tiny)  # what the METHOD form runs
+task = bench.task(spec, 0, bench.points(spec)[-1].get("shots"))
+chapter = driver.run("class bias", clip, tokenizer, task, profile=tiny, seed=0)
 print(json.dumps({"command": command, "chapter": {"metrics": chapter.metrics, "trainable": chapter.trainable,
                   "steps": chapter.steps, "lr": chapter.recipe.lr},
-                  "card": recipes.card("class bias", "tiny")}))
+                  "card": recipes.card("class bias", profiles.get("tiny"))}))
 '''
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from clipadapt import profiles
 from clipadapt import book
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -373,7 +374,7 @@ def _records_in(exec_dir: str) -> dict[str, tuple[Path, dict]]:
 def _tiny_experiments() -> list[str]:
     from clipadapt import experiments
 
-    return [n for n in experiments.names() if not experiments.get(n, "tiny").skip]
+    return [n for n in experiments.names() if not experiments.get(n, profiles.get("tiny")).skip]
 
 
 def test_every_experiment_is_run_by_its_chapter(built):
@@ -383,9 +384,9 @@ def test_every_experiment_is_run_by_its_chapter(built):
     from clipadapt import experiments
 
     records = _all_records(built)
-    bench = experiments.Workbench("tiny", None, None, None)
+    bench = experiments.Workbench(profiles.get("tiny"), None, None, None)
     expected = {experiments.record_name(n, p) for n in _tiny_experiments()
-                for p in bench.points(experiments.get(n, "tiny"))}
+                for p in bench.points(experiments.get(n, profiles.get("tiny")))}
     assert expected, "no experiment runs under tiny"
     assert sorted(expected - set(records)) == [], "experiments no chapter ran"
     assert sorted(set(records) - expected) == [], "runs glued under no experiment's name"

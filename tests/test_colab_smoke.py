@@ -17,28 +17,26 @@ import torch
 from clipadapt import book, profiles
 from clipadapt.data import fixtures
 from clipadapt.data.fetch import download
-from clipadapt.training import loop as train
+from clipadapt.experiments import settings
+from clipadapt.training import budgets, loop as train
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = "colab-smoke"
-# what colab-smoke may change in the colab profile: the scale, the weights' source, the device
-SCALE = {"name", "description", "clip_pretrained", "pretrain", "live_pretrain_steps", "eval_images",
-         "retrieval_pairs", "device", "fewshot_shots", "fewshot_epochs", "fewshot_min_steps",
-         "fewshot_test_per_class", "video_frames", "video_train_pairs", "video_test_pairs", "video_check_sizes",
-         "video_steps",
-         "video_batch", "multitask_classes", "multitask_steps", "multilabel_train", "multilabel_test",
-         "multilabel_steps", "multilabel_seeds"}
+# what colab-smoke may change in the colab profile: its name, the weights' source, the device
+SCALE = {"name", "description", "clip_pretrained", "device", "based_on"}
 
 
 def test_smoke_profile_is_the_colab_profile_at_ci_scale():
     colab, smoke = profiles.get("colab"), profiles.get(SMOKE)
     differ = {f.name for f in dataclasses.fields(colab) if getattr(colab, f.name) != getattr(smoke, f.name)}
     assert differ <= SCALE, differ - SCALE
-    # the data, the model and the frame size are the colab profile's
-    assert (smoke.clip_model, smoke.fewshot_task, smoke.video_data, smoke.video_size, smoke.video_frames,
-            smoke.multitask_datasets) == (colab.clip_model, colab.fewshot_task, colab.video_data, colab.video_size,
-                                          colab.video_frames, colab.multitask_datasets)
-    assert smoke.device == "cpu"
+    assert smoke.device == "cpu" and smoke.based_on == "colab"
+    # the data, the model and the frame size are the colab profile's; only the sizes are smaller
+    a, b = settings.of(colab), settings.of(smoke)
+    assert (b.fewshot.dataset, b.videos.source, b.suites.datasets) == (a.fewshot.dataset, a.videos.source,
+                                                                       a.suites.datasets)
+    assert b.videos.train_pairs < a.videos.train_pairs and b.scenes.test < a.scenes.test
+    assert budgets.of(smoke)["video_steps"] < budgets.of(colab)["video_steps"]
 
 
 def test_fit_autocasts_on_the_cpu_when_asked():
@@ -66,7 +64,7 @@ def test_fit_autocasts_on_the_cpu_when_asked():
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("colab-smoke")
-    data = fixtures.write_all(out / "data")
+    data = fixtures.write_all(out / "data", settings.of(profiles.get(SMOKE)).suites.datasets)
     before = os.environ.get(download.DATA_ENV)
     os.environ[download.DATA_ENV] = str(data)  # seen by the kernels papermill starts
     try:

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from clipadapt import experiments, profiles
+from clipadapt.experiments import settings
 from clipadapt.bench import costmap
 from clipadapt.methods import registry
 from clipadapt.training import recipes
@@ -37,22 +38,22 @@ def test_the_map_holds_every_method_of_parts_one_and_two():
 
 def test_each_point_runs_on_the_task_its_part_shows():
     # the few-shot task at its largest number of shots and the profile's test pictures
-    # (tasks.for_profile's); videos with their reversal twins; Part III as their chapters
+    # (experiments/_settings.toml); videos with their reversal twins; Part III as their chapters
     for profile in ("tiny", "colab", "colab-smoke"):
         p = profiles.get(profile)
         for e in costmap.ENTRIES:
-            task = experiments.get(e.experiment, profile).task
+            task = experiments.get(e.experiment, p).task
             if e.task == "classification":
-                assert task["shots"] == max(p.fewshot_shots) and task["test_per_class"] == "profile"
+                assert task["shots"] == max(settings.of(p).fewshot.shots) and task["test_per_class"] == "data"
             else:
                 assert task["batches"] == "twin pairs"
     assert [experiments.get(n).method for n in costmap.OTHERS] == ["SCPNet", "SoftCPT"]
     scp, soft = (experiments.get(n).task for n in costmap.OTHERS)
     assert scp["labels"] == 0.1 and scp["prior"] == "clip" and not scp["hidden"]
-    assert soft["suite"] == "profile" and soft["names"] == "true" and soft["shots"] == "largest"
+    assert soft["suite"] == "data" and soft["names"] == "true" and soft["shots"] == "largest"
     for name in costmap.OTHERS:  # placed by their cost: built, not trained, under every profile
         for profile in profiles.PROFILES:
-            assert costmap.experiments.recipe_of(experiments.get(name, profile), profile).total_steps(10**6) == 0
+            assert costmap.experiments.recipe_of(experiments.get(name, profiles.get(profile)), profiles.get(profile)).total_steps(10**6) == 0
 
 
 def test_pareto_front_keeps_what_nothing_beats():
@@ -65,24 +66,25 @@ def test_pareto_front_keeps_what_nothing_beats():
 
 
 def test_budget_caps_steps_and_leaves_untrained_methods_alone():
-    assert costmap.budget(ENTRY["ch08/zero-shot"], "tiny").total_steps(80) == 0
-    assert costmap.budget(ENTRY["ch08/lora"], "tiny").total_steps(80) == 24
-    vop = costmap.budget(ENTRY["ch08/vop-f-c"], "colab")
-    assert vop.total_steps(120) == recipes.get("VoP", "colab", "F+C").total_steps(120)  # the recipe's own
+    assert costmap.budget(ENTRY["ch08/zero-shot"], profiles.get("tiny")).total_steps(80) == 0
+    assert costmap.budget(ENTRY["ch08/lora"], profiles.get("tiny")).total_steps(80) == 24
+    vop = costmap.budget(ENTRY["ch08/vop-f-c"], profiles.get("colab"))
+    assert vop.total_steps(120) == recipes.get("VoP", profiles.get("colab"), "F+C").total_steps(120)  # the recipe's own
 
 
 @pytest.mark.parametrize("profile", list(profiles.PROFILES))
 def test_the_experiments_declare_the_profiles_map_budget(profile):
-    """Every point trains as the profile's map_steps says: at most that many steps
-    (min(map_steps, the recipe's)), untrained methods untouched, None: the recipe's own."""
-    cap = profiles.get(profile).map_steps
+    """Every point trains as chapter 8 says: under tiny at most 24 steps (min(24, the
+    recipe's), which each experiment declares), untrained methods untouched; elsewhere the
+    recipe's own."""
+    cap = 24 if profile == "tiny" else None
     for e in costmap.ENTRIES:
-        own = recipes.get(e.method, profile, e.variant)
+        own = recipes.get(e.method, profiles.get(profile), e.variant)
         if cap is None or own.steps == 0:
             expect = own
         else:
             expect = own.replace(steps=min(cap, own.steps if own.steps is not None else cap))
-        got = costmap.budget(e, profile)
+        got = costmap.budget(e, profiles.get(profile))
         for n in (1, 80, 10_000):
             assert got.total_steps(n) == expect.total_steps(n), (e.experiment, n)
         # epochs and min_steps only count where steps is None
@@ -115,7 +117,7 @@ def test_the_guide_quotes_the_numbers_it_rests_on():
 @pytest.fixture(scope="module")
 def tiny_lab(tiny_clip, tmp_path_factory):
     clip, preprocess, tokenizer = tiny_clip
-    lab = experiments.Lab("tiny", clip, preprocess, tokenizer, workdir=tmp_path_factory.mktemp("map"), glue=False)
+    lab = experiments.Lab(profiles.get("tiny"), clip, preprocess, tokenizer, workdir=tmp_path_factory.mktemp("map"), glue=False)
     lab.fewshot()  # the data read before any run is measured (costmap.tasks_of reads both parts')
     return lab
 
@@ -127,7 +129,7 @@ def test_measure_runs_the_experiment_and_fills_a_row(tiny_clip, tiny_lab, name):
     result = tiny_lab.run(name).at()  # the lab's own run: the row's numbers are its
     assert row["steps"] == result.steps == (0 if name == "ch08/zero-shot" else 24)
     # CoOp under tiny starts from "a photo of a": its four words' embeddings are what trains
-    assert recipes.get("CoOp", "tiny").options["init"] == "a photo of a"
+    assert recipes.get("CoOp", profiles.get("tiny")).options["init"] == "a photo of a"
     assert row["trainable"] == result.trainable == (0 if name == "ch08/zero-shot"
                                                     else 4 * clip.token_embedding.embedding_dim)
     assert row["M multiply-adds"] == result.macs / 1e6 > 0 and row["quality"] == 100 * result.metrics["accuracy"]
@@ -140,7 +142,7 @@ def test_other_tasks_places_part_three_by_its_cost():
 
     class Lab:  # what other_tasks asks of a lab (tests/test_experiments.py runs real ones)
         def spec(self, name):
-            return experiments.get(name, "tiny")
+            return experiments.get(name, profiles.get("tiny"))
 
         def run(self, name):
             runs[name] = SimpleNamespace(at=lambda: SimpleNamespace(trainable=len(name), macs=2e6, steps=0))

@@ -222,8 +222,10 @@ def test_the_loaders_fetch_what_is_missing(server, msrvtt_archives, tmp_path, mo
     notes, videos = msrvtt_archives
     handler.files |= {"/msrvtt-annotations": notes, "/msrvtt-videos": videos}
     monkeypatch.setattr(download, "RESOURCES", _resources(base, DATASETS_MSRVTT, {}))
-    prof = profiles.get("tiny").replace(video_data="msrvtt", video_train_pairs=4, video_test_pairs=2, video_size=32)
-    data = video_sets.video_data(prof, tmp_path / "videos", data_root=tmp_path / "data")
+    from clipadapt.experiments import settings
+
+    sets = settings.of(profiles.get("tiny")).videos.replace(source="msrvtt", train_pairs=4, test_pairs=2)
+    data = video_sets.video_data(sets, 8, 32, tmp_path / "videos", data_root=tmp_path / "data")
     assert len(data["train"]) == 4 and len(data["test"]) == 2
 
 

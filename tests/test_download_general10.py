@@ -21,6 +21,9 @@ from clipadapt import profiles
 from clipadapt.data import fixtures
 from clipadapt.data.fetch import download
 from clipadapt.data import multitask as mt
+from clipadapt.experiments import settings
+
+SMOKE = settings.of(profiles.get("colab-smoke"))  # colab's four datasets, 3 classes of each read
 
 
 def _tgz(src: Path, under: str, prefix: str) -> bytes:
@@ -36,7 +39,7 @@ def _tgz(src: Path, under: str, prefix: str) -> bytes:
 @pytest.fixture(scope="module")
 def archives(tmp_path_factory):
     """The colab suite's files as the publishers and CoOp serve them: ``{resource: bytes}``."""
-    src = fixtures.write_general10(tmp_path_factory.mktemp("g10"), profiles.get("colab").multitask_datasets)
+    src = fixtures.write_general10(tmp_path_factory.mktemp("g10"), SMOKE.suites.datasets)
     caltech = _tgz(src / "caltech-101", "101_ObjectCategories", "101_ObjectCategories")
     euro = src / "eurosat" / "2750"
     return {
@@ -63,7 +66,7 @@ def test_the_colab_suite_is_fetched_into_coops_layout_once(server, archives, tmp
     handler.files |= {f"/{name}": data for name, data in archives.items()}
     hashes = {n: _sha256(d) for n, d in archives.items() if n.endswith("-images")}  # splits: none published
     monkeypatch.setattr(download, "RESOURCES", _resources(base, archives, hashes))
-    suite = mt.suite_for("colab-smoke", _preprocess, data_root=tmp_path)
+    suite = mt.suite_for(False, SMOKE.suites.datasets, SMOKE.suites.classes, _preprocess, data_root=tmp_path)
     assert suite.names == ("generic objects", "describable textures", "satellite land use", "flower species")
     assert (tmp_path / "caltech-101" / "101_ObjectCategories" / "caltech_101_class_099" / "image_0002.jpg").is_file()
     assert (tmp_path / "dtd" / "images" / "dtd_class_046").is_dir() and not (tmp_path / "Annotations.tar").exists()
@@ -74,7 +77,7 @@ def test_the_colab_suite_is_fetched_into_coops_layout_once(server, archives, tmp
     record = json.loads((tmp_path / "downloads" / "dtd-split.complete").read_text())
     assert "sha256:" + record["sha256"] == _sha256(archives["dtd-split"])  # no published hash: recorded
     before = len(handler.hits)
-    mt.suite_for("colab-smoke", _preprocess, data_root=tmp_path)
+    mt.suite_for(False, SMOKE.suites.datasets, SMOKE.suites.classes, _preprocess, data_root=tmp_path)
     assert len(handler.hits) == before
 
 

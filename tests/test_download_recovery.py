@@ -181,9 +181,11 @@ def test_the_video_loader_fetches_the_videos_beside_hand_placed_csv_files(server
     write_fixture(tmp_path / "data" / "msrvtt")
     shutil.rmtree(tmp_path / "data" / "msrvtt" / "MSRVTT_Videos")
     monkeypatch.setattr(download, "RESOURCES", _resources(f"{base}/loader", download.DATASETS["msrvtt"], {}))
-    prof = profiles.get("tiny").replace(video_data="msrvtt", video_train_pairs=4, video_test_pairs=2, video_size=32)
+    from clipadapt.experiments import settings
+
+    sets = settings.of(profiles.get("tiny")).videos.replace(source="msrvtt", train_pairs=4, test_pairs=2)
     before = len(handler.hits)
-    data = video_sets.video_data(prof, tmp_path / "videos", data_root=tmp_path / "data")
+    data = video_sets.video_data(sets, 8, 32, tmp_path / "videos", data_root=tmp_path / "data")
     assert handler.hits[before:] == ["/loader/msrvtt-videos"] and len(data["train"]) == 4
 
 

@@ -1,7 +1,7 @@
 """One driver: ``python -m clipadapt.reproduce`` gives the chapter's numbers.
 
 For every method and variant with a recipe, the command (which loads the profile's CLIP,
-builds the task with ``tasks.for_profile``, trains with checkpoints, a metrics log and
+builds the task of the method's default experiment, ``experiments.default``, trains with checkpoints, a metrics log and
 evaluations on the way) and a chapter's call (``driver.run`` on the same task, same seed)
 end with the same metrics, bit for bit. The budget is cut to a few steps (the same cut for
 both: ``--steps`` and ``recipe.replace``) to keep the test short; the path is the full one.
@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from clipadapt import reproduce, tasks
+from clipadapt import experiments, profiles, reproduce
 from clipadapt.core import models
 from clipadapt.methods import registry
 from clipadapt.training import driver, recipes
@@ -25,11 +25,13 @@ def chapter_world(tmp_path_factory):
     """The tiny CLIP and one task per kind, built as the chapters and reproduce build them."""
     work = tmp_path_factory.mktemp("driver")
     clip, preprocess, tokenizer = models.load_clip("tiny-clip", "synthetic")
+    bench = experiments.Workbench(profiles.get("tiny"), clip, preprocess, tokenizer, workdir=work)
     built = {}
 
-    def task(kind):
+    def task(kind):  # every method of a kind trains on the same default task
         if kind not in built:
-            built[kind] = tasks.for_profile(kind, "tiny", clip, preprocess, tokenizer, workdir=work)
+            spec = experiments.default(registry.methods(kind)[0]).under(bench.profile)
+            built[kind] = bench.task(spec, 0, bench.points(spec)[-1].get("shots"))
         return built[kind]
 
     return clip, tokenizer, task, work
@@ -38,7 +40,7 @@ def chapter_world(tmp_path_factory):
 @pytest.mark.parametrize("method, variant", PAIRS, ids=[f"{m}-{v}" for m, v in PAIRS])
 def test_reproduce_gives_the_chapters_numbers(method, variant, chapter_world, tmp_path, one_thread):
     clip, tokenizer, task, work = chapter_world
-    recipe = recipes.get(method, "tiny", variant)
+    recipe = recipes.get(method, profiles.get("tiny"), variant)
     steps = min(STEPS, recipe.total_steps(task(registry.get(method).task).n_train))
     argv = [method, "--profile", "tiny", "--out", str(tmp_path / "run"), "--workdir", str(work), "--no-progress"]
     argv += ["--variant", variant] if variant else []

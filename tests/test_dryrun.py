@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from clipadapt import profiles
 from clipadapt import reproduce
 from clipadapt.core.live_memory import LiveTensors, storage_bytes
 from clipadapt.data import fixtures
 from clipadapt.methods import mean_pool
-from clipadapt.training import dryrun, recipes
+from clipadapt.bench import dryrun
+from clipadapt.training import recipes
 
 
 def test_live_tensors_counts_what_is_held():
@@ -49,8 +51,8 @@ def full_finetune_run():
     """Chapter 2's full fine-tuning under colab: ViT-B/32 (random weights from a file) on
     EuroSAT's real format, at 224 px."""
     with tempfile.TemporaryDirectory() as tmp:
-        root = fixtures.write_all(Path(tmp) / "data")
-        run, clip = dryrun.build("full fine-tune", None, "colab", root, Path(tmp) / "work")
+        root = fixtures.write_all(Path(tmp) / "data", ())
+        run, clip = dryrun.build("full fine-tune", None, profiles.get("colab"), root, Path(tmp) / "work")
         yield run, clip
 
 
@@ -77,12 +79,12 @@ def test_the_closest_colab_run_fits_a_t4_with_headroom():
     """Chapter 3's full fine-tuning of the video CLIP holds the most (12 frames of 224 px
     per video, every weight with gradients and AdamW state): with activation checkpointing,
     as its colab recipe says, it leaves 20 % of a T4 free; without, it would not."""
-    recipe = recipes.get("mean pooling", "colab", "full")
+    recipe = recipes.get("mean pooling", profiles.get("colab"), "full")
     assert recipe.options["checkpointing"] and "dry run" in recipe.sources["options.checkpointing"]
-    m = dryrun.measure("mean pooling", "full", "colab")
+    m = dryrun.measure("mean pooling", "full", profiles.get("colab"))
     assert m.batch == 32 and m.precision == "amp"
     assert m.fits, m.row()
-    plain = dryrun.measure("mean pooling", "full", "colab",
+    plain = dryrun.measure("mean pooling", "full", profiles.get("colab"),
                            recipe=recipe.replace(options={**recipe.options, "checkpointing": False}))
     assert not plain.fits and plain.train > 2 * m.train, plain.row()
 

@@ -47,7 +47,7 @@ def test_every_chapter_file_loads_and_names_real_methods():
         assert name.startswith(spec.chapter + "/") and spec.chapter.startswith("ch")
         assert registry.get(spec.method).task == spec.task["kind"]
         for prof in profiles.PROFILES:
-            resolved = spec.under(prof)
+            resolved = spec.under(profiles.get(prof))
             assert resolved.profile == prof and resolved.seeds
 
 
@@ -56,20 +56,20 @@ def test_a_good_file_resolves_per_profile(tmp_path):
     assert list(specs) == ["ch99/pool-lora", "ch99/zero"]
     lora = specs["ch99/pool-lora"]
     assert lora.seeds == (0, 1) and lora.task == {"kind": "retrieval", "batches": "random"}
-    tiny = lora.under("tiny")
-    base = recipes.get("mean pooling", "tiny", "lora")
+    tiny = lora.under(profiles.get("tiny"))
+    base = recipes.get("mean pooling", profiles.get("tiny"), "lora")
     r = tiny.apply(base)
     assert r.options["rank"] == 4 and r.steps == 5 and r.epochs == 0 and r.min_steps == 0
     assert r.lr == base.lr and r.sources["options.rank"] == "ours: ch99/pool-lora: a smaller adapter"
     assert r.sources["budget"] == "ours: ch99/pool-lora: a short run"
-    colab = lora.under("colab")
+    colab = lora.under(profiles.get("colab"))
     assert colab.seeds == (0,) and colab.task["batches"] == "twin pairs"
-    smoke = lora.under("colab-smoke")  # colab's changes first, then its own
+    smoke = lora.under(profiles.get("colab-smoke"))  # colab's changes first, then its own
     assert smoke.seeds == (0,) and smoke.task["batches"] == "twin pairs"
     assert smoke.apply(base).steps == 1 and smoke.apply(base).options["rank"] == 4
     zero = specs["ch99/zero"]
-    assert zero.under("paper").skip == "nothing to measure at paper scale" and not zero.under("tiny").skip
-    assert zero.task["test_per_class"] == "profile"  # the kind's default filled in
+    assert zero.under(profiles.get("paper")).skip == "nothing to measure at paper scale" and not zero.under(profiles.get("tiny")).skip
+    assert zero.task["test_per_class"] == "data"  # the kind's default filled in
 
 
 HEAD = '[experiments.pool-lora]\nmethod = "mean pooling"\nvariant = "lora"\nseeds = [0]\n'
@@ -137,7 +137,7 @@ def test_the_lab_and_reproduce_give_the_same_run(tiny_clip, tmp_path, monkeypatc
     monkeypatch.setitem(experiments.all_specs(), "ch03/mean-pooling-lora", cut)
     glued = {}
     monkeypatch.setattr("clipadapt.viz.glue", lambda name, value, display=False: glued.__setitem__(name, value))
-    lab = experiments.Lab("tiny", clip, preprocess, tokenizer, workdir=tmp_path)
+    lab = experiments.Lab(profiles.get("tiny"), clip, preprocess, tokenizer, workdir=tmp_path)
     runs = lab.run("ch03/mean-pooling-lora")
     assert runs.at(seed=0).steps == 3 and lab.run("ch03/mean-pooling-lora") is runs  # once per lab
     record = json.loads(glued["experiment:ch03/mean-pooling-lora:seed=0"])
@@ -164,7 +164,7 @@ def test_reproduce_refuses_a_seed_the_experiment_does_not_have(tmp_path, capsys)
 def test_a_dry_run_of_an_experiment_measures_its_own_recipe(monkeypatch, capsys):
     """``--dry-run`` on an experiment sizes the run it declares: its method, variant and
     recipe with the experiment's overrides, under the profile asked for."""
-    from clipadapt.training import dryrun
+    from clipadapt.bench import dryrun
 
     seen = {}
 
@@ -177,11 +177,11 @@ def test_a_dry_run_of_an_experiment_measures_its_own_recipe(monkeypatch, capsys)
         reproduce.main(["ch05/tempme-lora-no-positions", "--profile", "colab", "--dry-run"])
     assert seen["method"] == "TempMe" and seen["variant"] == "lora" and seen["profile"] == "colab"
     assert seen["recipe"].options["positions"] is False
-    assert seen["recipe"] == experiments.recipe_of(experiments.get("ch05/tempme-lora-no-positions", "colab"), "colab")
+    assert seen["recipe"] == experiments.recipe_of(experiments.get("ch05/tempme-lora-no-positions", profiles.get("colab")), profiles.get("colab"))
 
 
 def test_an_experiment_a_profile_skips_is_refused_with_the_reason(capsys):
-    skipped = [n for n in experiments.names() if experiments.get(n, "tiny").skip]
+    skipped = [n for n in experiments.names() if experiments.get(n, profiles.get("tiny")).skip]
     if not skipped:
         pytest.skip("no experiment is skipped under tiny")
     with pytest.raises(SystemExit):

@@ -3,10 +3,12 @@ import json
 import pytest
 import torch
 
-from clipadapt import tasks
+from clipadapt import profiles, tasks
 from clipadapt.data import fewshot
 from clipadapt.methods import registry
 from clipadapt.training import driver, recipes
+
+TINY = profiles.get("tiny")
 
 
 def test_synthetic_task_is_deterministic_nested_and_balanced():
@@ -26,7 +28,7 @@ def test_synthetic_task_is_deterministic_nested_and_balanced():
 def test_the_tiny_clip_does_not_already_solve_the_task(tiny_clip):
     model, _, tok = tiny_clip
     task = fewshot.SYNTHETIC_TASKS["outlines"]
-    r = driver.run("zero-shot", model, tok, tasks.ClassificationTask(task, 1, task.test_set(60)))
+    r = driver.run("zero-shot", model, tok, tasks.ClassificationTask(task, 1, task.test_set(60)), profile=TINY)
     assert 0.2 < r.metrics["accuracy"] < 0.6  # above chance, far from solved
 
 
@@ -35,8 +37,8 @@ def test_an_adaptation_beats_zero_shot_clearly_at_16_shots(tiny_clip):
     task = fewshot.SYNTHETIC_TASKS["outlines"]
     test = task.test_set(60)
     t = tasks.ClassificationTask(task, 16, test)
-    zero = driver.run("zero-shot", model, tok, t)
-    lora = driver.run("LoRA", model, tok, t)
+    zero = driver.run("zero-shot", model, tok, t, profile=TINY)
+    lora = driver.run("LoRA", model, tok, t, profile=TINY)
     assert lora.metrics["accuracy"] > zero.metrics["accuracy"] + 0.15
     assert lora.trainable == 24_576
 
@@ -46,7 +48,7 @@ def test_every_method_runs_and_leaves_the_base_model_alone(tiny_clip, method):
     model, _, tok = tiny_clip
     before = {k: v.clone() for k, v in model.state_dict().items()}
     task = fewshot.SYNTHETIC_TASKS["outlines"]
-    recipe = recipes.get(method, "tiny").replace(epochs=1, min_steps=3)
+    recipe = recipes.get(method, profiles.get("tiny")).replace(epochs=1, min_steps=3)
     r = driver.run(method, model, tok, tasks.ClassificationTask(task, 1, task.test_set(4)), recipe=recipe)
     assert 0 <= r.metrics["accuracy"] <= 1 and (r.trainable > 0) == (method != "zero-shot")
     assert r.steps == (0 if method == "zero-shot" else 3) and r.macs > 0
@@ -126,15 +128,15 @@ def test_profile_picks_the_task(tiny_clip, tmp_path, monkeypatch):
 
     from clipadapt.data.fetch import download
 
-    assert fewshot.load_task("tiny") is fewshot.SYNTHETIC_TASKS["outlines"]
+    assert fewshot.load_task("outlines") is fewshot.SYNTHETIC_TASKS["outlines"]
     closed = {k: dataclasses.replace(r, url=f"http://127.0.0.1:9/{k}") for k, r in download.RESOURCES.items()}
     monkeypatch.setattr(download, "RESOURCES", closed)
     with pytest.raises(download.DownloadError, match=r"eurosat(.|\n)*http://127\.0\.0\.1:9/"):
-        fewshot.load_task("colab", preprocess=tiny_clip[1], data_root=tmp_path)
+        fewshot.load_task("eurosat", preprocess=tiny_clip[1], data_root=tmp_path)
 
 
 def test_parameter_counts_of_every_method_on_vit_b32():
     context = {"classnames": [f"class {i}" for i in range(10)], "template": "a photo of a {}."}
-    counts = driver.trainable_parameters("ViT-B-32", context, profile="colab")
+    counts = driver.trainable_parameters("ViT-B-32", context, profile=profiles.get("colab"))
     assert counts == {"zero-shot": 0, "linear probe": 5_130, "CoOp": 8_192, "VPT-deep": 73_728,
                       "LoRA": 491_520, "full fine-tune": 151_277_312}

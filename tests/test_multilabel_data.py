@@ -53,8 +53,8 @@ def test_hidden_shape_is_faint_and_small_with_the_same_labels():
         worlds.SceneWorld(hidden="star")
     with pytest.raises(ValueError, match="faint"):
         worlds.SceneWorld(hidden="cross", faint=0.0)
-    train, _ = ml.scene_sets("tiny", sizes=(8, 8), hidden="cross")
-    plain_train, _ = ml.scene_sets("tiny", sizes=(8, 8))
+    train, _ = ml.scene_sets((8, 8), hidden="cross")
+    plain_train, _ = ml.scene_sets((8, 8))
     assert torch.equal(train.targets, plain_train.targets) and not torch.equal(train.images, plain_train.images)
 
 
@@ -103,11 +103,11 @@ def test_views_shapes_range_and_seed():
     assert all(per)
 
 
-def test_scene_sets_per_profile():
-    tr, te = ml.scene_sets("tiny", sizes=(20, 10))
+def test_scene_sets_of_the_sizes_asked():
+    tr, te = ml.scene_sets((20, 10))
     assert tr.images.shape == (20, 3, 64, 64) and te.targets.shape == (10, 30)
-    with pytest.raises(ValueError, match="unknown profile 'huge'"):
-        ml.scene_sets("huge")
+    with pytest.raises(ValueError, match=r"sizes: two positive counts \(training, test pictures\), got \(0, 5\)"):
+        ml.scene_sets((0, 5))
 
 
 # -- COCO 2014 -------------------------------------------------------------------------------

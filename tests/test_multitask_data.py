@@ -181,7 +181,13 @@ def test_the_profiles_suites(tmp_path, monkeypatch):
     from clipadapt.data import fixtures
     from clipadapt.data.fetch import download
 
-    s = mt.suite_for("tiny")
+    from clipadapt.experiments import settings
+
+    def suite(name, **kw):  # the suite chapter 7 reads under profile ``name``
+        s = settings.of(name if isinstance(name, profiles.Profile) else profiles.get(name))
+        return mt.suite_for(s.fewshot.dataset in fewshot.SYNTHETIC_TASKS, s.suites.datasets, s.suites.classes, **kw)
+
+    s = suite("tiny")
     assert len(s) == 12 and s.n_classes == 36
     asked = []
 
@@ -193,18 +199,18 @@ def test_the_profiles_suites(tmp_path, monkeypatch):
 
     monkeypatch.setattr(download, "ensure", ensure)  # every dataset goes through the download layer
     with pytest.raises(download.DownloadError, match="caltech-101: offline"):
-        mt.suite_for("colab", preprocess=_preprocess, data_root=tmp_path)
-    colab = profiles.get("colab")
-    assert set(colab.multitask_datasets) <= set(download.DATASETS)  # every colab dataset has a download
-    fixtures.write_general10(tmp_path, colab.multitask_datasets)
-    s = mt.suite_for("colab", preprocess=_preprocess, data_root=tmp_path)  # present: nothing fetched
+        suite("colab", preprocess=_preprocess, data_root=tmp_path)
+    colab = settings.of(profiles.get("colab")).suites.datasets
+    assert set(colab) <= set(download.DATASETS)  # every colab dataset has a download
+    fixtures.write_general10(tmp_path, colab)
+    s = suite("colab", preprocess=_preprocess, data_root=tmp_path)  # present: nothing fetched
     assert asked == ["caltech-101"]
-    assert s.domains == colab.multitask_datasets and s.n_classes == 259
-    smoke = mt.suite_for("colab-smoke", preprocess=_preprocess, data_root=tmp_path)
+    assert s.domains == colab and s.n_classes == 259
+    smoke = suite("colab-smoke", preprocess=_preprocess, data_root=tmp_path)
     assert smoke.n_classes == 4 * 3 and smoke.tasks[1].classnames == ["dtd class 000", "dtd class 001", "dtd class 002"]
     assert [len(t.test_set()[1]) for t in smoke.tasks] == [3, 3, 3, 3]  # one test picture a class
     with pytest.raises(ValueError, match=r"\['imagenet'\] are not General-10 folders"):
-        mt.suite_for(colab.replace(multitask_datasets=("imagenet",)), _preprocess, tmp_path)
+        mt.suite_for(False, ("imagenet",), None, _preprocess, tmp_path)
 
 
 def test_every_general10_dataset_has_a_fixture_in_its_real_format(tmp_path):

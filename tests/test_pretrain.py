@@ -7,12 +7,13 @@ from clipadapt import pretrain, profiles
 from clipadapt.core import features, models
 from clipadapt.core.checkpoints import read_checkpoint
 from clipadapt.data import worlds
+from clipadapt.experiments import settings
 
 
 def test_shipped_weights_were_made_by_the_current_recipe():
     _, meta = read_checkpoint(models.weights_path("tiny-clip"))
     assert meta["model"] == "tiny-clip"
-    assert meta["recipe"] == dataclasses.asdict(profiles.get("tiny").pretrain), (
+    assert meta["recipe"] == dataclasses.asdict(settings.of(profiles.get("tiny")).chapter1.pretrain), (
         "the recipe changed since the weights were made: run `make weights`")
     assert len(meta["loss"]) == meta["recipe"]["steps"]
 
@@ -29,9 +30,9 @@ def test_shipped_tiny_clip_meets_the_targets(tiny_clip):
 
 def test_short_pretraining_is_deterministic_and_learns():
     prof = profiles.get("tiny")
-    prof = prof.replace(pretrain=dataclasses.replace(prof.pretrain, steps=40, warmup=5, batch_size=32))
-    _, _, h1 = pretrain.pretrain(prof, progress=False, stop_after=12)
-    _, _, h2 = pretrain.pretrain(prof, progress=False, stop_after=12)
+    recipe = dataclasses.replace(settings.of(prof).chapter1.pretrain, steps=40, warmup=5, batch_size=32)
+    _, _, h1 = pretrain.pretrain(recipe, device="cpu", progress=False, stop_after=12)
+    _, _, h2 = pretrain.pretrain(recipe, device="cpu", progress=False, stop_after=12)
     assert h1.loss == h2.loss
     assert len(h1.loss) == 12
     assert h1.loss[0] == pytest.approx(torch.log(torch.tensor(32.0)).item(), rel=0.25)

@@ -35,7 +35,7 @@ value = 16
 lr = 2e-2
 
 [colab.budget]
-epochs = { profile = "fewshot_epochs" }
+epochs = { budget = "fewshot_epochs" }
 reason = "{fewshot_epochs} epochs: {T4}"
 
 [paper]
@@ -61,10 +61,11 @@ def test_a_good_small_file_reads(tmp_path):
     (("lr = 0.002", "lr = 0.002\nlearning_rate = 1"), "official.lr.learning_rate", "unknown key"),
     (('reason = "{fewshot_epochs} epochs: {T4}"', ""), "colab.budget", "a change without a reason"),
     (("lr = 2e-2", 'lr = "2e-2"'), "tiny.lr.lr", "expected float | None, got '2e-2'"),  # the wrong type
-    (("epochs = { profile", 'steps = 1.5\nepochs = { profile'), "colab.budget.steps", "expected int | None"),
+    (("epochs = { budget", 'steps = 1.5\nepochs = { budget'), "colab.budget.steps", "expected int | None"),
     (("[paper]", "[paper]\n[colab2]"), "colab2", "unknown key"),
     (('method = "CoOp"', 'method = "CoOp"\nvariants = ["x"]'), "x", "missing"),
-    (('{ profile = "fewshot_epochs" }', '{ profile = "few_epochs" }'), "colab.budget.epochs", "no field of profiles"),
+    (('{ budget = "fewshot_epochs" }', '{ budget = "few_epochs" }'), "colab.budget.epochs", "no budget"),
+    (('{ budget = "fewshot_epochs" }', '{ profile = "frames" }'), "colab.budget.epochs", "no field of profiles"),
     (("{T4}", "{T5}"), "colab.budget.reason", "{T5} is neither a text"),
     (('source = "one source for every key"\n', ""), "official.optimizer", "an official value without a source"),
     (("lr = 0.002", "none = [\"batch_size\"]"), "official.lr.none", "fields that may be None"),
@@ -100,17 +101,19 @@ def test_unknown_methods_variants_and_misnamed_files_are_refused(tmp_path):
         recipes.read(write(tmp_path, "method = ", "nope.toml"))
 
 
-def test_a_rule_reading_an_unset_profile_field_names_it(tmp_path):
+def test_a_rule_reading_an_unset_budget_names_it(tmp_path):
     f = recipes.read(write(tmp_path, GOOD.replace("fewshot_epochs", "multitask_steps")))
-    with pytest.raises(recipes.RecipeFileError, match=r"colab\.budget\.epochs: .*multitask_steps.*'paper-ish'"):
-        f.row(None, profiles.get("colab").replace(name="paper-ish", multitask_steps=None))
+    # a ViT profile (colab's rows) on tiny's budgets, which leave chapter 7's steps unset
+    odd = profiles.get("colab").replace(name="colab-ish", based_on="tiny")
+    with pytest.raises(recipes.RecipeFileError, match=r"colab\.budget\.epochs: .*multitask_steps.*'colab-ish'"):
+        f.row(None, odd)
 
 
 def every_row():
     for name in profiles.PROFILES:
         for m in registry.methods():
             for v in registry.get(m).variants or (None,):
-                yield name, m, v, recipes.get(m, name, v)
+                yield name, m, v, recipes.get(m, profiles.get(name), v)
 
 
 def test_every_field_of_every_row_has_a_source_or_a_reason():
@@ -123,27 +126,27 @@ def test_every_field_of_every_row_has_a_source_or_a_reason():
 
 
 def test_pinned_values():
-    assert recipes.get("CoOp", "tiny").lr == 2e-2
-    assert recipes.get("mean pooling", "colab", "full").options["checkpointing"] is True
+    assert recipes.get("CoOp", profiles.get("tiny")).lr == 2e-2
+    assert recipes.get("mean pooling", profiles.get("colab"), "full").options["checkpointing"] is True
     # VoP trains twice the baselines' steps on the tiny CLIP only; colab rows take video_steps
-    assert recipes.get("VoP", "tiny").steps == 2 * 60 and recipes.get("VoP", "colab").steps == 150
-    assert recipes.get("VoP", "colab-smoke").steps == 1 and recipes.get("VoP", "colab-smoke").batch_size == 2
-    smoke = recipes.get("CoOp", "colab-smoke")
-    assert (smoke.epochs, smoke.min_steps, recipes.get("SoftCPT", "colab-smoke").steps) == (1, 2, 1)
+    assert recipes.get("VoP", profiles.get("tiny")).steps == 2 * 60 and recipes.get("VoP", profiles.get("colab")).steps == 150
+    assert recipes.get("VoP", profiles.get("colab-smoke")).steps == 1 and recipes.get("VoP", profiles.get("colab-smoke")).batch_size == 2
+    smoke = recipes.get("CoOp", profiles.get("colab-smoke"))
+    assert (smoke.epochs, smoke.min_steps, recipes.get("SoftCPT", profiles.get("colab-smoke")).steps) == (1, 2, 1)
     # SCPNet's moving average keeps 0.82 of itself per epoch: 400 pictures at 32, 2000 at 128
-    assert recipes.get("SCPNet", "tiny").options["ema_decay"] == math.exp(math.log(0.82) / 13)
-    assert recipes.get("SCPNet", "colab").options["ema_decay"] == math.exp(math.log(0.82) / 16)
-    assert recipes.get("SCPNet", "paper").options["ema_decay"] == math.exp(math.log(0.82) / 79)
-    assert recipes.get("TempMe", "tiny", "lora").options["schedule"] == "tiny-clip"
-    lora = recipes.get("LoRA", "colab")
+    assert recipes.get("SCPNet", profiles.get("tiny")).options["ema_decay"] == math.exp(math.log(0.82) / 13)
+    assert recipes.get("SCPNet", profiles.get("colab")).options["ema_decay"] == math.exp(math.log(0.82) / 16)
+    assert recipes.get("SCPNet", profiles.get("paper")).options["ema_decay"] == math.exp(math.log(0.82) / 79)
+    assert recipes.get("TempMe", profiles.get("tiny"), "lora").options["schedule"] == "tiny-clip"
+    lora = recipes.get("LoRA", profiles.get("colab"))
     assert lora.steps is None and lora.optimizer_kwargs["betas"] == (0.9, 0.999)
     assert recipes.official("VoP").lr is None and recipes.official("CoOp").options["init"] is None
-    # a Profile changed in place gives the rows of its own values, not those of its name
-    assert recipes.get("VoP", profiles.get("colab").replace(video_steps=7)).steps == 7
+    # a budget changed for one run (a benchmark's own epochs) gives the rows of its value
+    assert recipes.get("VoP", profiles.get("colab"), budgets={"video_steps": 7}).steps == 7
 
 
 def test_the_card_comes_from_the_files():
-    text = recipes.card("LoRA", "colab")
+    text = recipes.card("LoRA", profiles.get("colab"))
     assert "official ViT-B/16 (CLIP-LoRA run_utils.py:26); this run ViT-B/32" in text
     assert "note: CLIP-LoRA puts dropout 0.25 before each LoRA module" in text
     assert "options.rank: ours: rank 8, TempMe's (chapter 5)" in text
@@ -158,7 +161,7 @@ def dump() -> dict:
     out = {"get": {}, "card": {}, "official": {}}
     for name, m, v, r in every_row():
         out["get"][f"{m}|{v}|{name}"] = plain(r)
-        out["card"][f"{m}|{v}|{name}"] = recipes.card(m, name, v)
+        out["card"][f"{m}|{v}|{name}"] = recipes.card(m, profiles.get(name), v)
         out["official"][f"{m}|{v}"] = plain(recipes.official(m, v))
     return out
 

@@ -21,7 +21,7 @@ def rows(profile):
     for m in registry.methods():
         spec = registry.get(m)
         for v in spec.variants or (None,):
-            yield m, v, recipes.get(m, profile, v)
+            yield m, v, recipes.get(m, profiles.get(profile), v)
 
 
 @pytest.mark.parametrize("profile", REAL)
@@ -53,51 +53,51 @@ def test_every_deviation_from_the_official_recipe_names_its_reason(profile):
 
 
 def test_a_row_without_a_source_fails_the_check():
-    bare = recipes.get("CoOp", "colab").replace(sources={})
+    bare = recipes.get("CoOp", profiles.get("colab")).replace(sources={})
     assert [k for k in bare.source_keys() if not bare.sources.get(k)] == [*KEYS, "options.n_ctx", "options.init"]
 
 
 def test_the_tiny_rows_keep_their_values():
     """The chapters' tiny numbers and tests/test_golden.py stand on these."""
-    t = {m: recipes.get(m, "tiny") for m in ("CoOp", "LoRA", "linear probe", "SCPNet", "SoftCPT", "LP-CLIP")}
+    t = {m: recipes.get(m, profiles.get("tiny")) for m in ("CoOp", "LoRA", "linear probe", "SCPNet", "SoftCPT", "LP-CLIP")}
     assert (t["CoOp"].lr, t["LoRA"].lr, t["linear probe"].lr) == (2e-2, 2e-3, 1e-2)
     assert t["CoOp"].options == {"n_ctx": 16, "init": "a photo of a"} and t["CoOp"].epochs == 40
     assert (t["SCPNet"].lr, t["SCPNet"].batch_size, t["SCPNet"].steps) == (1e-3, 32, 100)
     assert (t["SoftCPT"].epochs, t["SoftCPT"].min_steps, t["SoftCPT"].lr, t["SoftCPT"].warmup) == (10, 80, 2e-2, 8)
     assert t["LP-CLIP"].lr == 0.3 and (t["SCPNet"].options["topk"], t["SCPNet"].options["reweight_p"]) == (5, 0.5)
-    assert recipes.get("TempMe", "tiny", "lora").lr == 2e-3 and recipes.get("VoP", "tiny").steps == 120
+    assert recipes.get("TempMe", profiles.get("tiny"), "lora").lr == 2e-3 and recipes.get("VoP", profiles.get("tiny")).steps == 120
     for _, _, r in rows("tiny"):
         assert (r.optimizer, r.schedule, r.augment, r.cache_features) == ("adamw", "warmup-cosine", "none", True)
 
 
 def test_the_official_recipes_hold_the_official_values():
-    coop = recipes.get("CoOp", "paper")
+    coop = recipes.get("CoOp", profiles.get("paper"))
     assert (coop.optimizer, dict(coop.optimizer_kwargs), coop.lr, coop.weight_decay, coop.batch_size) == (
         "sgd", {"momentum": 0.9}, 0.002, 5e-4, 32)
     assert (coop.schedule, coop.schedule_unit, coop.warmup_kind, coop.warmup, coop.warmup_lr) == (
         "cosine", "epoch", "constant", 1, 1e-5)
     assert coop.epochs == 200 and coop.augment == "crop-flip" and not coop.cache_features
-    scp = recipes.get("SCPNet", "paper")
+    scp = recipes.get("SCPNet", profiles.get("paper"))
     assert (scp.optimizer, scp.schedule, scp.lr, dict(scp.group_lrs), scp.pct_start) == (
         "adam", "onecycle", 3e-5, {"graph.": 1e-5}, 0.2)
     assert scp.schedule_length == pytest.approx(80 / 60) and scp.options["loss"] == "splc"
-    soft = recipes.get("SoftCPT", "paper")
+    soft = recipes.get("SoftCPT", profiles.get("paper"))
     assert (soft.optimizer, soft.lr, soft.epochs, soft.cache_features) == ("sgd", 0.002, 50, False)
-    assert recipes.get("LP-CLIP", "paper").cache_features  # the official probe trains on fixed features
-    tm = recipes.get("TempMe", "paper", "lora")
+    assert recipes.get("LP-CLIP", profiles.get("paper")).cache_features  # the official probe trains on fixed features
+    tm = recipes.get("TempMe", profiles.get("paper"), "lora")
     assert (tm.lr, tm.weight_decay, tm.warmup_fraction, tm.grad_clip, tm.batch_size, tm.epochs) == (
         6e-4, 0.2, 0.1, 1.0, 128, 5)
 
 
 def test_the_card_shows_official_and_ours_with_reasons():
-    text = recipes.card("CoOp", "colab")
+    text = recipes.card("CoOp", profiles.get("colab"))
     assert "sgd(momentum=0.9)" in text and "constant, 1 epoch at 1e-05" in text
     assert "budget: ours: 50 epochs" in text and "vit_b32.yaml:17" in text
     assert all(len(line) <= 80 for line in text.splitlines())
     for m, v, _ in rows("tiny"):
-        card = recipes.card(m, "tiny", v)
+        card = recipes.card(m, profiles.get("tiny"), v)
         assert card.startswith("Recipe card: ") and all(len(line) <= 80 for line in card.splitlines())
-    scp = recipes.card("SCPNet", "paper")
+    scp = recipes.card("SCPNet", profiles.get("paper"))
     assert "graph. 1e-05" in scp and "onecycle" in scp
 
 
@@ -170,7 +170,7 @@ def test_sgd_with_constant_warmup_and_cosine_is_coops_learning_rate_curve():
     """Dassl (CoOp, SoftCPT): epoch 0 at the constant 1e-5; from epoch 1 on, a cosine over
     MAX_EPOCH epochs counted from the end of the warm-up (lr_scheduler.py:130-143), the rate
     changing only between epochs (trainers/coop.py:281-282)."""
-    recipe = recipes.get("CoOp", "paper").replace(epochs=4, min_steps=0, batch_size=16)
+    recipe = recipes.get("CoOp", profiles.get("paper")).replace(epochs=4, min_steps=0, batch_size=16)
     model = Toy()
     trainer = loop.Trainer(model, lambda b: ((model(b[0]) - b[1]) ** 2).mean(), recipe, recipe.total_steps(64),
                            steps_per_epoch=recipe.steps_per_epoch(64), amp=False)
@@ -186,7 +186,7 @@ def test_sgd_with_constant_warmup_and_cosine_is_coops_learning_rate_curve():
 
 
 def test_scpnet_groups_and_onecycle_follow_the_official_code():
-    recipe = recipes.get("SCPNet", "paper").replace(steps=30)
+    recipe = recipes.get("SCPNet", profiles.get("paper")).replace(steps=30)
     trainer = loop.Trainer(Toy(), None, recipe, 30, steps_per_epoch=recipe.steps_per_epoch(640), amp=False)
     groups = trainer.optimizer.param_groups
     assert isinstance(trainer.optimizer, torch.optim.Adam)
@@ -219,14 +219,14 @@ def test_under_a_real_recipe_coop_sees_fresh_crops_every_step(tiny_clip):
     model, _, tok = tiny_clip
     task = fewshot.SYNTHETIC_TASKS["outlines"]
     t = tasks.ClassificationTask(task, 2, task.test_set(4))
-    recipe = recipes.get("CoOp", "colab").replace(options={"n_ctx": 4, "init": None}, batch_size=4)
+    recipe = recipes.get("CoOp", profiles.get("colab")).replace(options={"n_ctx": 4, "init": None}, batch_size=4)
     run = driver.prepare("CoOp", model, tok, t, recipe=recipe)
     idx = torch.tensor([0, 3, 5, 7])
     a, b, c = run.loader.load(idx, 1), run.loader.load(idx, 1), run.loader.load(idx, 2)
     assert a[0].shape == (4, 3, 64, 64) and torch.equal(a[0], b[0]) and torch.equal(a[1], c[1])
     assert not torch.allclose(a[0], c[0]) and not torch.allclose(a[0], t.x_train[idx])
     assert torch.equal(run.loader.load(idx[2:], 1)[0], a[0][2:])
-    probe = recipes.get("linear probe", "colab")
+    probe = recipes.get("linear probe", profiles.get("colab"))
     fresh = driver.prepare("linear probe", model, tok, t, recipe=probe.replace(cache_features=False, augment="crop-flip",
                                                                             batch_size=4))
     feats = fresh.loader.load(idx, 1)[0]  # a frozen encoder: fresh crops, encoded in the batch
@@ -243,7 +243,7 @@ def test_a_non_adamw_recipe_resumes_exactly_through_driver_fit(tiny_clip, tmp_pa
     model, _, tok = tiny_clip
     task = fewshot.SYNTHETIC_TASKS["outlines"]
     t = tasks.ClassificationTask(task, 2, task.test_set(4))
-    recipe = recipes.get("CoOp", "colab").replace(options={"n_ctx": 4, "init": None}, epochs=4, min_steps=0,
+    recipe = recipes.get("CoOp", profiles.get("colab")).replace(options={"n_ctx": 4, "init": None}, epochs=4, min_steps=0,
                                                    batch_size=4)  # 10 pictures: 3 steps per epoch, 12 steps
 
     def fresh():
@@ -287,7 +287,7 @@ def test_videos_get_one_fresh_augmentation_per_step(tiny_clip, tmp_path):
     ds = video.VideoTextDataset([(tmp_path / r["video"], r["caption"]) for r in records], frames=4, image_size=64)
     task = tasks.RetrievalTask(ds, ds, tiny_clip[2])
     idx = torch.tensor([0, 1, 2, 3])
-    recipe = recipes.get("VoP", "tiny").replace(steps=2, batch_size=4)
+    recipe = recipes.get("VoP", profiles.get("tiny")).replace(steps=2, batch_size=4)
     plain = driver.prepare("VoP", tiny_clip[0], tiny_clip[2], task, recipe=recipe).loader.load(idx, 0)[0]
     for name in ("crop-flip-video", "randaugment-video"):
         run = driver.prepare("VoP", tiny_clip[0], tiny_clip[2], task, recipe=recipe.replace(augment=name))
@@ -305,10 +305,10 @@ def test_scpnet_and_softcpt_train_on_fresh_views_under_the_official_recipes(tiny
     from clipadapt.data import multitask as mt
 
     clip, _, tok = tiny_clip
-    train, test = ml.scene_sets("tiny", sizes=(24, 24))
+    train, test = ml.scene_sets((24, 24))
     task = tasks.MultiLabelTask(train, ml.observe(train.targets, 0.3, seed=0), test)
-    recipe = recipes.get("SCPNet", profile).replace(steps=3, batch_size=8, options={
-        **recipes.get("SCPNet", profile).options, "topk": 20})
+    recipe = recipes.get("SCPNet", profiles.get(profile)).replace(steps=3, batch_size=8, options={
+        **recipes.get("SCPNet", profiles.get(profile)).options, "topk": 20})
     run = driver.prepare("SCPNet", clip, tok, task, recipe=recipe)
     assert isinstance(run.trainer.scheduler, torch.optim.lr_scheduler.OneCycleLR)
     a = run.batch(0)
@@ -318,7 +318,7 @@ def test_scpnet_and_softcpt_train_on_fresh_views_under_the_official_recipes(tiny
     assert 0 <= driver.evaluate(run)["mAP"] <= 100
     suite = mt.world_suite(1, classes=2)
     multi = tasks.MultiTaskClassificationTask(suite, 2, test_per_class=4)
-    soft = recipes.get("SoftCPT", profile).replace(steps=3, options={"n_ctx": 4, "task_n_ctx": 4, "class_n_ctx": 4})
+    soft = recipes.get("SoftCPT", profiles.get(profile)).replace(steps=3, options={"n_ctx": 4, "task_n_ctx": 4, "class_n_ctx": 4})
     run = driver.prepare("SoftCPT", clip, tok, multi, recipe=soft)
     x0, x1 = run.loader.load(torch.arange(4), 0)[0], run.loader.load(torch.arange(4), 1)[0]
     assert not torch.allclose(x0, x1) and not any(k[0] == "features" for k in multi.cache)

@@ -113,6 +113,7 @@ def test_pin_writes_what_the_test_wants_and_is_idempotent(tmp_path):
     assert len(changed) == len(book.toc_notebooks(ROOT))
     nb = nbformat.read(tmp_path / changed[0], as_version=4)
     assert "/blob/v9." in nb.cells[0].source and any("@v9." in c.source for c in nb.cells[:3])
+    url = book.repository_url(tmp_path)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             for other in re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", cell.source):

@@ -201,10 +201,6 @@ class ToyTask(Task):
     context: dict = {}
     n_train = 64
 
-    @classmethod
-    def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None):
-        return cls()
-
     def loader(self, module, recipe, seed, device):
         x = torch.randn(self.n_train, 4, generator=torch.Generator().manual_seed(seed))
 
@@ -232,11 +228,15 @@ def test_a_new_kind_of_task_runs_and_resumes_without_changes_here(monkeypatch, t
     spec = registry.MethodSpec("toy", "toy", lambda clip, tok, ctx, options, variant: ToyWithAverage(), "a toy")
     monkeypatch.setitem(registry.REGISTRY, "toy", spec)
     monkeypatch.setitem(tasks.TASKS, "toy", ToyTask)
+    # a kind of task is its class, how an experiment builds it and the options a spec may give
+    from clipadapt.experiments import build, spec as spec_format
     from clipadapt.training import recipes
 
-    table = recipes._table
-    monkeypatch.setattr(recipes, "_table", lambda p: {**table(p), "toy": {None: recipes.Recipe(lr=0.05, steps=6,
-                                                                                             batch_size=8)}})
+    monkeypatch.setitem(build.BUILDERS, "toy", lambda bench, opts, seed, shots: ToyTask())
+    monkeypatch.setitem(spec_format.TASK_KEYS, "toy", {})
+    get = recipes.get
+    monkeypatch.setattr(recipes, "get", lambda m, *a, **k: recipes.Recipe(lr=0.05, steps=6, batch_size=8)
+                        if m == "toy" else get(m, *a, **k))
     run = reproduce.prepare("toy", None, "tiny")
     result = reproduce.train_and_evaluate(run, tmp_path, eval_every=3, save_every=2, progress=False)
     losses = [json.loads(x)["loss"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines() if "loss" in x]

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from clipadapt import profiles
 from clipadapt import tasks
 from clipadapt.core import losses, metrics, models
 from clipadapt.data import video, worlds
@@ -52,7 +53,7 @@ def test_mean_pooling_cannot_tell_a_video_from_its_reversal(tiny_clip, video_dat
 def test_run_evaluate_and_reversal(tiny_clip, video_data):
     ds, partners, twins = video_data
     task = tasks.RetrievalTask(ds, ds, tiny_clip[2], partners=partners, twins=twins)
-    recipe = recipes.get("VoP", "tiny").replace(steps=6, batch_size=6)
+    recipe = recipes.get("VoP", profiles.get("tiny")).replace(steps=6, batch_size=6)
     r = driver.run("VoP", tiny_clip[0], tiny_clip[2], task, variant="F", recipe=recipe, keep=True)
     assert r.steps == 6 and all(torch.isfinite(torch.tensor(r.history.loss)))
     assert set(r.metrics) == {"text_to_video", "video_to_text", "reversal"}

@@ -196,23 +196,31 @@ def test_plain_data_unpickles_in_every_protocol(protocol):
         safe_pickle.loads_plain(pickle.dumps(eval, protocol=protocol))
 
 
+def _smoke_sets(**changes):
+    from clipadapt.experiments import settings
+
+    return settings.of(profiles.get("colab-smoke")).videos.replace(**changes)
+
+
 def test_the_benchmarks_feed_the_video_text_dataset(sets):
-    prof = video_sets.for_dataset(profiles.get("colab-smoke").replace(video_size=64, video_test_pairs=2), "msvd")
-    data = video_sets.video_data(prof, sets / "unused", data_root=sets)
+    frames = profiles.get("colab-smoke").video_frames
+    videos, frames = video_sets.for_dataset(_smoke_sets(test_pairs=2), "msvd", frames)
+    data = video_sets.video_data(videos, frames, 64, sets / "unused", data_root=sets)
     test = data["test"]
     assert isinstance(test, video.VideoTextDataset) and len({p for p, _ in test.records}) == 2
     assert test.captions_per_video == 5 and len(test) == 4 + 5  # both videos with all their captions
     first, video_of = test.video_groups()
     assert first == [0, 4] and video_of == [0] * 4 + [1] * 5
     assert len(data["train"]) == 4 and data["max_tokens"] is None
-    para = video_sets.video_data(video_sets.for_dataset(prof, "didemo"), sets / "unused", data_root=sets)
+    para = video_sets.video_data(video_sets.for_dataset(videos, "didemo", frames)[0], frames, 64, sets / "unused",
+                                 data_root=sets)
     assert para["max_tokens"] == 64 and para["test"].captions_per_video == 1 and len(para["test"]) == 2
     assert para["test"].seconds == para["train"].seconds == 31 and data["test"].seconds is None
-    whole = video_sets.video_data(video_sets.for_dataset(prof.replace(video_test_all=True), "lsmdc"), sets / "u",
-                                  data_root=sets)
+    whole = video_sets.video_data(video_sets.for_dataset(videos.replace(test_all=True), "lsmdc", frames)[0], frames,
+                                  64, sets / "u", data_root=sets)
     assert len(whole["test"]) == 4
     batch, captions, failures = whole["test"].batch([0, 1])
-    assert batch.shape == (2, prof.video_frames, 3, 64, 64) and not failures
+    assert batch.shape == (2, frames, 3, 64, 64) and not failures
 
 
 def test_only_the_first_seconds_are_read_where_asked(sets):
@@ -229,25 +237,41 @@ def test_only_the_first_seconds_are_read_where_asked(sets):
 
 
 def test_for_dataset_sets_the_papers_budget_and_refuses_synthetic_profiles():
-    paper = video_sets.for_dataset("paper", "didemo")
-    assert paper.name == "paper" and paper.video_data == "didemo" and paper.video_steps == 5 * 263  # 8,392 / 32
-    assert video_sets.for_dataset("paper", "msrvtt").video_steps == profiles.get("paper").video_steps
-    assert video_sets.for_dataset("colab", "lsmdc").video_steps == profiles.get("colab").video_steps
-    with pytest.raises(ValueError, match="'tiny' profile uses the synthetic video world"):
-        video_sets.for_dataset("tiny", "msvd")
+    from clipadapt import experiments
+    from clipadapt.training import budgets, recipes
+
+    def bench(name, dataset):
+        b = experiments.Workbench(profiles.get(name), None, None, None)
+        b.read_dataset(dataset)
+        return b
+
+    paper = bench("paper", "didemo")
+    assert paper.settings.videos.source == "didemo" and paper.settings.videos.test_all
+    # the papers' 5 epochs of whichever training set (DiDeMo's 8,392 pairs); colab: a T4's steps
+    vop = recipes.get("VoP", paper.profile, "F")
+    assert (vop.steps, vop.epochs) == (None, 5) and vop.total_steps(8392) == 5 * 263
+    assert bench("colab", "lsmdc").settings.videos.source == "lsmdc"
+    assert recipes.get("VoP", profiles.get("colab"), "F").steps == budgets.of(profiles.get("colab"))["video_steps"]
+    with pytest.raises(ValueError, match="this profile uses the synthetic video world"):
+        bench("tiny", "msvd")
     with pytest.raises(ValueError, match="unknown dataset 'youcook'; choose one of msrvtt, didemo"):
-        video_sets.for_dataset("paper", "youcook")
+        bench("paper", "youcook")
 
 
 def test_tempme_samples_64_frames_of_long_videos_where_the_paper_does():
-    from clipadapt import reproduce
+    from clipadapt import experiments
     from clipadapt.methods import registry
 
     tempme, vop = registry.get("TempMe"), registry.get("VoP")
-    for dataset, frames in (("activitynet", 64), ("didemo", 64), ("lsmdc", 12), ("msvd", 12), ("msrvtt", 12)):
-        assert reproduce.with_dataset(tempme, profiles.get("paper"), dataset).video_frames == frames, dataset
-        assert reproduce.with_dataset(vop, profiles.get("paper"), dataset).video_frames == 12  # VoP: 12 everywhere
-    assert reproduce.with_dataset(tempme, profiles.get("colab"), "activitynet").video_frames == 12  # a T4's budget
+    def frames(spec, profile, dataset):  # as reproduce's workbench reads a benchmark
+        bench = experiments.Workbench(profiles.get(profile), None, None, None)
+        bench.read_dataset(dataset, spec.long_video_frames)
+        return bench.frames
+
+    for dataset, n in (("activitynet", 64), ("didemo", 64), ("lsmdc", 12), ("msvd", 12), ("msrvtt", 12)):
+        assert frames(tempme, "paper", dataset) == n, dataset
+        assert frames(vop, "paper", dataset) == 12  # VoP: 12 everywhere
+    assert frames(tempme, "colab", "activitynet") == 12  # a T4's budget
     assert video_sets.BENCHMARKS["activitynet"].max_tokens == video_sets.BENCHMARKS["didemo"].max_tokens == 64
 
 
@@ -259,7 +283,7 @@ def test_reproduce_runs_each_benchmark_end_to_end(sets, tmp_path, monkeypatch, c
     from clipadapt import reproduce
 
     small = profiles.get("colab-smoke").replace(name="smoke-tiny", clip_model="tiny-clip", clip_pretrained="synthetic",
-                                                video_frames=8, video_size=64)
+                                                video_frames=8, video_size=64, based_on="colab-smoke")
     monkeypatch.setitem(profiles.PROFILES, "smoke-tiny", small)
     out = tmp_path / "run"
     argv = [method, "--variant", variant, "--profile", "smoke-tiny", "--dataset", dataset, "--data-root", str(sets),

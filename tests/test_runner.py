@@ -16,7 +16,7 @@ def test_every_method_has_a_recipe_under_every_profile(profile):
     for name in registry.methods():
         spec = registry.get(name)
         for variant in spec.variants or (None,):
-            r = recipes.get(name, profile, variant)
+            r = recipes.get(name, profiles.get(profile), variant)
             trains = not (name in ("zero-shot", "ZS-CLIP") or (name == "mean pooling" and variant == "none"))
             assert (r.total_steps(100) > 0) == trains and (r.lr > 0) == trains
 
@@ -27,15 +27,15 @@ def test_recipe_budgets():
     assert recipes.Recipe(steps=7).total_steps(10_000) == 7
     assert r.warmup_steps(12) == 1 and r.warmup_steps(1000) == 10
     with pytest.raises(ValueError, match="no recipe for method 'no such method'"):
-        recipes.get("no such method", "tiny")
-    assert recipes.get("VoP", "tiny").options["ks"] == 1 and recipes.get("VoP", "colab").options["ks"] == 8
+        recipes.get("no such method", profiles.get("tiny"))
+    assert recipes.get("VoP", profiles.get("tiny")).options["ks"] == 1 and recipes.get("VoP", profiles.get("colab")).options["ks"] == 8
 
 
 def test_a_run_repeats_and_reports(tiny_clip):
     clip, _, tok = tiny_clip
     task = fewshot.SYNTHETIC_TASKS["outlines"]
     t = tasks.ClassificationTask(task, 2, task.test_set(10))
-    recipe = recipes.get("VPT-deep", "tiny").replace(min_steps=5, epochs=1)
+    recipe = recipes.get("VPT-deep", profiles.get("tiny")).replace(min_steps=5, epochs=1)
     a = driver.run("VPT-deep", clip, tok, t, recipe=recipe, keep=True)
     b = driver.run("VPT-deep", clip, tok, t, recipe=recipe)
     assert a.metrics == b.metrics and a.history.loss == b.history.loss
@@ -50,7 +50,7 @@ def test_the_linear_probe_trains_on_stored_features(tiny_clip):
     task = fewshot.SYNTHETIC_TASKS["outlines"]
     t = tasks.ClassificationTask(task, 2, task.test_set(10))
     module = registry.get("linear probe").build(clip, tok, t.context, {}, None)
-    loader = t.loader(module, recipes.get("linear probe", "tiny"), 0, "cpu")
+    loader = t.loader(module, recipes.get("linear probe", profiles.get("tiny")), 0, "cpu")
     assert loader.per_batch == loader.n == 10
     x, y = loader.load(driver.step_indices(loader.n, loader.per_batch, 0, 0), 0)
     assert x.shape == (10, clip.text_projection.shape[1]) and torch.equal(y, t.y_train)  # full batch of features

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from clipadapt import profiles
 from clipadapt.core import losses, models
 from clipadapt.methods import scpnet
 
@@ -264,9 +265,9 @@ def test_runner_trains_scpnet(tiny_clip, variant):
     from clipadapt.training import driver, recipes
 
     clip, _, tok = tiny_clip
-    train, test = ml.scene_sets("tiny", sizes=(48, 48))
+    train, test = ml.scene_sets((48, 48))
     task = tasks.MultiLabelTask(train, ml.observe(train.targets, 0.3, seed=0), test)
-    recipe = recipes.get("SCPNet", "tiny").replace(steps=3, batch_size=16)
+    recipe = recipes.get("SCPNet", profiles.get("tiny")).replace(steps=3, batch_size=16)
     before = [p.clone() for p in clip.parameters()]
     r = driver.run("SCPNet", clip, tok, task, variant=variant, recipe=recipe, count_macs=False)
     assert 0 <= r.metrics["mAP"] <= 100 and "CF1" in r.metrics and "OF1" in r.metrics
@@ -278,7 +279,7 @@ def test_relabel_shares_the_stored_features(tiny_clip):
     from clipadapt.data import multilabel as ml
 
     clip, _, tok = tiny_clip
-    train, test = ml.scene_sets("tiny", sizes=(8, 8))
+    train, test = ml.scene_sets((8, 8))
     task = tasks.MultiLabelTask(train, ml.observe(train.targets, 1.0), test, pool=1)
     m = scpnet.SCPNet(copy.deepcopy(clip), tok, train.classnames, train_image_encoder=False)
     stored = task.stored(m)
@@ -289,12 +290,16 @@ def test_relabel_shares_the_stored_features(tiny_clip):
 
 
 def test_scene_sets_follow_the_profile():
-    from clipadapt import profiles
-    from clipadapt.data import multilabel as ml
+    """A chapter's scene world: its training pictures a budget, its test pictures a setting."""
+    import types
+
+    from clipadapt import experiments, profiles
+    from clipadapt.training import budgets
 
     p = profiles.get("colab-smoke")
-    train, test = ml.scene_sets(p, image_size=32)
-    assert (len(train), len(test)) == (p.multilabel_train, p.multilabel_test)
+    clip = types.SimpleNamespace(visual=types.SimpleNamespace(image_size=32))  # only its input size is read
+    train, test = experiments.Workbench(p, clip, None, None).scenes()
+    assert (len(train), len(test)) == (budgets.of(p)["multilabel_train"], experiments.settings.of(p).scenes.test)
     assert train.images.shape[-1] == 32
 
 
@@ -307,9 +312,9 @@ def test_runner_training_beats_zero_shot(tiny_clip):
     from clipadapt.training import driver, recipes
 
     clip, _, tok = tiny_clip
-    train, test = ml.scene_sets("tiny", sizes=(96, 96))
+    train, test = ml.scene_sets((96, 96))
     task = tasks.MultiLabelTask(train, ml.observe(train.targets, 1.0, seed=0), test)
-    recipe = recipes.get("SCPNet", "tiny").replace(batch_size=16)
+    recipe = recipes.get("SCPNet", profiles.get("tiny")).replace(batch_size=16)
     zero = driver.run("SCPNet", clip, tok, task, recipe=recipe.replace(steps=0), count_macs=False)
     trained = driver.run("SCPNet", clip, tok, task, recipe=recipe.replace(steps=150), count_macs=False)
     assert trained.metrics["mAP"] > zero.metrics["mAP"] + 2.0  # measured 69.9 vs 64.4
@@ -328,10 +333,10 @@ def test_hidden_world_prior_beats_its_shuffled_control(tiny_clip):
     from clipadapt.training import driver, recipes
 
     clip, _, tok = tiny_clip
-    train, test = ml.scene_sets("tiny", sizes=(200, 300), hidden="cross")
+    train, test = ml.scene_sets((200, 300), hidden="cross")
     relation = scpnet.class_similarities(clip, tok, train.classnames)
     task = tasks.MultiLabelTask(train, ml.observe(train.targets, 0.1), test, pool=3)
-    recipe = recipes.get("SCPNet", "tiny").replace(steps=60)
+    recipe = recipes.get("SCPNet", profiles.get("tiny")).replace(steps=60)
     assert recipe.options["topk"] == 5
     arms = {"clip": [], "shuffled": []}
     for seed in (0, 1, 2):

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from clipadapt import profiles
 from clipadapt import tasks
 from clipadapt.core import models, prompting
 from clipadapt.data import multitask as mt
@@ -130,7 +131,7 @@ def test_runner_trains_the_meta_network_only_and_repeats(tiny_clip):
     clip, _, tok = tiny_clip
     suite = mt.world_suite(1, classes=2)
     cache = {}
-    recipe = recipes.get("SoftCPT", "tiny").replace(steps=3)
+    recipe = recipes.get("SoftCPT", profiles.get("tiny")).replace(steps=3)
     a = driver.run("SoftCPT", clip, tok, _task(suite, cache=cache), recipe=recipe, count_macs=False, keep=True)
     b = driver.run("SoftCPT", clip, tok, _task(suite, cache=cache), recipe=recipe, count_macs=False)
     assert a.metrics == b.metrics and a.steps == 3
@@ -138,7 +139,7 @@ def test_runner_trains_the_meta_network_only_and_repeats(tiny_clip):
     assert trained == {"task_prompts", "proj"}
     assert a.trainable == 4 * 128 + 128 * 4 * 128
     for name in registry.methods("multitask"):
-        r = driver.run(name, clip, tok, _task(suite, cache=cache), recipe=recipes.get(name, "tiny").replace(
+        r = driver.run(name, clip, tok, _task(suite, cache=cache), recipe=recipes.get(name, profiles.get("tiny")).replace(
             steps=0 if name == "ZS-CLIP" else 2), count_macs=False)
         assert 0.0 <= r.metrics["accuracy"] <= 1.0
     with pytest.raises(ValueError, match="solves multitask"):
@@ -170,7 +171,7 @@ def test_the_tiny_joint_recipe_trains_epochs_with_a_floor():
     """30 fixed steps under-trained the prompt learners at many shots (under 2 epochs of 16
     shots of 12 three-class tasks); the tiny recipe now trains 10 epochs, at least 80 steps."""
     for name in ("CoOp-CA", "CoOp-MT", "SoftCPT", "LP-CLIP"):
-        r = recipes.get(name, "tiny")
+        r = recipes.get(name, profiles.get("tiny"))
         assert r.total_steps(24) == 80 and r.total_steps(12 * 3 * 16) == 180, name
 
 
@@ -180,7 +181,7 @@ def test_task_names_matter_in_the_label_world(tiny_clip):
     initial weights per seed) is positive. It fails if the meta network ignored the names
     (the two arms would tie) or read them wrongly."""
     clip, _, tok = tiny_clip
-    recipe = recipes.get("SoftCPT", "tiny")
+    recipe = recipes.get("SoftCPT", profiles.get("tiny"))
     cache, gains = {}, []
     for seed in (0, 1, 2):
         suite = mt.label_suite(2, classes=3, seed=seed)

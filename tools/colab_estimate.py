@@ -17,9 +17,10 @@ import copy
 
 import torch
 
-from clipadapt import profiles
+from clipadapt import experiments, profiles
+from clipadapt.experiments import settings
 from clipadapt.core import flops, models
-from clipadapt.training import recipes
+from clipadapt.training import budgets, recipes
 
 
 def measure(model_name: str) -> tuple[float, float]:
@@ -52,12 +53,13 @@ def chapters(p: profiles.Profile, image: float, text: float, tiny: tuple[float, 
              videos: dict[str, float] | None = None) -> dict[str, float]:
     """Multiply-adds per chapter (training and evaluation), by the chapter's runs."""
     classes = 10
-    pre = p.pretrain
-    work = {"01_clip_from_scratch": p.live_pretrain_steps * pre.batch_size * sum(tiny) * 3
-            + (p.eval_images + 2 * p.retrieval_pairs) * sum(tiny) + image}
+    st = settings.of(p)
+    ch1, pre = st.chapter1, st.chapter1.pretrain
+    work = {"01_clip_from_scratch": ch1.live_steps * pre.batch_size * sum(tiny) * 3
+            + (ch1.eval_images + 2 * ch1.retrieval_pairs) * sum(tiny) + image}
     total = 0.0
-    test_images = classes * (p.fewshot_test_per_class or 2700)
-    for k in p.fewshot_shots:
+    test_images = classes * (st.fewshot.test_per_class or 2700)
+    for k in st.fewshot.shots:
         n = k * classes
         for method, backward in (("linear probe", 0), ("CoOp", 0), ("VPT-deep", 2), ("LoRA", 2), ("full fine-tune", 2)):
             r = recipes.get(method, p)
@@ -70,7 +72,7 @@ def chapters(p: profiles.Profile, image: float, text: float, tiny: tuple[float, 
         total += test_images * image  # zero-shot
     work["02_adapting_clip"] = total
     frames = p.video_frames
-    evaluation = p.video_test_pairs * (frames * image + text)
+    evaluation = st.videos.test_pairs * (frames * image + text)
     total = evaluation  # zero-shot mean pooling
     for variant, backward in (("full", 2), ("partial", 2 * 2 / 12), ("lora", 2)):
         r = recipes.get("mean pooling", p, variant)
@@ -94,9 +96,11 @@ def scpnet_chapter(p: profiles.Profile, image: float, text: float) -> float:
     SCPNet). A prompt is counted at the measured caption's full context; the chapter encodes
     only up to the end of text, so this part is an upper bound."""
     classes = 30
-    runs = (3 + 4) * len(p.multilabel_seeds) + 5
+    seeds = experiments.get("ch06/scpnet", p).seeds
+    runs = (3 + 4) * len(seeds) + 5
     steps = recipes.get("SCPNet", p).steps
-    return 2 * (8 * p.multilabel_train + p.multilabel_test) * image + runs * (steps * 3 + 1) * classes * text
+    train, test = budgets.of(p)["multilabel_train"], settings.of(p).scenes.test
+    return 2 * (8 * train + test) * image + runs * (steps * 3 + 1) * classes * text
 
 
 def tempme_chapter(p: profiles.Profile, image: float, text: float, videos: dict[str, float]) -> float:
@@ -106,7 +110,7 @@ def tempme_chapter(p: profiles.Profile, image: float, text: float, videos: dict[
     for method, video, factor in (("mean pooling", "mean pooling", 1), ("VoP", "VoP", 1), ("TempMe", "TempMe", 2)):
         r = recipes.get(method, p, "lora" if method != "VoP" else None)
         total += factor * (r.steps * r.batch_size * (videos[video] + text) * 3
-                           + p.video_test_pairs * (videos[video] + text))
+                           + settings.of(p).videos.test_pairs * (videos[video] + text))
     return total
 
 
@@ -117,12 +121,13 @@ def softcpt_chapter(p: profiles.Profile, image: float, text: float) -> float:
     (CoOp-CA, CoOp-MT, SoftCPT and its shuffled-names control) and once to evaluate."""
     from clipadapt.data import multitask
 
-    entries = [e for e in multitask.GENERAL10 if not p.multitask_datasets or e.folder in p.multitask_datasets]
-    classes = sum(min(e.n_classes, p.multitask_classes or e.n_classes) for e in entries)
+    st = settings.of(p)
+    entries = [e for e in multitask.GENERAL10 if not st.suites.datasets or e.folder in st.suites.datasets]
+    classes = sum(min(e.n_classes, st.suites.classes or e.n_classes) for e in entries)
     total = 0.0
-    for _ in p.multitask_seeds:
-        total += classes * (p.fewshot_test_per_class or 100) * image + classes * text  # test features, ZS-CLIP
-        for k in p.fewshot_shots:
+    for _ in experiments.get("ch07/original-softcpt", p).seeds:
+        total += classes * (st.fewshot.test_per_class or 100) * image + classes * text  # test features, ZS-CLIP
+        for k in st.fewshot.shots:
             total += k * classes * image + 2 * classes * text  # train features; LP-CLIP's init and test
             steps = recipes.get("SoftCPT", p).total_steps(k * classes)
             total += 4 * (steps * (classes + len(entries)) * text * 3 + classes * text)

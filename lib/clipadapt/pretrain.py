@@ -4,7 +4,7 @@ The shipped weights ``weights/tiny-clip.safetensors`` are made by::
 
     python -m clipadapt.pretrain
 
-which trains with the ``tiny`` profile's :class:`~clipadapt.profiles.PretrainRecipe` on
+which trains with the ``tiny`` profile's pre-training (``experiments/_settings.toml``, ``[pretrain]``) on
 the CPU with a fixed seed and records the recipe, the measured accuracies and the time in
 the file's metadata. The later chapters load that file in a second instead of training.
 """
@@ -26,6 +26,7 @@ from .core import features, losses, metrics, models
 from .core.checkpoints import save_checkpoint
 from .core.seeds import seed_everything
 from .data import worlds
+from .experiments import settings
 from .training.loop import fit, pick_device
 from .training.recipe import Recipe
 
@@ -64,22 +65,21 @@ def contrastive_step(model, tokenizer, world: worlds.ImageWorld, batch_size: int
     return loss_fn
 
 
-def training_recipe(recipe: profiles.PretrainRecipe) -> Recipe:
+def training_recipe(recipe: settings.Pretrain) -> Recipe:
     """How the training loop runs pre-training: AdamW at the profile's rate and weight decay,
     CLIP's no-decay rule, a linear warm-up then cosine, gradients clipped at 1."""
     return Recipe(lr=recipe.lr, weight_decay=recipe.weight_decay, grad_clip=1.0)
 
 
-def pretrain(profile: str | profiles.Profile | None = None, device: str | None = None, progress: bool = True,
+def pretrain(recipe: settings.Pretrain, device: str | None = None, progress: bool = True,
              stop_after: int | None = None):
-    """Train a tiny CLIP from scratch with the profile's recipe; returns ``(model,
-    tokenizer, history)``. ``stop_after`` ends the run early on the same schedule, so its
-    loss curve is the first part of the full run's."""
-    prof = profiles.get(profile)
-    recipe = prof.pretrain
+    """Train a tiny CLIP from scratch with ``recipe`` (a profile's:
+    ``experiments.settings.of(profile).chapter1.pretrain``); returns ``(model, tokenizer,
+    history)``. ``stop_after`` ends the run early on the same schedule, so its loss curve is
+    the first part of the full run's. ``device``: None, the best there is."""
     seed_everything(recipe.seed)
     model, _, tokenizer = models.load_clip(MODEL, pretrained=None, device="cpu")
-    dev = pick_device(device or prof.device)
+    dev = pick_device(device)
     with torch.no_grad():
         model.visual.positional_embedding.mul_(recipe.pos_embed_scale)
     model = model.to(dev)
@@ -169,13 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     prof = profiles.get(args.profile)
+    ch1 = settings.of(prof).chapter1
     start = time.perf_counter()
-    model, tokenizer, history = pretrain(prof)
+    model, tokenizer, history = pretrain(ch1.pretrain, device=prof.device)
     seconds = time.perf_counter() - start
-    result = evaluate(model, tokenizer, prof.eval_images, prof.retrieval_pairs)
+    result = evaluate(model, tokenizer, ch1.eval_images, ch1.retrieval_pairs)
     meta = {
         "model": MODEL,
-        "recipe": dataclasses.asdict(prof.pretrain),
+        "recipe": dataclasses.asdict(ch1.pretrain),
         "profile": prof.name,
         "train_seconds": round(seconds, 1),
         "final_loss": round(history.loss[-1], 4),

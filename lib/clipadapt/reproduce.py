@@ -5,11 +5,13 @@ chapter by chapter): the command builds its task, recipe and seeds exactly as th
 ``lab.run("chNN/NAME")`` does, trains every seed (and shot count) of it, or the one chosen
 with ``--seed`` and ``--shots``, each into ``OUT/seed-S`` (``OUT/shots-K-seed-S``), and
 prints one row per run, with the mean and spread over the seeds. The short form
-``python -m clipadapt.reproduce METHOD [--variant V] --profile P [--dataset D]`` trains a
-method with its recipe on the task ``tasks.for_profile`` builds (the method at paper scale).
+``python -m clipadapt.reproduce METHOD [--variant V] --profile P [--dataset D]`` runs the
+method's default experiment (:func:`clipadapt.experiments.default`: its kind of task as a
+spec that says nothing else builds it, its recipe as written; the method at paper scale).
 
 It trains a method of :mod:`clipadapt.methods.registry` with its recipe of
-:mod:`clipadapt.training.recipes` on the task that the chapters use (``tasks.for_profile``), with a progress bar, an
+:mod:`clipadapt.training.recipes` on a task built as the chapters build theirs
+(:mod:`clipadapt.experiments.build`), with a progress bar, an
 evaluation every ``--eval-every`` steps, a metrics log (``OUT/metrics.jsonl``, one JSON
 object a line) and run-state checkpoints (``OUT/checkpoints``, :mod:`clipadapt.training.runstate`);
 at the end it writes the trained parameters (``OUT/final.safetensors``) and the results
@@ -25,7 +27,7 @@ every row of the VoP and TempMe tables is one command, e.g.
   a checkpoint of another method, recipe, profile or seed is refused, naming the difference.
 * ``--dry-run`` trains nothing for real: it builds the run at full size on the CPU (random
   weights, real-format fixtures), takes two training steps and one evaluation batch, and
-  prints the peak memory with the estimate for a 16 GB T4 (:mod:`clipadapt.training.dryrun`);
+  prints the peak memory with the estimate for a 16 GB T4 (:mod:`clipadapt.bench.dryrun`);
   it exits with 1 when the run would not leave 20 % of a T4 free.
 * Under ``torchrun --nproc_per_node=N`` the same command trains with DistributedDataParallel:
   each process reads its shard of every global batch (:func:`clipadapt.core.distributed.shard`),
@@ -48,12 +50,13 @@ from pathlib import Path
 
 import torch
 
-from . import experiments, profiles, tasks
+from . import experiments, profiles
+from .bench import dryrun
 from .core import distributed, metrics as core_metrics, models
 from .core.files import atomic_path
 from .data import video_sets
 from .methods import registry
-from .training import driver, dryrun, recipes, runstate
+from .training import driver, runstate
 
 KILL_ENV = "CLIPADAPT_KILL_AT"  # tests: "save:STEP" (mid-write) or "step:STEP" -> SIGKILL
 
@@ -69,44 +72,61 @@ def _kill_point(event: str, step: int) -> None:
 
 def choices(method: str, variant: str | None, profile) -> tuple[registry.MethodSpec, str | None, profiles.Profile]:
     """Check the command's choices; the errors list what there is. A method's name may be
-    written in any case, with ``-`` or ``_`` for its spaces (``mean-pooling``)."""
+    written in any case, with ``-`` or ``_`` for its spaces (``mean-pooling``). ``profile``: a
+    name (resolved here, the command's entry) or a Profile."""
     plain = {n.lower().replace(" ", "-"): n for n in registry.REGISTRY}
     spec = registry.get(plain.get(method.lower().replace(" ", "-").replace("_", "-"), method))
     return spec, spec.variant(variant), profiles.get(profile)
 
 
-def with_dataset(spec: registry.MethodSpec, prof: profiles.Profile, dataset: str | None) -> profiles.Profile:
-    """The profile reading ``dataset`` (None: the profile's own data)."""
+def check_dataset(spec: registry.MethodSpec, prof: profiles.Profile, dataset: str | None) -> None:
+    """Refuse a benchmark the method or the profile cannot read, before anything is loaded."""
     if dataset is None:
-        return prof
+        return
     if spec.task != "retrieval":
         raise ReproduceError(f"--dataset chooses a retrieval benchmark; {spec.name!r} solves {spec.task}")
     try:
-        return video_sets.for_dataset(prof, dataset, long_frames=spec.long_video_frames)
+        video_sets.for_dataset(experiments.settings.of(prof).videos, dataset, prof.video_frames)  # its checks
     except ValueError as err:
-        raise ReproduceError(str(err)) from err
+        raise ReproduceError(f"profile {prof.name!r}: {err}") from err
 
 
-def prepare(method: str, variant: str | None = None, profile="tiny", *, seed: int = 0, steps: int | None = None,
+def workbench(spec: registry.MethodSpec, prof: profiles.Profile, dataset: str | None, device, data_root,
+              workdir, settings=None, budgets: dict | None = None) -> experiments.Workbench:
+    """The profile's CLIP on ``device`` and the workbench the run's task is built on, reading
+    ``dataset`` (a retrieval benchmark; None: the profile's own video sets); ``settings`` and
+    ``budgets``: other than the profile's (a smaller world, a smaller batch)."""
+    check_dataset(spec, prof, dataset)
+    clip, preprocess, tokenizer = models.load_clip(prof.clip_model, prof.clip_pretrained, device=device)
+    bench = experiments.Workbench(prof, clip, preprocess, tokenizer, data_root, workdir, settings)
+    bench.budgets.update(budgets or {})
+    if dataset is not None:
+        bench.read_dataset(dataset, spec.long_video_frames)
+    return bench
+
+
+def prepare(method: str, variant: str | None, profile: profiles.Profile, *, seed: int = 0, steps: int | None = None,
             data_root=None, workdir=".", device: str | None = None, amp: bool = True,
-            dataset: str | None = None) -> driver.Run:
-    """Load the profile's CLIP and task (joining torchrun's group if launched by it) and
-    prepare the run through the driver, as a chapter does. ``dataset`` chooses a retrieval
-    benchmark (:func:`clipadapt.data.video_sets.for_dataset`); it becomes part of the run's
-    profile name (``paper/didemo``), so that a checkpoint of another benchmark is refused."""
+            dataset: str | None = None, settings=None, budgets: dict | None = None) -> driver.Run:
+    """Load the profile's CLIP and the task of the method's default experiment (joining
+    torchrun's group if launched by it) and prepare the run through the driver, as a chapter
+    does. ``dataset`` chooses a retrieval benchmark (:func:`clipadapt.data.video_sets.for_dataset`);
+    it becomes part of the run's profile name (``paper/didemo``), so that a checkpoint of
+    another benchmark is refused. ``settings`` and ``budgets``: other than the profile's."""
     spec, variant, prof = choices(method, variant, profile)
-    prof = with_dataset(spec, prof, dataset)
     device = profiles.pick_device(device or prof.device)
     device = distributed.init_from_env(device.type) or device
-    clip, preprocess, tokenizer = models.load_clip(prof.clip_model, prof.clip_pretrained, device=device)
+    bench = workbench(spec, prof, dataset, device, data_root, workdir, settings, budgets)
+    default = experiments.default(spec.name, variant).under(prof)
+    point = bench.points(default)[-1]  # seed 0 and, for a sweep of shot counts, the largest
     for turn in (0, 1):  # rank 0 writes any synthetic data first; the others then read it
         if (distributed.rank() == 0) == (turn == 0):
-            task = tasks.for_profile(spec.task, prof, clip, preprocess, tokenizer, data_root=data_root, workdir=workdir)
+            task = bench.task(default, seed, point.get("shots"))
         distributed.barrier()
-    recipe = recipes.get(spec.name, prof, variant)
+    recipe = experiments.recipe_of(default, prof, bench.budgets)
     if steps is not None:
         recipe = recipe.replace(steps=steps, epochs=0, min_steps=0)
-    run = driver.prepare(spec.name, clip, tokenizer, task, variant=variant, recipe=recipe, profile=prof,
+    run = driver.prepare(spec.name, bench.clip, bench.tokenizer, task, variant=variant, recipe=recipe, profile=prof,
                          seed=seed, amp=amp)
     if dataset not in (None, "msrvtt"):
         run.profile = f"{prof.name}/{dataset}"
@@ -166,7 +186,7 @@ def list_specs(profile=None) -> str:
     for chapter in experiments.chapters():
         lines.append(chapter)
         for name in experiments.names(chapter):
-            spec = experiments.get(name, profile) if profile else experiments.get(name)
+            spec = experiments.get(name, profiles.get(profile)) if profile else experiments.get(name)
             what = spec.method + (f" ({spec.variant})" if spec.variant else "")
             note = f"  [not under {spec.profile}: {spec.skip}]" if spec.skip else ""
             lines.append(f"  {name:<40} {what:<28} seeds {','.join(map(str, spec.seeds))}{note}")
@@ -202,12 +222,10 @@ def reproduce_spec(name: str, profile, out: str | Path, *, seed: int | None = No
         raise ReproduceError(str(err)) from err
     if spec.skip:
         raise ReproduceError(f"{name} does not run under profile {prof.name!r}: {spec.skip}")
-    prof = with_dataset(registry.get(spec.method), prof, dataset)
     out = Path(out)
     device = profiles.pick_device(device or prof.device)
     device = distributed.init_from_env(device.type) or device
-    clip, preprocess, tokenizer = models.load_clip(prof.clip_model, prof.clip_pretrained, device=device)
-    bench = experiments.Workbench(prof, clip, preprocess, tokenizer, data_root, workdir or out)
+    bench = workbench(registry.get(spec.method), prof, dataset, device, data_root, workdir or out)
     results = []
     for point in spec_points(spec, bench, seed, shots):
         where = out / point_folder(point)
@@ -299,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--shots chooses among an experiment's shot counts; a method runs the task's own")
     try:
         spec, variant, prof = choices(args.method, args.variant, args.profile)
-        with_dataset(spec, prof, args.dataset)  # refuse a bad combination before loading anything
+        check_dataset(spec, prof, args.dataset)  # refuse a bad combination before loading anything
     except ValueError as err:
         parser.error(str(err))
     seed = 0 if args.seed is None else args.seed
@@ -345,7 +363,7 @@ def _main_spec(parser: argparse.ArgumentParser, args) -> int:
         spec = experiments.get(args.method, prof)
         if spec.skip:
             raise ReproduceError(f"{spec.name} does not run under profile {prof.name!r}: {spec.skip}")
-        with_dataset(registry.get(spec.method), prof, args.dataset)
+        check_dataset(registry.get(spec.method), prof, args.dataset)
     except (ValueError, ReproduceError) as err:
         parser.error(str(err))
     if args.dry_run:

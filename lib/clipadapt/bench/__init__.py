@@ -9,5 +9,7 @@
   and quality, the Pareto front, the papers' cited numbers and a guide read off the map;
 * ``t4`` -- every chapter's ``colab`` runs at full size on the CPU: peak memory and a T4
   estimate each (``--t4``);
+* ``dryrun`` -- one run built as a chapter builds it, at full size, for two steps on the CPU:
+  its peak memory and whether it fits a T4 (also ``reproduce --dry-run``);
 * ``memory`` -- the peak resident memory of a process tree, sampled.
 """

@@ -6,9 +6,9 @@ import argparse
 import sys
 import tempfile
 
-from ..training import dryrun
+from .. import profiles
 from . import __doc__ as DOC
-from . import chapters, costmap, lora, t4, tempme, video
+from . import chapters, costmap, dryrun, lora, t4, tempme, video
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if t4_table() else 1
     if args.map:
         with tempfile.TemporaryDirectory() as tmp:
-            print(costmap.format_rows(costmap.measure_all(args.profile, workdir=tmp)))
+            print(costmap.format_rows(costmap.measure_all(profiles.get(args.profile), workdir=tmp)))
         return 0
     if args.tempme:
         return 0 if tempme.run() else 1
@@ -66,10 +66,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def t4_table(profile: str = "colab") -> bool:
     """Every chapter's ``profile`` runs at full size on the CPU, with a T4 estimate each
-    (:mod:`clipadapt.training.dryrun`); True when all fit."""
+    (:mod:`clipadapt.bench.dryrun`); True when all fit."""
     print(f"\nFull-size dry run of the {profile} profile (two training steps and one evaluation batch "
           "per run, on the CPU):")
-    rows = t4.chapter_table(profile, say=lambda line: None)
+    rows = t4.chapter_table(profiles.get(profile), say=lambda line: None)
     print(dryrun.format_rows(rows))
     return all(m.fits for _, m in rows)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import chapter, experiments
+from .. import chapter, experiments, profiles
 from ..methods import registry, tempme
 from ..training import recipes
 from .memory import PeakMemory
@@ -62,10 +62,10 @@ def quality(task: str, metrics: dict) -> float:
     return metrics["text_to_video"]["R@1"]
 
 
-def budget(entry: Entry, profile) -> recipes.Recipe:
+def budget(entry: Entry, profile: profiles.Profile) -> recipes.Recipe:
     """The recipe ``entry``'s experiment trains with under ``profile``: the method's, with the
-    experiment's overrides (under ``tiny``, every trained method's steps cut to the
-    profile's ``map_steps``, 24; elsewhere each recipe's own)."""
+    experiment's overrides (under ``tiny``, every trained method's steps cut to 24, as
+    ``experiments/ch08.toml`` declares; elsewhere each recipe's own)."""
     return experiments.recipe_of(experiments.get(entry.experiment, profile), profile)
 
 
@@ -230,7 +230,7 @@ def guide(rows: list[dict]) -> list[str]:
     return lines
 
 
-def measure_all(profile="tiny", workdir: str = ".", data_root=None) -> list[dict]:
+def measure_all(profile: profiles.Profile, workdir: str = ".", data_root=None) -> list[dict]:
     """Every entry of the map measured as chapter 8 measures it, through a lab that glues
     nothing (``python -m clipadapt.bench --map``)."""
     p, _, clip, preprocess, tokenizer = chapter.setup(profile)

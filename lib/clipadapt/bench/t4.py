@@ -1,7 +1,7 @@
 """Chapter by chapter: will each ``colab`` run fit a 16 GB T4? (``python -m clipadapt.bench --t4``)
 
 Every run a chapter makes under the profile (:data:`CHAPTERS`) is dry-run at full size on
-the CPU by :mod:`clipadapt.training.dryrun`; chapter 1, which pre-trains the tiny CLIP
+the CPU by :mod:`clipadapt.bench.dryrun`; chapter 1, which pre-trains the tiny CLIP
 instead of adapting one, is measured by :func:`pretrain_probe`.
 """
 
@@ -13,9 +13,10 @@ from .. import pretrain, profiles
 from ..core import models
 from ..core.live_memory import LiveTensors
 from ..data import worlds
+from ..experiments import settings
 from ..methods import registry
-from ..training import dryrun
 from ..training.loop import Trainer
+from . import dryrun
 
 # the runs each chapter makes under ``colab`` (chapter 1: :func:`pretrain_probe`)
 CHAPTERS: dict[str, list[tuple[str, str | None]]] = {
@@ -29,9 +30,9 @@ CHAPTERS: dict[str, list[tuple[str, str | None]]] = {
 }
 
 
-def pretrain_probe(profile="colab") -> dryrun.Measured:
+def pretrain_probe(profile: profiles.Profile) -> dryrun.Measured:
     """Chapter 1: two pre-training steps of the tiny CLIP at the profile's batch (it fits)."""
-    rec = profiles.get(profile).pretrain
+    rec = settings.of(profile).chapter1.pretrain
     model, _, tokenizer = models.load_clip(pretrain.MODEL, pretrained=None, device="cpu")
     world = worlds.ImageWorld(model.visual.image_size[0], p_two_objects=rec.p_two_objects)
     peaks = []
@@ -51,7 +52,7 @@ def pretrain_probe(profile="colab") -> dryrun.Measured:
                            (peaks[0][0], peaks[1][0]), (peaks[0][1], peaks[1][1]), whole)
 
 
-def chapter_table(profile="colab", chapters=None, say=print) -> list[tuple[str, dryrun.Measured]]:
+def chapter_table(profile: profiles.Profile, chapters=None, say=print) -> list[tuple[str, dryrun.Measured]]:
     """Every run of every chapter (or of ``chapters``), measured; ``say`` reports progress."""
     out = []
     if chapters is None or "01_clip_from_scratch" in chapters:

@@ -12,7 +12,7 @@ storage the moment an operation returns it, and takes them off when that storage
     live.peak   # bytes: what existed before (``model``, ``optimizer``) plus the most held at once since
 
 What it does not see: memory that no tensor owns (a CUDA context, cuBLAS's workspace,
-the caching allocator's rounding) -- :mod:`clipadapt.training.dryrun` adds those as stated
+the caching allocator's rounding) -- :mod:`clipadapt.bench.dryrun` adds those as stated
 allowances -- and tensors made before the block unless they are handed to it.
 """
 

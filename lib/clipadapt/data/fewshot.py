@@ -26,7 +26,6 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .. import profiles
 from ..core.pixels import normalize
 from . import worlds
 from .fetch import download
@@ -214,15 +213,15 @@ def load_coop_dataset(root: str | Path, name: str | CoOpDataset, preprocess, see
     return RealTask(root, ds, items, preprocess, seed)
 
 
-def load_task(profile, preprocess=None, data_root: str | Path | None = None):
-    """The few-shot task of a profile: synthetic under ``tiny``, EuroSAT otherwise (fetched
-    into the data root on first use, see :mod:`clipadapt.data.fetch.download`)."""
-    prof = profiles.get(profile)
-    if prof.fewshot_task in SYNTHETIC_TASKS:
-        return SYNTHETIC_TASKS[prof.fewshot_task]
+def load_task(dataset: str, preprocess=None, data_root: str | Path | None = None):
+    """The few-shot task called ``dataset``: a synthetic one (:data:`SYNTHETIC_TASKS`), or a
+    dataset in CoOp's split format, fetched into the data root on first use (see
+    :mod:`clipadapt.data.fetch.download`)."""
+    if dataset in SYNTHETIC_TASKS:
+        return SYNTHETIC_TASKS[dataset]
     if preprocess is None:
         raise ValueError("a real dataset needs the model's preprocess transform")
-    root = download.data_root(data_root) / prof.fewshot_task
-    if prof.fewshot_task in download.DATASETS:  # at once when the images and the split file are there
-        download.ensure(prof.fewshot_task, data_root)
-    return load_coop_dataset(root, prof.fewshot_task, preprocess)
+    root = download.data_root(data_root) / dataset
+    if dataset in download.DATASETS:  # at once when the images and the split file are there
+        download.ensure(dataset, data_root)
+    return load_coop_dataset(root, dataset, preprocess)

@@ -33,10 +33,10 @@ import csv
 import json
 import pickle
 from pathlib import Path
+from typing import Sequence
 
 from PIL import Image
 
-from .. import profiles
 from ..core.files import atomic_path
 from . import worlds
 from .formats import activitynet, classnames, didemo, lsmdc, msrvtt, msvd
@@ -294,11 +294,11 @@ def write_general10(root: str | Path, folders=None, train_per_class: int = 1, te
     return root
 
 
-def write_all(root: str | Path, general10=None) -> Path:
-    """EuroSAT, MSR-VTT and the ``general10`` datasets (default: the colab profile's suite)
-    under ``root`` (use it as ``$CLIPADAPT_DATA``); returns ``root``."""
+def write_all(root: str | Path, general10: Sequence[str]) -> Path:
+    """EuroSAT, MSR-VTT and the ``general10`` datasets (a profile's suite:
+    ``clipadapt.experiments.settings.of(profile).suites.datasets``) under ``root`` (use it as
+    ``$CLIPADAPT_DATA``); returns ``root``."""
     write_eurosat(root)
     write_msrvtt(root)
-    folders = profiles.get("colab").multitask_datasets if general10 is None else general10
-    write_general10(root, [f for f in folders if f != "eurosat"])
+    write_general10(root, [f for f in general10 if f != "eurosat"])
     return Path(root)

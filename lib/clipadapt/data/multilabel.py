@@ -12,7 +12,7 @@ Labels are kept in the partial-label convention of SCPNet's figure: ``observed[b
 Both are deterministic given the seed. :func:`weak_view` and :func:`strong_view` are the
 two kinds of augmented views of SCPNet's self-supervision (flip + random resized crop;
 the same plus 3 RandAugment operations and a cutout), on batches of pixels in [0, 1].
-:class:`SceneSet` and :func:`scene_sets` give the synthetic train and test sets per profile.
+:class:`SceneSet` and :func:`scene_sets` give the synthetic train and test sets.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .. import profiles
 from ..core.seeds import generator
 from . import worlds
 
@@ -178,13 +177,14 @@ class SceneSet:
         return len(self.targets)
 
 
-def scene_sets(profile=None, image_size: int = 64, seed: int = 0, sizes: tuple[int, int] | None = None,
+def scene_sets(sizes: tuple[int, int], image_size: int = 64, seed: int = 0,
                hidden: str | None = None) -> tuple[SceneSet, SceneSet]:
-    """The scene world's training and test sets, of the sizes the profile gives
-    (``multilabel_train``, ``multilabel_test``) unless ``sizes`` overrides them; with
-    ``hidden`` (a shape), that shape's objects are hard to see (:class:`worlds.SceneWorld`)."""
-    p = profiles.get(profile)
-    n_train, n_test = sizes or (p.multilabel_train, p.multilabel_test)
+    """The scene world's training and test sets of ``sizes`` = (train, test) pictures (a
+    chapter's: clipadapt.experiments); with ``hidden`` (a shape), that shape's objects are
+    hard to see (:class:`worlds.SceneWorld`)."""
+    n_train, n_test = sizes
+    if not all(isinstance(n, int) and n > 0 for n in (n_train, n_test)):
+        raise ValueError(f"sizes: two positive counts (training, test pictures), got {sizes!r}")
     world = worlds.SceneWorld(image_size, hidden=hidden)
     out = []
     for split, n in (("train", n_train), ("test", n_test)):

@@ -35,7 +35,6 @@ from pathlib import Path
 
 import torch
 
-from .. import profiles
 from ..core.pixels import normalize
 from . import fewshot, worlds
 from .fetch import download
@@ -347,20 +346,21 @@ def load_suite(root: str | Path, entries=GENERAL10, preprocess=None, seed: int =
                  tuple(e.metric for e in entries))
 
 
-def suite_for(profile, preprocess=None, data_root: str | Path | None = None, seed: int = 0) -> Suite:
-    """The suite of a profile: the world (4 tasks in each domain, 3 classes each) under
-    ``tiny``; otherwise the profile's datasets of General-10 (``multitask_datasets``, empty:
-    all ten) from the data root, each fetched by :mod:`clipadapt.data.fetch.download` when absent."""
-    prof = profiles.get(profile)
-    if prof.fewshot_task in fewshot.SYNTHETIC_TASKS:
+def suite_for(synthetic: bool, datasets: tuple[str, ...] = (), classes: int | None = None, preprocess=None,
+              data_root: str | Path | None = None, seed: int = 0) -> Suite:
+    """Chapter 7's suite: with ``synthetic`` (a profile whose few-shot data are synthetic) the
+    world, 4 tasks in each domain, 3 classes each; otherwise ``datasets`` of General-10 (empty:
+    all ten) from the data root, each fetched by :mod:`clipadapt.data.fetch.download` when
+    absent, ``classes`` kept of each (None: all)."""
+    if synthetic:
         return world_suite(4, classes=3, seed=seed)
-    wanted = prof.multitask_datasets
+    wanted = tuple(datasets)
     unknown = set(wanted) - {e.folder for e in GENERAL10}
     if unknown:
-        raise ValueError(f"profile {prof.name!r}: {sorted(unknown)} are not General-10 folders; "
+        raise ValueError(f"datasets: {sorted(unknown)} are not General-10 folders; "
                          f"expected some of {[e.folder for e in GENERAL10]}")
     entries = tuple(e for e in GENERAL10 if not wanted or e.folder in wanted)
     root = download.data_root(data_root)
     for e in entries:  # each returns at once when the dataset is there
         download.ensure(e.folder, data_root)
-    return load_suite(root, entries, preprocess, seed + 1, classes=prof.multitask_classes)
+    return load_suite(root, entries, preprocess, seed + 1, classes=classes)

@@ -3,14 +3,20 @@ each experiment a named spec (method, variant, how the task is built, recipe ove
 their reasons, seeds, what each profile changes).
 
 * ``spec`` -- the file format and its checks (:class:`Experiment`, :func:`load_file`);
+* ``settings`` -- what the chapters' tasks are made of under each profile (the few-shot data,
+  the video sets, the scene world, the suite, chapter 1's pre-training), from
+  ``experiments/_settings.toml``;
 * ``build`` -- how each kind of task is built from a spec (:class:`Workbench`);
 * ``lab`` -- :class:`Lab`, what a chapter runs experiments with, and :func:`prepare`, what
-  ``python -m clipadapt.reproduce chNN/NAME`` runs them with.
+  ``python -m clipadapt.reproduce chNN/NAME`` runs them with; :func:`default`, the experiment
+  ``reproduce METHOD`` runs.
 """
 
+from . import settings
 from .build import Workbench
-from .lab import Lab, Runs, all_specs, chapters, get, names, point_label, prepare, recipe_of, record, record_name
+from .lab import (Lab, Runs, all_specs, chapters, default, get, names, point_label, prepare, recipe_of, record,
+                  record_name)
 from .spec import Experiment, Override, SpecError, load_file
 
-__all__ = ["Experiment", "Lab", "Override", "Runs", "SpecError", "Workbench", "all_specs", "chapters", "get",
-           "load_file", "names", "point_label", "prepare", "recipe_of", "record", "record_name"]
+__all__ = ["Experiment", "Lab", "Override", "Runs", "SpecError", "Workbench", "all_specs", "chapters", "default",
+           "get", "load_file", "names", "point_label", "prepare", "recipe_of", "record", "record_name", "settings"]

@@ -1,11 +1,13 @@
 """How an experiment's task is built: one builder per kind of task, from the spec's ``task``
-options (:data:`clipadapt.experiments.spec.TASK_KEYS`), the profile's data and the run's seed.
+options (:data:`clipadapt.experiments.spec.TASK_KEYS`), the profile's settings (the data the
+chapters read: :mod:`clipadapt.experiments.settings`) and the run's seed.
 
 :class:`Workbench` holds what the builders share within one process: the profile, its
-CLIP, transform and tokenizer, where data live, and a cache of the data each task is made
-from (the few-shot task, the video sets, the scene worlds, the suites), so that a chapter's
-runs read and encode them once. ``reproduce`` builds a fresh one; a run does not depend on
-what else was built before it (the caches hold data and frozen features, never weights).
+settings and budgets, its CLIP, transform and tokenizer, where data live, and a cache of the
+data each task is made from (the few-shot task, the video sets, the scene worlds, the suites),
+so that a chapter's runs read and encode them once. ``reproduce`` builds a fresh one; a run
+does not depend on what else was built before it (the caches hold data and frozen features,
+never weights).
 """
 
 from __future__ import annotations
@@ -18,17 +20,30 @@ import torch
 from .. import profiles, tasks
 from ..data import fewshot, multilabel, multitask, video_sets
 from ..methods import scpnet
+from ..training import budgets
+from . import settings as settings_of
 from .spec import Experiment
 
 
 class Workbench:
     """The profile's CLIP and data, shared by the experiments of one process."""
 
-    def __init__(self, profile, clip, preprocess, tokenizer, data_root=None, workdir: str | Path = "."):
-        self.profile = profiles.get(profile)
+    def __init__(self, profile: profiles.Profile, clip, preprocess, tokenizer, data_root=None,
+                 workdir: str | Path = ".", settings: settings_of.Settings | None = None):
+        self.profile = profiles.need(profile)
+        self.settings = settings or settings_of.of(self.profile)
+        self.frames = self.profile.video_frames  # frames per video (a benchmark may change them)
+        self.budgets: dict[str, int] = {}  # changes to the profile's training budgets
         self.clip, self.preprocess, self.tokenizer = clip, preprocess, tokenizer
         self.data_root, self.workdir = data_root, Path(workdir)
         self.cache: dict[Any, Any] = {}
+
+    def read_dataset(self, name: str, long_frames: int | None = None) -> None:
+        """Read retrieval benchmark ``name`` instead of the profile's video sets (``reproduce
+        --dataset``), at its frames (``long_frames`` on long videos, where the settings allow)."""
+        videos, self.frames = video_sets.for_dataset(self.settings.videos, name, self.frames, long_frames)
+        self.settings = self.settings.replace(videos=videos)
+        self.cache.pop("videos", None)
 
     def once(self, key, make: Callable[[], Any]):
         if key not in self.cache:
@@ -48,40 +63,41 @@ class Workbench:
     # -- the data the tasks are made from (a chapter shows them through these too) ------------
     def fewshot(self):
         """The profile's few-shot classification task (chapter 2's data)."""
-        return self.once("fewshot", lambda: fewshot.load_task(self.profile, self.preprocess, self.data_root))
+        return self.once("fewshot", lambda: fewshot.load_task(self.settings.fewshot.dataset, self.preprocess,
+                                                              self.data_root))
 
     def videos(self) -> dict:
         """Part II's video-caption sets (:func:`clipadapt.data.video_sets.video_data`),
         synthetic ones written to ``workdir/videos``."""
-        return self.once("videos", lambda: video_sets.video_data(self.profile, self.workdir / "videos",
-                                                                 self.data_root))
+        return self.once("videos", lambda: video_sets.video_data(
+            self.settings.videos, self.frames, self.profile.video_size, self.workdir / "videos", self.data_root))
 
     def scenes(self, hidden: str = ""):
         """The scene world's training and test sets at the CLIP's input size (chapter 6)."""
         size = self.clip.visual.image_size
         size = size if isinstance(size, int) else size[0]
-        return self.once(("scenes", hidden), lambda: multilabel.scene_sets(self.profile, image_size=size,
+        sizes = ({**budgets.of(self.profile), **self.budgets}["multilabel_train"], self.settings.scenes.test)
+        return self.once(("scenes", hidden), lambda: multilabel.scene_sets(sizes, image_size=size,
                                                                            hidden=hidden or None))
 
     def shot_counts(self, spec: Experiment) -> list[int | None]:
         if spec.task["kind"] != "classification":
             return [None]
         shots = spec.task["shots"]
-        if shots == "profile":
-            return list(self.profile.fewshot_shots)
+        if shots == "data":
+            return list(self.settings.fewshot.shots)
         return list(shots) if isinstance(shots, list) else [int(shots)]
 
 
-def _test_per_class(value, profile: profiles.Profile):
-    if value == "profile":
-        return profile.fewshot_test_per_class
+def _test_per_class(value, bench: Workbench):
+    if value == "data":
+        return bench.settings.fewshot.test_per_class
     return None if value == "all" else int(value)
 
 
 def classification(bench: Workbench, opts: dict, seed: int, shots: int | None) -> tasks.Task:
-    p = bench.profile
     data = bench.fewshot()
-    per_class = _test_per_class(opts["test_per_class"], p)
+    per_class = _test_per_class(opts["test_per_class"], bench)
     test = bench.once(("fewshot test", per_class), lambda: data.test_set(per_class))
     return tasks.ClassificationTask(data, shots, test)
 
@@ -126,11 +142,13 @@ def multilabel_task(bench: Workbench, opts: dict, seed: int, shots: int | None) 
 def _suite(bench: Workbench, opts: dict, seed: int):
     if opts["suite"] == "label":
         suite = bench.once(("label suite", seed), lambda: multitask.label_suite(4, classes=3, seed=seed))
-    elif opts["suite"] == "profile":
-        suite = bench.once(("suite", seed), lambda: multitask.suite_for(bench.profile, bench.preprocess,
-                                                                        bench.data_root, seed=seed))
+    elif opts["suite"] == "data":
+        s = bench.settings
+        synthetic = s.fewshot.dataset in fewshot.SYNTHETIC_TASKS
+        suite = bench.once(("suite", seed), lambda: multitask.suite_for(
+            synthetic, s.suites.datasets, s.suites.classes, bench.preprocess, bench.data_root, seed=seed))
     else:
-        raise ValueError(f"task.suite is 'profile' or 'label', got {opts['suite']!r}")
+        raise ValueError(f"task.suite is 'data' or 'label', got {opts['suite']!r}")
     if opts["names"] == "shuffled":
         return multitask.shuffled_names(suite, seed=seed)
     if opts["names"] != "true":
@@ -139,12 +157,11 @@ def _suite(bench: Workbench, opts: dict, seed: int):
 
 
 def multitask_task(bench: Workbench, opts: dict, seed: int, shots: int | None) -> tasks.Task:
-    p = bench.profile
-    k = opts["shots"]
-    k = min(p.fewshot_shots) if k == "smallest" else max(p.fewshot_shots) if k == "largest" else int(k)
+    shots, k = bench.settings.fewshot.shots, opts["shots"]
+    k = min(shots) if k == "smallest" else max(shots) if k == "largest" else int(k)
     cache = bench.once("multitask cache", dict)  # pictures and frozen features, shared by every run
-    return tasks.MultiTaskClassificationTask(_suite(bench, opts, seed), k, _test_per_class(opts["test_per_class"], p),
-                                             cache=cache)
+    return tasks.MultiTaskClassificationTask(_suite(bench, opts, seed), k, _test_per_class(opts["test_per_class"],
+                                                                                          bench), cache=cache)
 
 
 BUILDERS: dict[str, Callable[[Workbench, dict, int, int | None], tasks.Task]] = {

@@ -20,9 +20,10 @@ import json
 from dataclasses import dataclass, field
 
 from .. import viz
-from ..training import driver, recipes
+from ..methods import registry
+from ..training import budgets, driver, recipes
 from . import build
-from .spec import Experiment, SpecError, load_all
+from .spec import TASK_KEYS, Experiment, SpecError, load_all
 
 _ALL: dict[str, Experiment] | None = None
 
@@ -47,6 +48,17 @@ def get(name: str, profile=None) -> Experiment:
     return spec.under(profile) if profile is not None else spec
 
 
+def default(method: str, variant: str | None = None) -> Experiment:
+    """The experiment ``reproduce METHOD`` runs: ``method`` (``variant``) on its kind of task as
+    a spec that says nothing else builds it (the defaults of :data:`TASK_KEYS`), seed 0, its
+    recipe as the recipe file writes it."""
+    m = registry.get(method)
+    v = m.variant(variant)
+    slug = m.name.lower().replace(" ", "-") + (f"-{v}" if v else "")
+    return Experiment(name=f"method/{slug}", method=m.name, variant=v, label=m.name + (f" ({v})" if v else ""),
+                      seeds=(0,), task={"kind": m.task, **TASK_KEYS[m.task]})
+
+
 def chapters() -> list[str]:
     return list(dict.fromkeys(n.split("/")[0] for n in all_specs()))
 
@@ -64,9 +76,10 @@ def record_name(name: str, point: dict) -> str:
     return f"experiment:{name}:{point_label(point)}"
 
 
-def recipe_of(spec: Experiment, profile) -> recipes.Recipe:
-    """The recipe ``spec`` trains with under ``profile``: the method's, with the spec's overrides."""
-    return spec.apply(recipes.get(spec.method, profile, spec.variant))
+def recipe_of(spec: Experiment, profile, budgets: dict | None = None) -> recipes.Recipe:
+    """The recipe ``spec`` trains with under ``profile``: the method's (at the profile's budgets,
+    ``budgets`` changing some), with the spec's overrides."""
+    return spec.apply(recipes.get(spec.method, profile, spec.variant, budgets))
 
 
 def record(spec: Experiment, point: dict, metrics: dict, trainable: int, macs: int | None, steps: int) -> dict:
@@ -114,12 +127,18 @@ class Lab:
     def __init__(self, profile, clip, preprocess, tokenizer, data_root=None, workdir=".", glue: bool = True):
         self.bench = build.Workbench(profile, clip, preprocess, tokenizer, data_root, workdir)
         self.profile = self.bench.profile
+        self.settings = self.bench.settings  # the data the chapters read (experiments/_settings.toml)
         self.glue = glue
         self.done: dict[str, Runs] = {}
         self.glued: set[str] = set()
 
     def spec(self, name: str) -> Experiment:
         return get(name, self.profile)
+
+    @property
+    def budgets(self) -> dict[str, int]:
+        """The profile's training budgets (:mod:`clipadapt.training.budgets`), as the runs read them."""
+        return {**budgets.of(self.profile), **self.bench.budgets}
 
     # the data the experiments are made from, for a chapter to show (read once)
     def fewshot(self):
@@ -138,7 +157,7 @@ class Lab:
 
     def recipe(self, name: str) -> recipes.Recipe:
         spec = self.spec(name)
-        return recipe_of(spec, self.profile)
+        return recipe_of(spec, self.profile, self.bench.budgets)
 
     def runs(self, name: str) -> bool:
         """Whether ``name`` runs under this lab's profile."""
@@ -152,7 +171,7 @@ class Lab:
         spec = self.spec(name)
         if spec.skip:
             raise SpecError(f"{name} does not run under profile {self.profile.name!r}: {spec.skip}")
-        recipe = recipe_of(spec, self.profile)
+        recipe = recipe_of(spec, self.profile, self.bench.budgets)
         points, results = self.bench.points(spec), []
         for point in points:
             task = self.bench.task(spec, point["seed"], point.get("shots"))
@@ -176,7 +195,7 @@ def prepare(name: str, point: dict, bench: build.Workbench, amp: bool = True,
     spec = get(name, bench.profile)
     if spec.skip:
         raise SpecError(f"{name} does not run under profile {bench.profile.name!r}: {spec.skip}")
-    recipe = recipe_of(spec, bench.profile)
+    recipe = recipe_of(spec, bench.profile, bench.budgets)
     if steps is not None:
         recipe = recipe.replace(steps=steps, epochs=0, min_steps=0)
     task = bench.task(spec, point["seed"], point.get("shots"))

@@ -38,16 +38,14 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 FOLDER = Path(__file__).parent
-# a profile built from another (profiles.PROFILES["colab-smoke"] is colab's at CI scale)
-# takes that profile's changes first, then its own
-BASED_ON = {"colab-smoke": "colab"}
 
 # what each kind of task may be told (clipadapt.experiments.build reads them), with the
-# value it takes when the spec is silent: "profile" means "as the profile's data say"
+# value it takes when the spec is silent: "data" means "as the profile's settings say"
+# (experiments/_settings.toml: the shots, test pictures and suite every chapter reads)
 TASK_KEYS: dict[str, dict[str, Any]] = {
     # few-shot classification (Part I): shots per class (a number, or a list: one run per
-    # count), test pictures per class ("profile": the profile's; "all": the whole split)
-    "classification": {"shots": "profile", "test_per_class": "profile"},
+    # count), test pictures per class ("data": the settings'; "all": the whole split)
+    "classification": {"shots": "data", "test_per_class": "data"},
     # text-video retrieval (Part II): "twin pairs" draws each video with its reversal twin
     # where the data has twins; "random" draws single pairs
     "retrieval": {"batches": "twin pairs"},
@@ -56,11 +54,11 @@ TASK_KEYS: dict[str, dict[str, Any]] = {
     # them permuted with the run's seed; "oracle": the training labels' true co-occurrence)
     # and whether the AP of the hidden shape's classes is reported
     "multilabel": {"hidden": "", "labels": 0.1, "prior": "clip", "report_hidden": False},
-    # many few-shot tasks (chapter 7): the suite ("profile": the profile's; "label": the
+    # many few-shot tasks (chapter 7): the suite ("data": the settings'; "label": the
     # label world, drawn with the run's seed), its task names ("true" or "shuffled" with
     # the run's seed), shots ("smallest", "largest" of the profile's, or a number), test
     # pictures per class
-    "multitask": {"suite": "profile", "names": "true", "shots": "largest", "test_per_class": "profile"},
+    "multitask": {"suite": "data", "names": "true", "shots": "largest", "test_per_class": "data"},
 }
 EXPERIMENT_KEYS = {"method", "variant", "label", "about", "seeds", "task", "recipe", "profiles", "count_macs"}
 PROFILE_KEYS = {"why", "skip", "seeds", "task", "recipe"}
@@ -99,11 +97,11 @@ class Experiment:
     def chapter(self) -> str:
         return self.name.split("/")[0]
 
-    def under(self, profile) -> "Experiment":
-        """This spec as it runs under ``profile`` (a name or a Profile)."""
-        p = profiles.get(profile).name
-        spec = self
-        for name in (BASED_ON.get(p), p):
+    def under(self, profile: profiles.Profile) -> "Experiment":
+        """This spec as it runs under ``profile`` (resolved by the caller)."""
+        prof = profiles.need(profile)
+        p, spec = prof.name, self
+        for name in profiles.lineage(prof):
             change = self.profiles.get(name) if name else None
             if not change:
                 continue

@@ -7,7 +7,8 @@
 * ``multilabel`` -- multi-label recognition with incomplete labels, mAP (SCPNet, chapter 6);
 * ``multitask`` -- many few-shot classification tasks trained at once (SoftCPT, chapter 7).
 
-:data:`TASKS` maps each kind (``MethodSpec.task``) to its class.
+:data:`TASKS` maps each kind (``MethodSpec.task``) to its class. How a chapter builds each
+kind of task from its data is :mod:`clipadapt.experiments.build`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,4 @@ TASKS: dict[str, type[Task]] = {cls.kind: cls for cls in (
     ClassificationTask, RetrievalTask, MultiTaskClassificationTask, MultiLabelTask)}
 
 __all__ = ["TASKS", "ClassificationTask", "Loader", "MultiLabelTask", "MultiTaskClassificationTask",
-           "RetrievalTask", "Task", "for_profile"]
-
-
-def for_profile(kind: str, profile, clip, preprocess, tokenizer, data_root=None, workdir=None) -> Task:
-    """The task of ``kind`` that the chapters train on under ``profile``."""
-    if kind not in TASKS:
-        raise ValueError(f"no task class for kind {kind!r}; add it to clipadapt.tasks.TASKS (known: {', '.join(TASKS)})")
-    return TASKS[kind].for_profile(profile, clip, preprocess, tokenizer, data_root=data_root, workdir=workdir)
+           "RetrievalTask", "Task"]

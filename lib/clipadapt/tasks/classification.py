@@ -9,9 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import profiles
 from ..core import distributed, features
-from ..data import fewshot
 from .protocol import Loader, Task, device_of, fresh_views
 
 
@@ -33,13 +31,6 @@ class ClassificationTask(Task):
         self.x_test, self.y_test = test if test is not None else task.test_set()
         self.context = {"classnames": list(task.classnames), "template": task.template}
         self._stored: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    @classmethod
-    def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None) -> "ClassificationTask":
-        """The profile's few-shot task (chapter 2) at its largest number of shots."""
-        p = profiles.get(profile)
-        task = fewshot.load_task(p, preprocess, data_root)
-        return cls(task, max(p.fewshot_shots), task.test_set(p.fewshot_test_per_class))
 
     @property
     def n_train(self) -> int:

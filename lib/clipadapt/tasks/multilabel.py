@@ -41,18 +41,6 @@ class MultiLabelTask(Task):
 
     kind = "multilabel"
 
-    # the label setting reproduce trains with: SCPNet's headline setting keeps 10% of the labels
-    LABEL_PROPORTION = 0.1
-
-    @classmethod
-    def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None) -> "MultiLabelTask":
-        """The scene world of the profile's size, drawn at the CLIP's input size, with 10% of
-        the training labels observed (seed 0). The real datasets (MS-COCO, VOC:
-        :mod:`clipadapt.data.formats.multilabel_sets`) are not wired to a profile."""
-        size = clip.visual.image_size
-        train, test = multilabel.scene_sets(profile, image_size=size if isinstance(size, int) else size[0])
-        return cls(train, multilabel.observe(train.targets, cls.LABEL_PROPORTION, seed=0), test)
-
     def __init__(self, train, observed: torch.Tensor, test, threshold: float = 0.5, pool: int = 4,
                  report: torch.Tensor | None = None):
         if observed.shape != train.targets.shape:

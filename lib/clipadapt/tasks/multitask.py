@@ -8,9 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import profiles
 from ..core import features, metrics
-from ..data import multitask
 from .protocol import Loader, Task, device_of, fresh_views
 
 
@@ -59,12 +57,6 @@ class MultiTaskClassificationTask(Task):
         ys = [self._images(i, "train")[1] for i in range(len(suite))]
         self.y_train = torch.cat(ys)  # labels within each sample's task
         self.t_train = torch.cat([torch.full_like(y, i) for i, y in enumerate(ys)])  # task of each sample
-
-    @classmethod
-    def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None) -> "MultiTaskClassificationTask":
-        """The profile's suite (chapter 7) at its largest number of shots."""
-        p = profiles.get(profile)
-        return cls(multitask.suite_for(p, preprocess, data_root), max(p.fewshot_shots), p.fewshot_test_per_class)
 
     @property
     def n_train(self) -> int:

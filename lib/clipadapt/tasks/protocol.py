@@ -5,7 +5,6 @@ train and measure a method, and nothing else is ever asked of it:
 
 * ``kind`` -- the task family (``MethodSpec.task`` names it: a method solves one kind);
 * ``context`` -- what a method needs to be built (class names and template; frames; tasks);
-* :meth:`for_profile` -- the task a chapter trains this kind of method on under a profile;
 * :meth:`loader` -- the training examples as a :class:`Loader`: ``n`` examples,
   ``per_batch`` of them in each global batch, and ``load(indices, step)`` that makes the
   batch of any subset of them. The driver decides which examples each step takes (a fresh
@@ -49,12 +48,6 @@ class Task:
 
     kind: ClassVar[str]
     context: dict
-
-    @classmethod
-    def for_profile(cls, profile, clip: nn.Module, preprocess, tokenizer, data_root=None, workdir=None) -> "Task":
-        """The task that the chapters train this kind of method on under ``profile``
-        (synthetic data are written under ``workdir``; real data are read from ``data_root``)."""
-        raise NotImplementedError(f"{cls.__name__} has no for_profile(...): reproduce cannot build it")
 
     @property
     def n_train(self) -> int:

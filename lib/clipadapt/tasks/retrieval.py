@@ -4,7 +4,6 @@ every caption a query where a test video has several, as MSVD's)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -12,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core import distributed, features, losses, metrics, seeds
-from ..data import augment, video_sets
+from ..data import augment
 from .protocol import Loader, Task, device_of
 
 VIDEO_BATCH = 32  # videos per evaluation batch (each holds T frames)
@@ -52,14 +51,6 @@ class RetrievalTask(Task):
         self.train, self.test, self.tokenizer = train, test, tokenizer
         self.partners, self.twins, self.max_tokens = partners, twins, max_tokens
         self.context = {"frames": test.frames}
-
-    @classmethod
-    def for_profile(cls, profile, clip, preprocess, tokenizer, data_root=None, workdir=None) -> "RetrievalTask":
-        """Part II's video-caption sets (chapters 3-5), with the reversal twins where the
-        data has them; synthetic videos are written to ``workdir/videos``."""
-        data = video_sets.video_data(profile, Path(workdir or ".") / "videos", data_root)
-        return cls(data["train"], data["test"], tokenizer, partners=data["partners"], twins=data["twins"],
-                   max_tokens=data["max_tokens"])
 
     @property
     def n_train(self) -> int:

@@ -2,10 +2,9 @@
 
 * ``recipe`` (one recipe: its fields, and the recipe card), ``recipes`` (the reader of the
   recipe files ``clipadapt/recipes/*.toml``: each method's official recipe with its sources,
-  and how it trains under each profile, every deviation with its reason), ``optim`` (the
+  and how it trains under each profile, every deviation with its reason), ``budgets`` (each
+  profile's training budgets, which the recipes' rules read), ``optim`` (the
   optimiser and schedule a recipe names, from ``torch.optim``), ``loop`` (one training step:
   :class:`~clipadapt.training.loop.Trainer`), ``runstate`` (a run's whole state in a
-  checkpoint, and its output folder), ``driver`` (prepare, fit, evaluate: the one driver),
-  ``dryrun`` (a run at full size for two steps on the CPU: its peak memory and whether it
-  fits a T4).
+  checkpoint, and its output folder), ``driver`` (prepare, fit, evaluate: the one driver).
 """

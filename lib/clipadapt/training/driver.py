@@ -38,6 +38,7 @@ from ..core.files import atomic_path
 from ..methods import protocol, registry
 from ..methods.protocol import Method
 from ..tasks.protocol import Loader, Task
+from .. import profiles
 from . import recipes, runstate
 from .loop import History, Trainer, progress_bar
 
@@ -100,6 +101,9 @@ def prepare(method: str, clip: nn.Module, tokenizer, task: Task, *, variant: str
     variant = spec.variant(variant)
     if spec.task != task.kind:
         raise ValueError(f"method {method!r} solves {spec.task}, but the task is {task.kind}")
+    if recipe is None and not isinstance(profile, profiles.Profile):
+        raise TypeError(f"driver.prepare({method!r}, ...): pass the recipe, or the Profile whose recipe it runs "
+                        f"(clipadapt.profiles.get(name)); got profile={profile!r}")
     recipe = recipe or recipes.get(method, profile, variant)
     device = next(clip.parameters()).device
     seeds.seed_everything(seed)
@@ -233,7 +237,7 @@ def run(method: str, clip: nn.Module, tokenizer, task: Task, *, variant: str | N
                   prepared.module if keep else None)
 
 
-def trainable_parameters(model_name: str, context: dict, profile="colab", task: str = "classification",
+def trainable_parameters(model_name: str, context: dict, profile: profiles.Profile, task: str = "classification",
                          variant: str | None = None) -> dict[str, int]:
     """Trainable parameters of every method of ``task`` built on ``model_name`` (random
     weights: no download) with ``profile``'s recipes."""

@@ -21,7 +21,7 @@ A file, key by key (``variants = [...]`` puts every section below under ``[<vari
     source = "..."
 
     [tiny.budget]              # the tiny CLIP's row: a recipe of its own, built from Recipe's
-    epochs = { profile = "fewshot_epochs" }   # defaults; its reasons are _shared.toml's [tiny]
+    epochs = { budget = "fewshot_epochs" }    # defaults; its reasons are _shared.toml's [tiny]
 
     [colab.lr]                 # colab and paper: changes to the official row, each with
     lr = 1e-3                  # its reason (written "ours: <reason>" into the row's sources)
@@ -30,21 +30,21 @@ A file, key by key (``variants = [...]`` puts every section below under ``[<vari
 * TOML has no null: ``none = ["lr"]`` in a table sets the fields it lists to None (an
   option's table: ``none = ["value"]``). ``[official] source = "..."`` is the source of every
   key that names none of its own (a row that trains nothing).
-* A reason may name ``{<text>}`` of ``_shared.toml``'s ``[texts]`` and ``{<field>}`` of the
-  profile (``{video_steps}``). A value may be a rule the loader evaluates against the profile:
-  ``{ profile = "video_steps" }``, ``{ profile = "video_steps", times = 2 }``, or
-  ``{ ema_keep = 0.82, epoch_of = "multilabel_train" }`` -- the moving-average decay that keeps
-  0.82 of the average after one epoch of that many examples at the row's batch size
-  (:func:`ema_decay`, SCPNet's rule).
-* A profile on a tiny CLIP (``core.models.TINY_MODELS``) reads ``tiny``; the profile called
-  ``paper`` reads ``paper``; every other (``colab``, ``colab-smoke``) reads ``colab``, its own
-  values going through the rules (``colab-smoke`` thus keeps colab's rows at its small budgets).
+* A reason may name ``{<text>}`` of ``_shared.toml``'s ``[texts]``, ``{<field>}`` of the profile
+  and ``{<budget>}`` (:mod:`~clipadapt.training.budgets`). A value may be a rule: ``{ budget =
+  "video_steps" }`` (``times = 2`` doubles it), ``{ profile = "clip_model" }``, or ``{ ema_keep =
+  0.82, epoch_of = "multilabel_train" }``: the moving-average decay keeping 0.82 after one
+  epoch of that many examples at the row's batch (:func:`ema_decay`, SCPNet's rule).
+* A profile on a tiny CLIP (``core.models.TINY_MODELS``) reads ``tiny``; ``paper`` and the
+  profiles built from it read ``paper``; every other reads ``colab``, its values going through
+  the rules (``colab-smoke`` thus keeps colab's rows at its small budgets).
 
 A file that breaks these rules is refused with an error naming the file and the key.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import math
@@ -58,6 +58,7 @@ from .. import profiles
 from ..core.ema import ema_decay
 from ..core.models import TINY_MODELS
 from ..methods import registry
+from .budgets import BUDGETS, of as budgets_of
 from .recipe import GROUPS, HINTS, KEYS, Recipe, cast, fits, kinds, render_card, show  # noqa: F401
 
 if sys.version_info >= (3, 11):
@@ -92,15 +93,21 @@ def slug(method: str) -> str:
 
 def section_of(profile: profiles.Profile) -> str:
     """The section of a recipe file that ``profile`` reads: ``tiny``, ``colab`` or ``paper``."""
-    return "tiny" if profile.clip_model in TINY_MODELS else "paper" if profile.name == "paper" else "colab"
+    return "tiny" if profile.clip_model in TINY_MODELS else "paper" if "paper" in profiles.lineage(profile) else "colab"
 
 
 # -- the rules a value may be -------------------------------------------------------------------
-_PROFILE_FIELDS = {f.name for f in dataclasses.fields(profiles.Profile)}
+_PROFILE_FIELDS = tuple(f.name for f in dataclasses.fields(profiles.Profile))
 
 
 def _is_rule(value) -> bool:
-    return isinstance(value, dict) and set(value) in ({"profile"}, {"profile", "times"}, {"ema_keep", "epoch_of"})
+    return isinstance(value, dict) and set(value) in ({"profile"}, {"budget"}, {"budget", "times"},
+                                                      {"ema_keep", "epoch_of"})
+
+
+def _reads(rule: dict) -> tuple[str, str]:
+    """What a rule reads: ``("profile", field)`` or ``("budget", name)``."""
+    return ("profile", rule["profile"]) if "profile" in rule else ("budget", rule.get("budget", rule.get("epoch_of")))
 
 
 class Entry(NamedTuple):
@@ -192,9 +199,9 @@ class RecipeFile:
                 if not isinstance(value, str) or not value.strip():
                     raise RecipeFileError(self.path, at, "expected a non-empty string")
                 for _, name, _, _ in string.Formatter().parse(value) if note == "reason" else ():
-                    if name is not None and name not in self.texts and name not in _PROFILE_FIELDS:
-                        raise RecipeFileError(self.path, at, f"{{{name}}} is neither a text of {SHARED} nor a "
-                                              "profile field")
+                    if name is not None and name not in self.texts and name not in BUDGETS + _PROFILE_FIELDS:
+                        raise RecipeFileError(self.path, at, f"{{{name}}} is neither a text of {SHARED}, a budget "
+                                              f"({', '.join(BUDGETS)}) nor a field of profiles.Profile")
             elif field == "none":
                 if not (isinstance(value, list) and all(f in nullable for f in value)):
                     raise RecipeFileError(self.path, at, f"expected a list of fields that may be None: {nullable}")
@@ -204,9 +211,10 @@ class RecipeFile:
             elif _is_rule(value):
                 if section == "official":
                     raise RecipeFileError(self.path, at, "an official value is a number, not a rule of the profile")
-                read = value.get("profile", value.get("epoch_of"))
-                if read not in _PROFILE_FIELDS:
-                    raise RecipeFileError(self.path, at, f"the rule reads {read!r}, no field of profiles.Profile")
+                kind, read = _reads(value)
+                if read not in (_PROFILE_FIELDS if kind == "profile" else BUDGETS):
+                    raise RecipeFileError(self.path, at, f"the rule reads {read!r}, no " + (
+                        "field of profiles.Profile" if kind == "profile" else f"budget ({', '.join(BUDGETS)})"))
                 if not all(fits(value[k], (int, float)) for k in ("times", "ema_keep") if k in value):
                     raise RecipeFileError(self.path, at, f"expected a number in the rule, got {value!r}")
                 values[field] = value
@@ -233,11 +241,13 @@ class RecipeFile:
         sources = {**dict.fromkeys(keys, self.default_source[variant]), **{e.key: e.note for e in entries if e.note}}
         return Recipe(**fields, options=options, sources=sources)
 
-    def row(self, variant: str | None, profile: profiles.Profile) -> Recipe:
+    def row(self, variant: str | None, profile: profiles.Profile, budgets: dict | None = None) -> Recipe:
         """The row ``profile`` runs (the module says which section it reads)."""
         name = section_of(profile)
         entries = self._entries(variant, name)
-        words = {**self.texts, **{f: getattr(profile, f) for f in _PROFILE_FIELDS}}
+        budgets = {**budgets_of(profile), **(budgets or {})}
+        # a budget the profile leaves unset reads "(unset)" here; a rule reading it is refused below
+        words = collections.defaultdict(lambda: "(unset)", {**self.texts, **dataclasses.asdict(profile), **budgets})
         reasons = {e.key: e.note.format_map(words) for e in entries if e.note}
         if name == "tiny":
             base = Recipe(sources={**{k: self.tiny[k] for k in KEYS}, **reasons, **{
@@ -245,10 +255,10 @@ class RecipeFile:
         else:
             base = self.official(variant)
             base = base.replace(sources={**base.sources, **{k: OURS + why for k, why in reasons.items()}})
-        fields, options = self._values(entries, profile, 0)
+        fields, options = self._values(entries, (profile, budgets), 0)
         row = base.replace(**fields, options={**base.options, **options})
         # the rules that need the finished row (a moving average's decay reads its batch size)
-        fields, options = self._values(entries, profile, row.batch_size)
+        fields, options = self._values(entries, (profile, budgets), row.batch_size)
         row = row.replace(**fields, options={**row.options, **options})
         official = self.official(variant).options
         for e in entries:  # a setting keeps the official value's type (an int may stand for a float)
@@ -277,15 +287,18 @@ class RecipeFile:
                     raise RecipeFileError(self.path, at, f"expected {HINTS[field]}, the rule gives {value!r}")
         return fields, options
 
-    def _evaluate(self, at: str, rule: dict, profile, batch: int):
-        got = getattr(profile, rule.get("profile", rule.get("epoch_of")))
+    def _evaluate(self, at: str, rule: dict, against: tuple, batch: int):
+        """``rule``'s value for ``against`` = (profile, its budgets)."""
+        profile, budgets = against
+        kind, read = _reads(rule)
+        got = getattr(profile, read) if kind == "profile" else budgets.get(read)
+        if got is None:
+            raise RecipeFileError(self.path, at, f"the rule reads the {kind} {read}, which profile {profile.name!r} "
+                                  f"leaves unset ({SHARED}, budgets.{profile.name})")
         if "ema_keep" in rule:
             if not isinstance(got, int) or isinstance(got, bool):
-                raise RecipeFileError(self.path, at, f"the profile's {rule['epoch_of']} is no count: {got!r}")
+                raise RecipeFileError(self.path, at, f"the budget {read} is no count: {got!r}")
             return ema_decay(math.ceil(got / batch), rule["ema_keep"])
-        if got is None:
-            raise RecipeFileError(self.path, at, f"the rule reads the profile's {rule['profile']}, which profile "
-                                  f"{profile.name!r} leaves unset")
         return got * rule["times"] if "times" in rule else got
 
 
@@ -295,8 +308,10 @@ def _shared(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     """The texts reasons name, and the tiny rows' reasons, of the shared file ``path``."""
     data = _toml(path)
     for key in {*data, "texts", "tiny"}:
-        if key not in ("texts", "tiny") or not isinstance(data.get(key), dict):
-            raise RecipeFileError(path, key, "the shared file holds two tables, texts and tiny")
+        if key not in ("texts", "tiny", "budgets") or not isinstance(data.get(key), dict):
+            raise RecipeFileError(path, key, "the shared file holds three tables, texts, tiny and budgets")
+        if key == "budgets":
+            continue
         for k, v in data[key].items():
             if not isinstance(v, str) or not v.strip():
                 raise RecipeFileError(path, f"{key}.{k}", "expected a non-empty string")
@@ -340,23 +355,20 @@ def methods() -> tuple[str, ...]:
     return tuple(files())
 
 
-def _table(p: profiles.Profile) -> dict[str, dict[str | None, Recipe]]:
-    """Every method's recipe under profile ``p``: ``{method: {variant or None: Recipe}}``."""
-    return {m: {v: f.row(v, p) for v in f.variants} for m, f in files().items()}
-
-
-def get(method: str, profile: str | profiles.Profile | None = None, variant: str | None = None) -> Recipe:
-    """The recipe of ``method`` (and ``variant``) under ``profile`` (a name or a Profile)."""
-    table = _table(profiles.get(profile))
-    if method not in table:
-        raise ValueError(f"no recipe for method {method!r}; methods with recipes: {', '.join(table)}")
-    rows = table[method]
-    if variant in rows:
-        return rows[variant]
-    if None in rows:
-        return rows[None]
+def get(method: str, profile: profiles.Profile, variant: str | None = None, budgets: dict | None = None) -> Recipe:
+    """The recipe of ``method`` (and ``variant``) under ``profile`` (resolved by the caller:
+    :func:`clipadapt.profiles.get`); ``budgets`` changes some of the profile's budgets (a
+    benchmark's own epochs: :func:`clipadapt.data.video_sets.for_dataset`)."""
+    p = profiles.need(profile)
+    if method not in files():
+        raise ValueError(f"no recipe for method {method!r}; methods with recipes: {', '.join(files())}")
+    f = files()[method]
+    if variant in f.variants:
+        return f.row(variant, p, budgets)
+    if None in f.variants:
+        return f.row(None, p, budgets)
     raise ValueError(f"no recipe for {method!r} variant {variant!r}; variants with recipes: "
-                     f"{', '.join(str(v) for v in rows)}")
+                     f"{', '.join(str(v) for v in f.variants)}")
 
 
 def _file(method: str) -> RecipeFile:
@@ -371,11 +383,11 @@ def official(method: str, variant: str | None = None) -> Recipe:
     return f.official(None if variant not in f.variants and None in f.variants else variant)
 
 
-def card(method: str, profile: str | profiles.Profile | None = None, variant: str | None = None,
+def card(method: str, profile: profiles.Profile, variant: str | None = None,
          width: int = 80) -> str:
     """The official recipe of ``method`` beside the one ``profile`` runs, then each deviation
     with its reason, the sources of the official values and the notes."""
-    p, f = profiles.get(profile), _file(method)
+    p, f = profiles.need(profile), _file(method)
     name = method if variant is None else f"{method} ({variant})"
     return render_card(name, p.name, p.clip_model, official(method, variant), get(method, p, variant),
                        f.backbone, f.notes, width)

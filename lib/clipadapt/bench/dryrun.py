@@ -34,14 +34,15 @@ from pathlib import Path
 
 import torch
 
-from .. import profiles, tasks
+from .. import experiments, profiles
 from ..core import models
 from ..core.features import BATCH as IMAGE_EVAL_BATCH
 from ..core.live_memory import LiveTensors
-from ..data import fixtures, video_sets
+from ..data import fixtures
+from ..experiments import settings as settings_of
 from ..methods import registry
 from ..tasks.retrieval import VIDEO_BATCH
-from . import driver, recipes
+from ..training import driver, recipes
 
 MIB = 2**20
 T4_BYTES = 15102 * MIB  # what torch reports as a T4's total memory (Colab: total_memory=15102MB)
@@ -105,16 +106,19 @@ def t4_estimate(peak: float) -> float:
     return peak * (1 + ALLOCATOR_SLACK) + CONTEXT_BYTES
 
 
-def dry_profile(profile="colab") -> profiles.Profile:
-    """``profile`` on the CPU with random weights from a file and real-format fixtures: every
-    class of each dataset (``multitask_classes=None``), the fixtures' sizes unchecked, and
-    a small multi-label world (its images stay on the CPU; only its features are stored).
-    A full-batch run (a linear probe on cached features) steps on the fixtures' whole
-    training set: EuroSAT's 16 shots of 10 classes, as the chapter's; one picture of each
+def dry_profile(profile: profiles.Profile) -> tuple[profiles.Profile, settings_of.Settings]:
+    """``profile`` on the CPU with random weights from a file and real-format fixtures, and
+    the settings its dry run reads: the fixtures' sizes unchecked, every class of each suite
+    dataset, and a small multi-label test world (its images stay on the CPU; only its features
+    are stored). A full-batch run (a linear probe on cached features) steps on the fixtures'
+    whole training set: EuroSAT's 16 shots of 10 classes, as the chapter's; one picture of each
     of General-10's classes where chapter 7 has 16 (a few MB of features more)."""
-    p = profiles.get(profile)
-    return p.replace(name=f"{p.name}-dry-run", clip_pretrained=models.RANDOM_FILE, device="cpu",
-                     video_check_sizes=False, multitask_classes=None, multilabel_train=16, multilabel_test=16)
+    p = profiles.need(profile)
+    dry = p.replace(name=f"{p.name}-dry-run", clip_pretrained=models.RANDOM_FILE, device="cpu", based_on=p.name)
+    s = settings_of.of(p)
+    s = s.replace(videos=s.videos.replace(check_sizes=False), suites=dataclasses.replace(s.suites, classes=None),
+                  scenes=settings_of.Scenes(test=16))
+    return dry, s
 
 
 def _probe(run: driver.Run, clip, units: int, eval_units: int) -> tuple[int, int]:
@@ -138,19 +142,23 @@ def _probe(run: driver.Run, clip, units: int, eval_units: int) -> tuple[int, int
         return train, live.peak
 
 
-def build(method: str, variant: str | None, profile, root: Path, workdir: Path, dataset: str | None = None,
-          recipe: recipes.Recipe | None = None):
+def build(method: str, variant: str | None, profile: profiles.Profile, root: Path, workdir: Path,
+          dataset: str | None = None, recipe: recipes.Recipe | None = None):
     """The run a chapter makes under ``profile`` (on the CPU, data under ``root``; ``recipe``:
-    another than the profile's): ``(run, clip)``."""
+    another than the profile's): ``(run, clip)``. The task is the method's default
+    experiment's (:func:`clipadapt.experiments.default`), as ``reproduce METHOD`` builds it."""
     spec = registry.get(method)
-    prof = dry_profile(profile)
+    prof, settings = dry_profile(profile)
     if spec.task == "multitask":  # the fixtures hold one training picture per class
-        prof = prof.replace(fewshot_shots=(1,), fewshot_test_per_class=1)
-    if dataset is not None:
-        prof = video_sets.for_dataset(prof, dataset, long_frames=spec.long_video_frames)
+        settings = settings.replace(fewshot=dataclasses.replace(settings.fewshot, shots=(1,), test_per_class=1))
     clip, preprocess, tokenizer = models.load_clip(prof.clip_model, prof.clip_pretrained, device="cpu")
-    task = tasks.for_profile(spec.task, prof, clip, preprocess, tokenizer, data_root=root, workdir=workdir)
-    recipe = recipe or recipes.get(spec.name, profiles.get(profile), variant)
+    bench = experiments.Workbench(prof, clip, preprocess, tokenizer, root, workdir, settings=settings)
+    bench.budgets["multilabel_train"] = 16  # the dry run's world (the recipe keeps the profile's)
+    if dataset is not None:
+        bench.read_dataset(dataset, spec.long_video_frames)
+    default = experiments.default(spec.name, variant).under(prof)
+    task = bench.task(default, 0, bench.points(default)[-1].get("shots"))  # a sweep's largest shot count
+    recipe = recipe or recipes.get(spec.name, profile, variant)
     run = driver.prepare(spec.name, clip, tokenizer, task, variant=variant, recipe=recipe, profile=prof)
     if run.trainer is not None:  # the recipe's precision, with the CPU's 2-byte float
         run.trainer.use_amp = recipe.precision != "fp32"
@@ -158,7 +166,7 @@ def build(method: str, variant: str | None, profile, root: Path, workdir: Path, 
     return run, clip
 
 
-def measure(method: str, variant: str | None, profile="colab", dataset: str | None = None,
+def measure(method: str, variant: str | None, profile: profiles.Profile, dataset: str | None = None,
             probes: tuple[int, int] | None = None, recipe: recipes.Recipe | None = None) -> Measured:
     """Dry-run ``method`` (``variant``) as ``profile``'s chapter runs it on ``dataset`` (a
     retrieval benchmark; None: the profile's), on real-format fixtures (see the module)."""
@@ -166,7 +174,7 @@ def measure(method: str, variant: str | None, profile="colab", dataset: str | No
     spec = registry.get(method)
     variant = spec.variant(variant)
     with tempfile.TemporaryDirectory() as tmp:
-        root = fixtures.write_all(Path(tmp) / "data")
+        root = fixtures.write_all(Path(tmp) / "data", settings_of.of(profile).suites.datasets)
         if dataset is not None:
             fixtures.write_retrieval_sets(root)
         run, clip = build(spec.name, variant, profile, root, Path(tmp) / "work", dataset, recipe)
