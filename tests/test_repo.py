@@ -225,3 +225,15 @@ def test_make_format_formats_to_the_width_the_test_checks():
     assert f"ruff format --line-length {WIDTH} notebooks/" in make
     assert "jupyter nbconvert --clear-output --inplace" in make
     assert not (ROOT / "tools" / "nbtool.py").exists()  # jupytext and nbconvert do its job
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_recipe_cards_are_folded_and_follow_the_results(path):
+    """A recipe card runs to a hundred lines or more: the page folds its output
+    (`hide-output`) and prints it after the chapter's runs, not before them."""
+    cells = nbformat.read(path, as_version=4).cells
+    cards = [i for i, c in enumerate(cells) if c.cell_type == "code" and "recipes.card(" in c.source]
+    runs = [i for i, c in enumerate(cells) if c.cell_type == "code" and re.search(r"\blab\.run\(", c.source)]
+    for i in cards:
+        assert "hide-output" in cells[i].metadata.get("tags", []), f"{path.stem} {cells[i].get('id')}: fold the card"
+        assert not runs or i > max(runs), f"{path.stem} {cells[i].get('id')}: the card comes before the results"
