@@ -200,7 +200,7 @@ def test_scpnet_groups_and_onecycle_follow_the_official_code():
 def test_augmentations_draw_from_the_examples_own_stream():
     x = torch.randn(2, 3, 32, 32)
     g = lambda i: torch.Generator().manual_seed(i)  # noqa: E731
-    for name in ("crop-flip", "resize-crop-flip", "crop-flip-video", "randaugment-video"):
+    for name in ("crop-flip", "resize-crop-flip", "crop-flip-video", "timm:rand-m7-n4-mstd0.5-inc1"):
         a, b = augment.batch(name, x, [g(1), g(2)]), augment.batch(name, x, [g(1), g(2)])
         assert a.shape == x.shape and torch.equal(a, b)
         assert torch.equal(augment.batch(name, x[1:], [g(2)])[0], a[1])  # a shard draws what the batch drew
@@ -289,7 +289,7 @@ def test_videos_get_one_fresh_augmentation_per_step(tiny_clip, tmp_path):
     idx = torch.tensor([0, 1, 2, 3])
     recipe = recipes.get("VoP", profiles.get("tiny")).replace(steps=2, batch_size=4)
     plain = driver.prepare("VoP", tiny_clip[0], tiny_clip[2], task, recipe=recipe).loader.load(idx, 0)[0]
-    for name in ("crop-flip-video", "randaugment-video"):
+    for name in ("crop-flip-video", "timm:rand-m7-n4-mstd0.5-inc1"):
         run = driver.prepare("VoP", tiny_clip[0], tiny_clip[2], task, recipe=recipe.replace(augment=name))
         a, b, c = run.loader.load(idx, 0)[0], run.loader.load(idx, 0)[0], run.loader.load(idx, 1)[0]
         assert a.shape == plain.shape == (4, 4, 3, 64, 64) and torch.equal(a, b) and not torch.allclose(a, c)

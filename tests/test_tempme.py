@@ -179,3 +179,43 @@ def test_tome_method(tiny_clip):
     tome.remove(clip)
     with torch.no_grad():
         assert torch.allclose(clip.encode_image(images), stock, atol=1e-6)
+
+
+def test_the_official_randaugment_is_timms_own_one_draw_per_video():
+    """TempMe trains on timm's rand-m7-n4-mstd0.5-inc1, bicubic (LunarShen/TempMe
+    tvr/dataloaders/dataloader_retrieval.py:86-90), one draw for a video's list of frames
+    (tvr/dataloaders/rand_augment.py:364-381): ours is timm's transform on the same seed."""
+    import random
+
+    import numpy as np
+    from PIL import Image
+    from timm.data.auto_augment import rand_augment_transform
+
+    from clipadapt import profiles
+    from clipadapt.core.pixels import MEAN, STD
+    from clipadapt.data import augment
+    from clipadapt.training import recipes
+
+    config = "rand-m7-n4-mstd0.5-inc1"
+    for profile in ("colab", "paper"):
+        assert recipes.get("TempMe", profiles.get(profile), "lora").augment == "timm:" + config
+    assert recipes.get("TempMe", profiles.get("tiny"), "lora").augment == "none"
+    pics = torch.rand(4, 3, 32, 32)
+    video = (pics - MEAN.view(3, 1, 1)) / STD.view(3, 1, 1)
+    ours = augment.one("timm:" + config, video, torch.Generator().manual_seed(5))
+    seed = int(torch.randint(2 ** 32, (1,), generator=torch.Generator().manual_seed(5)))
+    tf = rand_augment_transform(config, {"translate_const": 14, "interpolation": Image.BICUBIC})
+    frames = []
+    for f in pics:  # every frame under the same seed: the official's one draw per video
+        random.seed(seed)
+        np.random.seed(seed)
+        out = tf(Image.fromarray((f * 255).round().byte().permute(1, 2, 0).numpy()))
+        frames.append(torch.from_numpy(np.asarray(out).copy()).permute(2, 0, 1))
+    timms = (torch.stack(frames) / 255 - MEAN.view(3, 1, 1)) / STD.view(3, 1, 1)
+    assert torch.equal(ours, timms) and not torch.allclose(ours, video)
+    still = video[:1].repeat(3, 1, 1, 1)  # equal frames stay equal
+    out = augment.one("timm:" + config, still, torch.Generator().manual_seed(1))
+    assert all(torch.equal(out[0], f) for f in out)
+    state = random.getstate()
+    augment.one("timm:" + config, still, torch.Generator().manual_seed(1))
+    assert random.getstate() == state  # the global streams are left as they were

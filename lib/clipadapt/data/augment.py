@@ -1,4 +1,4 @@
-"""Training augmentations by name, as the official recipes draw them, from torchvision's ops.
+"""Training augmentations by name, as the official recipes draw them (torchvision's ops, timm's RandAugment).
 
 Each augmentation works on CLIP-normalised tensors and takes its randomness from a
 ``torch.Generator`` of the example's own (``seeds.generator(seed, ..., step, index)``), so a
@@ -12,10 +12,13 @@ batch is the same however it is sharded and a resumed run draws what it would ha
   VPT's FGVC transform (``src/data/transforms.py:20-31``);
 * ``"crop-flip-video"`` -- one ``RandomResizedCrop`` (area (0.5, 1)) and one flip for all of
   a video's frames: X-Pool's training transform, which VoP builds on;
-* ``"randaugment-video"`` -- torchvision's ``RandAugment`` (4 operations, magnitude 7), the
-  same draw for all of a video's frames: TempMe's ``rand-m7-n4`` (timm's variant also jitters
-  the magnitude, std 0.5, and rotates with bicubic interpolation on PIL images; torchvision's
-  geometric ops on tensors interpolate bilinearly);
+* ``"timm:<config>"`` -- timm's own ``rand_augment_transform(config)`` on PIL frames (bicubic,
+  grey fill 128, as TempMe's ``create_random_augment``), with the same draw of operations,
+  coins and magnitudes for all of a video's frames, as TempMe's video ``AugmentOp`` applies
+  one draw to the list of frames (``tvr/dataloaders/rand_augment.py:364-381``); the recipe
+  file holds the config (TempMe: ``rand-m7-n4-mstd0.5-inc1``). timm draws from Python's
+  ``random`` and ``numpy.random``: both are seeded from the example's generator around each
+  frame's call and restored after it;
 * ``"weak-strong"`` -- the multi-label task's own weak and strong views
   (:func:`clipadapt.data.multilabel.weak_view`, ``strong_view``), applied by that task.
 
@@ -25,15 +28,19 @@ centre crop rather than from the whole picture (the recipe card says so).
 
 from __future__ import annotations
 
+import functools
 import math
+import random
 
+import numpy as np
 import torch
-from torchvision.transforms import InterpolationMode, v2
+from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from ..core.pixels import MEAN, STD
 
-AUGMENTATIONS = ("none", "crop-flip", "resize-crop-flip", "crop-flip-video", "randaugment-video", "weak-strong")
+AUGMENTATIONS = ("none", "crop-flip", "resize-crop-flip", "crop-flip-video", "timm:<config>", "weak-strong")
+TIMM = "timm:"
 
 
 def _uniform(g: torch.Generator, lo: float, hi: float) -> float:
@@ -80,20 +87,45 @@ def _resize_crop_flip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return TF.horizontal_flip(x) if torch.rand(1, generator=g).item() < 0.5 else x
 
 
-def _randaugment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """torchvision's RandAugment on pictures in [0, 1] (its draws seeded from ``g``)."""
-    mean, std = MEAN.view(3, 1, 1).to(x), STD.view(3, 1, 1).to(x)  # (3, 1, 1): any leading dims
-    pictures = (x * std + mean).clamp(0, 1)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(torch.randint(2 ** 62, (1,), generator=g)))
-        out = v2.RandAugment(num_ops=4, magnitude=7, interpolation=InterpolationMode.BILINEAR)(pictures)
-    return (out - mean) / std
+@functools.lru_cache(maxsize=8)
+def timm_transform(config: str, size: int):
+    """timm's ``rand_augment_transform(config)`` with TempMe's hparams: bicubic, and the
+    translate constant of ``size`` (``tvr/dataloaders/video_transforms.py:636-653``)."""
+    from PIL import Image
+    from timm.data.auto_augment import rand_augment_transform
+    return rand_augment_transform(config, {"translate_const": int(size * 0.45),
+                                           "interpolation": Image.BICUBIC})
+
+
+def _timm(x: torch.Tensor, g: torch.Generator, config: str) -> torch.Tensor:
+    """timm's RandAugment ``config`` on each frame of ``x`` ``(..., 3, H, W)``, every frame
+    under the same seed of ``random`` and ``numpy.random`` (drawn from ``g``): one draw."""
+    from PIL import Image
+    mean, std = MEAN.view(3, 1, 1).to(x), STD.view(3, 1, 1).to(x)
+    frames = (x * std + mean).clamp(0, 1).mul(255).round().to(torch.uint8).reshape(-1, *x.shape[-3:])
+    tf = timm_transform(config, min(x.shape[-2:]))
+    seed = int(torch.randint(2 ** 32, (1,), generator=g))
+    py, npy = random.getstate(), np.random.get_state()
+    out = []
+    try:
+        for f in frames:
+            random.seed(seed)
+            np.random.seed(seed)
+            pic = tf(Image.fromarray(f.permute(1, 2, 0).cpu().numpy()))
+            out.append(torch.from_numpy(np.asarray(pic).copy()).permute(2, 0, 1))
+    finally:
+        random.setstate(py)
+        np.random.set_state(npy)
+    pictures = torch.stack(out).reshape(x.shape).to(x) / 255
+    return (pictures - mean) / std
 
 
 def one(name: str, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Augmentation ``name`` of one picture ``(3, H, W)`` or one video ``(T, 3, H, W)`` (the
     same draw for all its frames), CLIP-normalised in and out."""
-    if name not in AUGMENTATIONS or name == "weak-strong":
+    if name.startswith(TIMM):
+        return _timm(x, g, name[len(TIMM):])
+    if name not in AUGMENTATIONS[:4]:
         raise ValueError(f"unknown augmentation {name!r} here; choose one of {AUGMENTATIONS[:-1]}")
     if name == "none":
         return x
@@ -101,9 +133,7 @@ def one(name: str, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         return _crop_flip(x, g, (0.08, 1.0))
     if name == "crop-flip-video":
         return _crop_flip(x, g, (0.5, 1.0))
-    if name == "resize-crop-flip":
-        return _resize_crop_flip(x, g)
-    return _randaugment(x, g)
+    return _resize_crop_flip(x, g)
 
 
 def batch(name: str, x: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
