@@ -44,8 +44,10 @@ from .spec import MethodSpec, register
 POLICIES = ("none", "full", "partial", "lora")
 
 
-def set_trainable(clip: nn.Module, policy: str, last_layers: int = 2, rank: int = 8) -> nn.Module:
-    """Freeze ``clip`` and unfreeze (or adapt) what ``policy`` trains; returns ``clip``."""
+def set_trainable(clip: nn.Module, policy: str, last_layers: int = 2, rank: int = 8,
+                  alpha: float | None = None) -> nn.Module:
+    """Freeze ``clip`` and unfreeze (or adapt) what ``policy`` trains; returns ``clip``
+    (``rank`` and ``alpha``: the LoRA's, :func:`clipadapt.methods.lora.add_lora`)."""
     if policy not in POLICIES:
         raise ValueError(f"unknown tuning policy {policy!r}; choose one of {POLICIES}")
     models.freeze(clip)
@@ -63,7 +65,7 @@ def set_trainable(clip: nn.Module, policy: str, last_layers: int = 2, rank: int 
         models.unfreeze(clip.visual.ln_post)
         models.unfreeze(clip.ln_final)
     elif policy == "lora":
-        lora.add_lora(clip, rank=rank)
+        lora.add_lora(clip, rank=rank, alpha=alpha)
     for name in ("logit_scale", "logit_bias"):
         p = getattr(clip, name, None)
         if isinstance(p, nn.Parameter):

@@ -5,8 +5,9 @@ Both classify as zero-shot CLIP does -- image features against the text features
 class prompts -- but compute both with a CLIP whose weights train
 (:class:`TextHeadClassifier`), so that the classifier moves with the towers. What trains is
 a policy of :func:`clipadapt.methods.baselines.set_trainable`: ``"lora"`` (rank-``rank``
-updates of every attention's fused QKV weight in both towers, :mod:`clipadapt.methods.lora`)
-or ``"full"`` (every weight of both towers); CLIP's temperature stays frozen under both.
+updates of every attention's fused QKV weight in both towers, :mod:`clipadapt.methods.lora`;
+its options ``rank`` and ``alpha``, the scale being ``alpha / rank``, 1 where ``alpha`` is
+unset) or ``"full"`` (every weight of both towers); CLIP's temperature stays frozen under both.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class TextHeadClassifier(Method):
 
 def _tuned_clip(policy: str):
     def build(clip, tokenizer, context, options, variant):
-        set_trainable(clip, policy, rank=options.get("rank", 8))
+        set_trainable(clip, policy, rank=options.get("rank", 8), alpha=options.get("alpha"))
         return TextHeadClassifier(clip, tokenizer, context["classnames"], context["template"])
 
     return build
