@@ -90,6 +90,66 @@ def test_single_positive_keeps_one_true_positive():
         ml.observe(t, "half")
 
 
+# jameslahm/SCPNet randaugment.py:146-152: the official augment_list, name, low, high
+OFFICIAL_OPS = [("AutoContrast", 0, 1), ("Brightness", 0.05, 0.95), ("Color", 0.05, 0.95), ("Contrast", 0.05, 0.95),
+                ("Equalize", 0, 1), ("Identity", 0, 1), ("Posterize", 4, 8), ("Rotate", -30, 30),
+                ("Sharpness", 0.05, 0.95), ("ShearX", -0.3, 0.3), ("ShearY", -0.3, 0.3), ("Solarize", 0, 256),
+                ("TranslateX", -0.3, 0.3), ("TranslateY", -0.3, 0.3)]
+
+
+def test_the_official_strong_view_runs_in_scpnets_order(monkeypatch):
+    """RandAugment(3, 5) -- three of the fourteen official ops, then a cutout -- on the whole
+    picture, then the weak view's flip and crop: jameslahm/SCPNet scpnet.py:33-37 inserts
+    RandAugment ahead of the weak transform (:217-221); randaugment.py:162-169."""
+    from clipadapt.data import fixmatch
+
+    assert [(n, lo, hi) for n, _, lo, hi in fixmatch.OPS] == OFFICIAL_OPS
+    calls, seen = [], []
+    spied = [(n, (lambda op, n: lambda img, v: (calls.append(n), op(img, v))[1])(op, n), lo, hi)
+             for n, op, lo, hi in fixmatch.OPS]
+    monkeypatch.setattr(fixmatch, "OPS", tuple(spied))
+    cut, weak = fixmatch.cutout, ml.weak_view
+    monkeypatch.setattr(fixmatch, "cutout", lambda img, v, rng: (calls.append("Cutout"), cut(img, v, rng))[1])
+
+    def weak_spy(images, g, *a, **k):
+        calls.append("weak view")
+        seen.append(images)
+        return weak(images, g, *a, **k)
+
+    monkeypatch.setattr(ml, "weak_view", weak_spy)
+    x = torch.rand(2, 3, 32, 32)
+    out = ml.official_strong_view(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
+    names = [n for n, *_ in OFFICIAL_OPS]
+    assert [c in names for c in calls] == [True] * 3 + [False] + [True] * 3 + [False, False]
+    assert calls[3] == calls[7] == "Cutout" and calls[-1] == "weak view"  # one weak view for the batch
+    assert seen[0].shape == x.shape  # the ops saw whole pictures, cropped only after
+    again = ml.official_strong_view(x, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+
+
+@pytest.mark.parametrize("profile,official", [("colab", True), ("paper", True), ("tiny", False)])
+def test_the_loader_takes_the_official_strong_view_only_under_the_official_augment(
+        tiny_clip, monkeypatch, profile, official):
+    """Colab and paper (augment weak-strong, fresh views) draw the official strong view; the
+    stored pool of views (tiny: augment none, cached) keeps the batched one."""
+    from clipadapt import profiles, tasks
+    from clipadapt.training import driver, recipes
+
+    used = []
+    for name in ("official_strong_view", "strong_view"):
+        f = getattr(ml, name)
+        monkeypatch.setattr(ml, name, (lambda f, name: lambda *a, **k: (used.append(name), f(*a, **k))[1])(f, name))
+    clip, _, tok = tiny_clip
+    train, test = ml.scene_sets((8, 8))
+    task = tasks.MultiLabelTask(train, ml.observe(train.targets, 0.3, seed=0), test)
+    recipe = recipes.get("SCPNet", profiles.get(profile))
+    assert recipe.augment == ("weak-strong" if official else "none")
+    recipe = recipe.replace(steps=1, batch_size=4, options={**recipe.options, "topk": 5})
+    driver.prepare("SCPNet", clip, tok, task, recipe=recipe).loader.load(torch.arange(4), 0)
+    assert used and set(used) == {"official_strong_view" if official else "strong_view"}
+
+
 def test_views_shapes_range_and_seed():
     x = torch.rand(6, 3, 32, 32)
     w1 = ml.weak_view(x, torch.Generator().manual_seed(0))

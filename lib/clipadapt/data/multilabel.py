@@ -9,22 +9,29 @@ Labels are kept in the partial-label convention of SCPNet's figure: ``observed[b
 * :func:`single_positive` -- one known positive per image, every other label unknown
   (the single-positive setting, the only one SCPNet's official code implements).
 
-Both are deterministic given the seed. :func:`weak_view` and :func:`strong_view` are the
-two kinds of augmented views of SCPNet's self-supervision (flip + random resized crop;
-the same plus 3 RandAugment operations and a cutout), on batches of pixels in [0, 1].
+Both are deterministic given the seed. :func:`weak_view` and the strong views are the
+two kinds of augmented views of SCPNet's self-supervision, on batches of pixels in [0, 1]:
+a flip and a random resized crop; :func:`official_strong_view`, SCPNet's own order
+(RandAugment(3, 5) and a cutout on the whole picture, then the weak view: the training
+runs' fresh views under the official recipe), and :func:`strong_view`, a batched
+approximation (the weak view first, 3 of 13 operations, no Equalize) that makes the stored
+pool of views a frozen encoder's runs draw from (the tiny profile's).
 :class:`SceneSet` and :func:`scene_sets` give the synthetic train and test sets.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from ..core.seeds import generator
-from . import worlds
+from . import fixmatch, worlds
 
 
 def _check_targets(targets: torch.Tensor) -> None:
@@ -127,8 +134,9 @@ def _colour_op(op: str, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 def strong_view(images: torch.Tensor, g: torch.Generator, ops: int = 3, cutout: float = 0.5) -> torch.Tensor:
     """A weak view, then ``ops`` RandAugment operations per image drawn from
     :data:`STRONG_OPS` with random values, then a grey cutout square of side up to
-    ``cutout`` of the image: FixMatch's strong augmentation as SCPNet's code uses it,
-    batched (one pass per operation slot)."""
+    ``cutout`` of the image: a batched approximation of FixMatch's strong augmentation (one
+    pass per operation slot), which makes the stored pool of views; the official order and
+    operations are :func:`official_strong_view`'s."""
     x = weak_view(images, g)
     B, _, H, W = x.shape
     for _ in range(ops):
@@ -161,6 +169,21 @@ def strong_view(images: torch.Tensor, g: torch.Generator, ops: int = 3, cutout: 
     box = ((rows - y0[:, None, None]).abs() <= side[:, None, None] // 2) & \
           ((cols - x0[:, None, None]).abs() <= side[:, None, None] // 2) & (side[:, None, None] > 0)
     return torch.where(box[:, None].to(x.device), torch.full_like(x, 0.5), x)
+
+
+def official_strong_view(images: torch.Tensor, g: torch.Generator,
+                         scale: tuple[float, float] = (0.5, 1.0)) -> torch.Tensor:
+    """SCPNet's strong view of each image ``(B, 3, H, W)``: ``RandAugment(3, 5)`` with its
+    cutout on the whole picture (PIL, :mod:`clipadapt.data.fixmatch`), then the weak view's
+    flip and crop (``scpnet.py:33-37`` inserts the RandAugment ahead of the weak transform,
+    ``:217-221``). Each picture's draw comes from a seed drawn from ``g``."""
+    out = []
+    for img in images:
+        rng = random.Random(int(torch.randint(2 ** 62, (1,), generator=g)))
+        pic = Image.fromarray(img.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
+        pic = fixmatch.rand_augment(pic, rng, n=3)
+        out.append(torch.from_numpy(np.asarray(pic).copy()).permute(2, 0, 1))
+    return weak_view(torch.stack(out).to(images) / 255, g, scale)
 
 
 # -- the synthetic sets ----------------------------------------------------------------------

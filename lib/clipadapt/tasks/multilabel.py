@@ -85,7 +85,10 @@ class MultiLabelTask(Task):
         """A batch holds the images' indices, their views (``protocol.views(module)``), their observed
         labels and the epoch; each image's augmentations (or, from stored features, which of
         the pool's views it takes) come from a stream of its own (seed, step, index)."""
-        make = {"weak": multilabel.weak_view, "strong": multilabel.strong_view}
+        # the official recipe's fresh strong views in SCPNet's order; the stored pool (tiny's) and
+        # any other recipe keep the batched approximation
+        strong = multilabel.official_strong_view if recipe.augment == "weak-strong" else multilabel.strong_view
+        make = {"weak": multilabel.weak_view, "strong": strong}
         kinds = protocol.views(module)
         per_epoch = max(1, -(-self.n_train // recipe.batch_size))
         frozen = module.frozen_image_encoder
