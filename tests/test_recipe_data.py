@@ -152,6 +152,68 @@ def test_the_card_comes_from_the_files():
     assert "options.rank: ours: rank 8, TempMe's (chapter 5)" in text
 
 
+# -- the paper rows that follow the official code value for value (issue 28), each against the
+# official file and line it cites
+def test_lora_paper_row_is_clip_loras():
+    from clipadapt.core import models
+    from clipadapt.methods import baselines
+
+    r = recipes.get("LoRA", profiles.get("paper"))
+    # rank 2 and 500 iterations x 16 shots (MaxZanella/CLIP-LoRA run_utils.py:35, lora.py:73)
+    assert (r.options["rank"], r.steps, r.epochs, r.min_steps) == (2, 500 * 16, 0, 0)
+    assert "run_utils.py:35 (r = 2" in r.sources["options.rank"] and "lora.py:73" in r.sources["budget"]
+    # its scale alpha / sqrt(r) = 1 / sqrt(2) at alpha 1 (loralib/layers.py:42); ours alpha / r
+    assert r.options["alpha"] == math.sqrt(2) and "loralib/layers.py:42" in r.sources["options.alpha"]
+    clip = baselines.set_trainable(models.create(profiles.get("tiny").clip_model), "lora", rank=2, alpha=r.options["alpha"])
+    scales = {m.scaling for m in clip.modules() if m.__class__.__name__ == "LoRA"}
+    assert scales and all(math.isclose(s, 1 / math.sqrt(2)) for s in scales)
+    # tiny and colab keep rank 8 at scale 1 (no alpha); dropout is declared, not run
+    assert "alpha" not in recipes.get("LoRA", profiles.get("colab")).options
+    assert "dropout 0.25 before each LoRA module" in recipes.card("LoRA", profiles.get("paper"))
+
+
+def test_vpt_paper_row_is_base_prompt_yamls():
+    r = recipes.get("VPT-deep", profiles.get("paper"))
+    # 100 epochs at batch 128 (KMnP/vpt configs/base-prompt.yaml:19,25)
+    assert (r.epochs, r.min_steps, r.batch_size, r.steps) == (100, 0, 128, None)
+    assert "base-prompt.yaml:19" in r.sources["budget"] and "base-prompt.yaml:25" in r.sources["batch_size"]
+    # every parameter decays but the last layer's bias (src/solver/optimizer.py:60-62);
+    # WEIGHT_DECAY_BIAS is never read
+    assert r.decay_rule == "all" and "src/solver/optimizer.py:60-62" in r.sources["optimizer"]
+    assert "WEIGHT_DECAY_BIAS" not in r.sources["optimizer"]
+
+
+def test_vop_paper_optimiser_is_xpools():
+    r = recipes.get("VoP", profiles.get("paper"))
+    # X-Pool decays every parameter (train.py:54-58), its AdamW's eps is 1e-6 (optimization.py:115)
+    assert (r.decay_rule, dict(r.optimizer_kwargs)) == ("all", {"eps": 1e-6})
+    assert "xpool train.py:54-58" in r.sources["optimizer"] and "optimization.py:115" in r.sources["optimizer"]
+    assert "unsourced" in recipes.official("VoP").sources["optimizer"]
+
+
+def test_citations():
+    # 1 shot 50 epochs, 2-4 shots 100, 8-16 shots 200: COOP.md's lines 18-22
+    assert "COOP.md:18-22" in recipes.official("CoOp").sources["budget"]
+    # the official linear probe's features come from RN50 (lpclip/feat_extractor.sh:16)
+    assert recipes.files()["linear probe"].backbone.startswith("RN50 (KaiyangZhou/CoOp lpclip/feat_extractor.sh:16")
+
+
+def test_the_colab_card_names_the_data_it_cuts():
+    assert "data: 4,800 of MSR-VTT 9k's 180,000 training pairs" in recipes.card("VoP", profiles.get("colab"))
+    assert "4 of General-10's 10 datasets" in recipes.card("SoftCPT", profiles.get("colab"))
+    assert "200 test pictures per class" in recipes.card("CoOp", profiles.get("colab"))
+    for name in ("tiny", "paper"):
+        assert "  data: " not in recipes.card("VoP", profiles.get(name))
+    # the card reads the counts where experiments.settings reads them (colab-smoke over colab)
+    from clipadapt.experiments import settings
+
+    for name in ("colab", "colab-smoke"):
+        s, p = settings.of(profiles.get(name)), profiles.get(name)
+        assert f"data: {s.videos.train_pairs:,} of MSR-VTT" in recipes.card("VoP", p)
+        assert f"{s.fewshot.test_per_class} test pictures per class" in recipes.card("CoOp", p)
+        assert f"{s.scenes.test:,} test pictures of the scene" in recipes.card("SCPNet", p, "full")
+
+
 def dump() -> dict:
     """Every row (under every profile), official row and card, as plain JSON."""
     def plain(r):

@@ -3,7 +3,8 @@
 * ``recipe`` (one recipe: its fields, and the recipe card), ``recipes`` (the reader of the
   recipe files ``clipadapt/recipes/*.toml``: each method's official recipe with its sources,
   and how it trains under each profile, every deviation with its reason), ``budgets`` (each
-  profile's training budgets, which the recipes' rules read), ``optim`` (the
+  profile's training budgets, which the recipes' rules read), ``datacut`` (the data a colab
+  profile cuts, as its recipe cards say), ``optim`` (the
   optimiser and schedule a recipe names, from ``torch.optim``), ``loop`` (one training step:
   :class:`~clipadapt.training.loop.Trainer`), ``runstate`` (a run's whole state in a
   checkpoint, and its output folder), ``driver`` (prepare, fit, evaluate: the one driver).

@@ -177,9 +177,10 @@ def show(r: Recipe, key: str) -> str:
 
 
 def render_card(name: str, profile: str, clip_model: str, off: Recipe, ours: Recipe, backbone: str,
-                notes: list[str], width: int = 80) -> str:
+                notes: list[str], width: int = 80, data: str | None = None) -> str:
     """The recipe card: ``off`` (the official row) beside ``ours`` (the row ``profile`` runs
-    on ``clip_model``), each deviation with its reason, the official sources and ``notes``."""
+    on ``clip_model``; ``data``: the data it cuts, with its reason), each deviation with its
+    reason, the official sources and ``notes``."""
     keys = list(dict.fromkeys(off.source_keys() + ours.source_keys()))
     if off.steps == 0 and ours.steps == 0:  # nothing trains: no optimiser to show
         keys = ["budget", "precision", *(k for k in keys if k.startswith("options."))]
@@ -187,6 +188,7 @@ def render_card(name: str, profile: str, clip_model: str, off: Recipe, ours: Rec
                                             subsequent_indent=" " * 6)
     lines = [f"Recipe card: {name}, profile {profile}"]
     lines += wrap("  backbone: ", f"official {backbone}; this run {clip_model.replace('ViT-B-', 'ViT-B/')}")
+    lines += wrap("  data: ", data) if data else []
     c1 = max(len(k) for k in keys) + 2
     c2 = (width - c1 - 2) // 2
     lines.append(f"  {'':<{c1}}{'official':<{c2}}this run")

@@ -58,6 +58,7 @@ from .. import profiles
 from ..core.ema import ema_decay
 from ..core.models import TINY_MODELS
 from ..methods import registry
+from . import datacut
 from .budgets import BUDGETS, of as budgets_of
 from .recipe import GROUPS, HINTS, KEYS, Recipe, cast, fits, kinds, render_card, show  # noqa: F401
 
@@ -385,9 +386,9 @@ def official(method: str, variant: str | None = None) -> Recipe:
 
 def card(method: str, profile: profiles.Profile, variant: str | None = None,
          width: int = 80) -> str:
-    """The official recipe of ``method`` beside the one ``profile`` runs, then each deviation
-    with its reason, the sources of the official values and the notes."""
+    """The official recipe of ``method`` beside the one ``profile`` runs (under colab, with the
+    data it cuts), then each deviation with its reason, the sources of the official values and the notes."""
     p, f = profiles.need(profile), _file(method)
     name = method if variant is None else f"{method} ({variant})"
     return render_card(name, p.name, p.clip_model, official(method, variant), get(method, p, variant),
-                       f.backbone, f.notes, width)
+                       f.backbone, f.notes, width, datacut.line(registry.REGISTRY[method].task, p))
