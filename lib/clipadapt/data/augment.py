@@ -34,6 +34,7 @@ import random
 
 import numpy as np
 import torch
+from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
@@ -91,8 +92,7 @@ def _resize_crop_flip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 def timm_transform(config: str, size: int):
     """timm's ``rand_augment_transform(config)`` with TempMe's hparams: bicubic, and the
     translate constant of ``size`` (``tvr/dataloaders/video_transforms.py:636-653``)."""
-    from PIL import Image
-    from timm.data.auto_augment import rand_augment_transform
+    from timm.data.auto_augment import rand_augment_transform  # lazy: timm loads slowly; TempMe's recipe alone needs it
     return rand_augment_transform(config, {"translate_const": int(size * 0.45),
                                            "interpolation": Image.BICUBIC})
 
@@ -100,7 +100,6 @@ def timm_transform(config: str, size: int):
 def _timm(x: torch.Tensor, g: torch.Generator, config: str) -> torch.Tensor:
     """timm's RandAugment ``config`` on each frame of ``x`` ``(..., 3, H, W)``, every frame
     under the same seed of ``random`` and ``numpy.random`` (drawn from ``g``): one draw."""
-    from PIL import Image
     mean, std = MEAN.view(3, 1, 1).to(x), STD.view(3, 1, 1).to(x)
     frames = (x * std + mean).clamp(0, 1).mul(255).round().to(torch.uint8).reshape(-1, *x.shape[-3:])
     tf = timm_transform(config, min(x.shape[-2:]))
