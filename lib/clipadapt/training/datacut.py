@@ -42,7 +42,7 @@ def _entry(table: str, p: profiles.Profile) -> dict:
 def line(task: str, profile: profiles.Profile) -> str | None:
     """What ``profile`` (a colab one) keeps of the paper profile's data for a method of ``task``
     (``registry.MethodSpec.task``), and why; None for the tiny and paper profiles."""
-    p, paper = profiles.need(profile), profiles.get("paper")
+    p, paper = profiles.need(profile), profiles.PROFILES["paper"]  # the card compares with the paper profile
     if p.clip_model in TINY_MODELS or "paper" in profiles.lineage(p):  # recipes.section_of: not colab
         return None
     b, full = budgets.of(p), budgets.of(paper)
