@@ -63,7 +63,8 @@ def test_chapter_page_shows_figures_and_no_errors(built, nb_path):
     page = built["html"] / nb_path.with_suffix(".html")
     html = page.read_text()
     images = re.findall(r'<img[^>]+src="([^"]+\.png)"', html)
-    assert len(images) >= 3, f"{page.name} shows {len(images)} figures"
+    embedded = len(re.findall(r'<img[^>]+src="data:image/png;base64,', html))  # an explorer's states
+    assert len(images) + embedded >= 3, f"{page.name} shows {len(images)} figures and {embedded} explorer pictures"
     for src in images:
         assert (page.parent / src).resolve().exists(), src
     assert "Traceback (most recent call last)" not in html
@@ -312,7 +313,7 @@ def test_chapter_pages_in_a_browser(built, served):
             figures = page.eval_on_selector_all(
                 "main img", "els => els.map(e => [e.getAttribute('src'), e.complete && e.naturalWidth > 0])")
             ours = [f for f in figures if not re.match(r"[a-z]+://", f[0] or "")]  # not a CDN's badge
-            pngs = [f for f in ours if (f[0] or "").endswith(".png")]
+            pngs = [f for f in ours if (f[0] or "").endswith(".png") or (f[0] or "").startswith("data:image/png")]
             if len(pngs) < 3:
                 problems.append(f"{name}: {len(pngs)} figures")
             problems += [f"{name}: figure {src} did not load" for src, ok in ours if not ok]
