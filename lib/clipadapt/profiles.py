@@ -128,6 +128,18 @@ def lineage(profile: Profile) -> list[str]:
     return names
 
 
+def merged(tables: dict, profile: Profile) -> dict | None:
+    """``profile``'s entry of a data file's per-profile ``tables``: ``all`` first, then the
+    entries of its :func:`lineage`, key by key; None when no name of its lineage has one."""
+    names = lineage(profile)
+    if not any(n in tables for n in names):
+        return None
+    out = dict(tables.get("all", {}))
+    for n in names:
+        out.update(tables.get(n, {}))
+    return out
+
+
 def need(profile) -> Profile:
     """``profile`` itself: library functions take a resolved profile, which the entry points
     (a chapter's setup, reproduce, bench, book) make with :func:`get` and pass down."""

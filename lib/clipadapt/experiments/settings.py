@@ -120,12 +120,9 @@ def _read(path: Path) -> dict:
 
 
 def _entry(data: dict, table: str, p: profiles.Profile, path: Path) -> dict:
-    body, names = data.get(table, {}), profiles.lineage(p)
-    if not any(n in body for n in names):
+    out = profiles.merged(data.get(table, {}), p)
+    if out is None:
         raise SpecError(f"{path}: {table}.{p.name}: missing; every profile has an entry")
-    out = dict(body.get("all", {}))
-    for n in names:
-        out.update(body.get(n, {}))
     missing = TABLES[table] - set(out)
     if missing:
         raise SpecError(f"{path}: {table}.{p.name}.{sorted(missing)[0]}: missing (nor given under all)")

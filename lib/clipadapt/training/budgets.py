@@ -51,10 +51,7 @@ def tables(path: Path = FILE) -> dict[str, dict[str, int]]:
 
 def of(profile: profiles.Profile, path: Path = FILE) -> dict[str, int]:
     """The budgets of ``profile``: its table over those of the profiles it is built from."""
-    found, names = tables(Path(path)), profiles.lineage(profiles.need(profile))
-    if not any(n in found for n in names):
+    out = profiles.merged(tables(Path(path)), profiles.need(profile))
+    if out is None:
         raise BudgetError(f"{path}: budgets.{profile.name}: missing; every profile has its budgets")
-    out: dict[str, int] = {}
-    for n in names:
-        out.update(found.get(n, {}))
     return out

@@ -33,10 +33,7 @@ def _file(path: Path = FILE) -> dict:
 
 
 def _entry(table: str, p: profiles.Profile) -> dict:
-    body, out = _file().get(table, {}), {}
-    for name in ("all", *profiles.lineage(p)):
-        out.update(body.get(name, {}))
-    return out
+    return profiles.merged(_file().get(table, {}), p) or {}
 
 
 def line(task: str, profile: profiles.Profile) -> str | None:
