@@ -12,6 +12,11 @@ finishing with all its outputs at the very second its limit ran out.
 :class:`WakefulKernelManager` gives nbclient clients whose shell and IOPub channels poll
 for at most :data:`WAKE_S` seconds at a time: every fresh poll checks the socket itself, so a
 lost wake-up costs at most that long. Pass it as papermill's ``kernel_manager_class``.
+
+jupyter_client 8 names the asyncio channel ``AsyncZMQSocketChannel``; jupyter_client 7 (Colab
+ships 7.4.9) has only ``ZMQSocketChannel``, which is that same asyncio channel (its blocking
+client wraps it), with the same ``get_msg``: :data:`StockChannel` is whichever is there, and the
+wakeful channel builds on it on both.
 """
 
 from __future__ import annotations
@@ -21,13 +26,17 @@ from queue import Empty
 
 from jupyter_client import AsyncKernelManager
 from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.channels import AsyncZMQSocketChannel
 from traitlets import DottedObjectName, Type
+
+try:  # jupyter_client >= 8
+    from jupyter_client.channels import AsyncZMQSocketChannel as StockChannel
+except ImportError:  # jupyter_client 7: its one socket channel is the asyncio one
+    from jupyter_client.channels import ZMQSocketChannel as StockChannel
 
 WAKE_S = 1.0  # seconds a channel waits before it looks at its socket again
 
 
-class WakefulChannel(AsyncZMQSocketChannel):
+class WakefulChannel(StockChannel):
     """``get_msg`` with the stock channel's meaning (``timeout`` seconds, ``None`` for ever,
     ``Empty`` when nothing came), waiting in slices of at most ``WAKE_S`` seconds."""
 
