@@ -6,8 +6,11 @@ source and date in its header), must succeed, and every package it picks that Co
 already has must be Colab's version. Colab's ``+cu128`` builds of torch and its kin are not
 on PyPI: their lines are left out of the constraints (with the CUDA and nvidia wheels they
 bring), and the versions picked for them must still equal Colab's public version
-(``2.11.0`` for ``2.11.0+cu128``). Needs PyPI (CI has it); without it the two resolver tests
-are skipped by the ``pypi`` fixture, and pytest's summary (``-ra``) prints why.
+(``2.11.0`` for ``2.11.0+cu128``). The ``book`` extra, which says that it cannot go on Colab
+(jupyter-book 1 needs sphinx < 8; Colab has 8.2.3), must fail that resolve for that reason,
+and its comment in ``pyproject.toml`` must say so and what a Colab reader does instead. Needs
+PyPI (CI has it); without it the three resolver tests are skipped by the ``pypi`` fixture,
+and pytest's summary (``-ra``) prints why.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def _uv() -> list[str] | None:
         return None
 
 
-def resolve(pyproject: Path, cons: list[str], tmp: Path) -> tuple[int, str, dict[str, str]]:
+def resolve(pyproject: Path, cons: list[str], tmp: Path,
+            extras: tuple[str, ...] = ()) -> tuple[int, str, dict[str, str]]:
     uv = _uv()
     if uv is None:
         pytest.fail("uv is missing: it is in the dev extra (pip install -e '.[dev]')")
@@ -68,7 +72,7 @@ def resolve(pyproject: Path, cons: list[str], tmp: Path) -> tuple[int, str, dict
     out = tmp / "resolved.txt"
     env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", NO_COLOR="1")
     cmd = [*uv, "pip", "compile", str(pyproject), "--python-version", PYTHON, "--python-platform", PLATFORM,
-           "-c", str(cfile), "-o", str(out), "--no-header", "--quiet"]
+           "-c", str(cfile), "-o", str(out), "--no-header", "--quiet", *(f"--extra={e}" for e in extras)]
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     picked = read_freeze(out) if run.returncode == 0 else {}
     return run.returncode, run.stderr, picked
@@ -148,3 +152,33 @@ def test_the_resolver_test_can_fail(tmp_path, pypi):
     if code != 0 and _offline(err):
         pytest.skip(f"PyPI unreachable, the resolver cannot run here: {err.strip().splitlines()[-1]}")
     assert code != 0 and "ipywidgets" in err
+
+
+def book_extra_comment(text: str) -> str:
+    """The comment lines right above ``book = [`` in ``pyproject.toml``."""
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("book = ["))
+    above = []
+    for line in reversed(lines[:at]):
+        if not line.startswith("#"):
+            break
+        above.insert(0, line.lstrip("# "))
+    return " ".join(above)
+
+
+def test_the_book_extra_says_it_cannot_go_on_colab_and_what_to_do_there():
+    freeze = read_freeze()
+    said = book_extra_comment((ROOT / "pyproject.toml").read_text())
+    assert "Colab" in said and f"sphinx {freeze['sphinx']}" in said, said
+    assert "sphinx < 8" in said and "make book" in said and "install cell" in said, said
+
+
+def test_the_book_extra_cannot_be_installed_on_colab(tmp_path, pypi):
+    """What the comment says: resolving ``clipadapt[book]`` against the freeze fails, on
+    jupyter-book 1 and Colab's sphinx."""
+    freeze = read_freeze()
+    code, err, _ = resolve(ROOT / "pyproject.toml", constraints(freeze), tmp_path, extras=("book",))
+    if code != 0 and _offline(err):
+        pytest.skip(f"PyPI unreachable, the resolver cannot run here: {err.strip().splitlines()[-1]}")
+    assert code != 0, "clipadapt[book] now resolves beside Colab's packages: update the book extra's comment"
+    assert "jupyter-book" in err and f"sphinx=={freeze['sphinx']}" in err, err[-3000:]
