@@ -162,6 +162,8 @@ def test_lora_paper_row_is_clip_loras():
     # rank 2 and 500 iterations x 16 shots (MaxZanella/CLIP-LoRA run_utils.py:35, lora.py:73)
     assert (r.options["rank"], r.steps, r.epochs, r.min_steps) == (2, 500 * 16, 0, 0)
     assert "run_utils.py:35 (r = 2" in r.sources["options.rank"] and "lora.py:73" in r.sources["budget"]
+    # a run of k shots trains 500 x k steps (the driver takes the row at its task's shots)
+    assert [r.at_shots(k).steps for k in (1, 2, 4, 8, 16)] == [500, 1000, 2000, 4000, 8000]
     # its scale alpha / sqrt(r) = 1 / sqrt(2) at alpha 1 (loralib/layers.py:42); ours alpha / r
     assert r.options["alpha"] == math.sqrt(2) and "loralib/layers.py:42" in r.sources["options.alpha"]
     clip = baselines.set_trainable(models.create(profiles.get("tiny").clip_model), "lora", rank=2, alpha=r.options["alpha"])
@@ -170,6 +172,29 @@ def test_lora_paper_row_is_clip_loras():
     # tiny and colab keep rank 8 at scale 1 (no alpha); dropout is declared, not run
     assert "alpha" not in recipes.get("LoRA", profiles.get("colab")).options
     assert "dropout 0.25 before each LoRA module" in recipes.card("LoRA", profiles.get("paper"))
+
+
+def test_coop_paper_epochs_follow_the_shots():
+    # 1 shot 50 epochs, 2-4 shots 100, 8-16 shots 200 (KaiyangZhou/CoOp COOP.md:18-22)
+    r = recipes.get("CoOp", profiles.get("paper"))
+    assert {k: (r.at_shots(k).epochs, r.at_shots(k).min_steps, r.at_shots(k).steps) for k in (1, 2, 3, 4, 8, 16)} == {
+        1: (50, 0, None), 2: (100, 0, None), 3: (100, 0, None), 4: (100, 0, None), 8: (200, 0, None),
+        16: (200, 0, None)}
+    assert "COOP.md:18-22" in r.sources["budget"] and "vit_b32_ep50.yaml:18" in r.sources["budget"]
+    assert not r.sources["budget"].startswith("ours")
+    with pytest.raises(ValueError, match="no shot count"):
+        r.at_shots(None)
+    # tiny and colab keep one budget at every shot count
+    for name in ("tiny", "colab", "colab-smoke"):
+        row = recipes.get("CoOp", profiles.get(name))
+        assert not row.by_shots and row.at_shots(1) == row
+
+
+def test_a_bad_budget_by_shots_is_refused(tmp_path):
+    bad = GOOD.replace('reason = "{fewshot_epochs} epochs: {T4}"',
+                       'by_shots = { one = { epochs = 1 } }\nreason = "{fewshot_epochs} epochs: {T4}"')
+    with pytest.raises(recipes.RecipeFileError, match=r"colab\.budget\.by_shots: expected a table of shot counts"):
+        recipes.read(write(tmp_path, bad))
 
 
 def test_vpt_paper_row_is_base_prompt_yamls():

@@ -105,6 +105,7 @@ def prepare(method: str, clip: nn.Module, tokenizer, task: Task, *, variant: str
         raise TypeError(f"driver.prepare({method!r}, ...): pass the recipe, or the Profile whose recipe it runs "
                         f"(clipadapt.profiles.get(name)); got profile={profile!r}")
     recipe = recipe or recipes.get(method, profile, variant)
+    recipe = recipe.at_shots(getattr(task, "shots", None))  # a budget set by the shot count (CoOp's epochs)
     device = next(clip.parameters()).device
     seeds.seed_everything(seed)
     module = spec.build(copy.deepcopy(clip), tokenizer, task.context, dict(recipe.options), variant).to(device)

@@ -118,8 +118,9 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         saved = state["scheduler"]
-        self.scheduler.load_state_dict({**saved, "lr_lambdas": [None]} if self.recipe.schedule == "warmup-cosine"
-                                       else saved)
+        lambdas = isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR)  # its functions are not saved
+        self.scheduler.load_state_dict({**saved, "lr_lambdas": [None] * len(self.optimizer.param_groups)}
+                                       if lambdas else saved)
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])

@@ -13,7 +13,12 @@ parameter groups (SCPNet's graph), and its schedule:
   the warm-up, or (``cosine_span="whole run"``) as many units as the whole run, as Dassl's
   warm-up "recount" does;
 * ``"onecycle"`` -- ``OneCycleLR`` with each group's own peak (SCPNet), scheduled over
-  ``schedule_length`` times the run (SCPNet schedules 80 epochs and stops at 60).
+  ``schedule_length`` times the run (SCPNet schedules 80 epochs and stops at 60);
+* ``"progress-cosine"`` -- CLIP4Clip's ``warmup_cosine``: a linear rise over the first
+  ``warmup_fraction`` of the run, then the cosine of the run's overall progress, ending at 0
+  (:func:`clipadapt.training.bertadam.progress_cosine`, a ``LambdaLR``).
+
+``"bertadam"`` is CLIP4Clip's Adam without bias correction (:mod:`clipadapt.training.bertadam`).
 
 The unit of a schedule is the step or (``schedule_unit="epoch"``) the epoch: Dassl and VPT
 step their schedulers once per epoch, so the rate stays constant within an epoch.
@@ -27,12 +32,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from .bertadam import BertAdam, progress_cosine
 from .recipe import Recipe
 
-OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
-SCHEDULES = ("warmup-cosine", "cosine", "onecycle")
+OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD, "bertadam": BertAdam}
+SCHEDULES = ("warmup-cosine", "cosine", "onecycle", "progress-cosine")
 WARMUPS = ("none", "linear", "constant")
-DECAY_RULES = ("clip", "all", "bias-and-1d")
+DECAY_RULES = ("clip", "all", "bias-and-1d", "bias")
 
 
 def lr_factor(step: int, steps: int, warmup: int) -> float:
@@ -46,10 +52,13 @@ def lr_factor(step: int, steps: int, warmup: int) -> float:
 def no_decay(name: str, p: torch.Tensor, rule: str = "clip") -> bool:
     """Whether parameter ``name`` takes no weight decay under ``rule``: ``"clip"`` (gains,
     biases, embeddings and scalars, CLIP's recipe), ``"bias-and-1d"`` (SCPNet's
-    ``add_weight_decay``, utils.py:309-341) or ``"all"`` (every parameter decays: Dassl's and
-    TempMe's single group)."""
+    ``add_weight_decay``, utils.py:309-341), ``"bias"`` (every name holding "bias": CLIP4Clip's
+    list, main_task_retrieval.py:189-192, whose "LayerNorm" entries no name of CLIP's holds) or
+    ``"all"`` (every parameter decays: Dassl's and TempMe's single group)."""
     if rule == "all":
         return False
+    if rule == "bias":
+        return "bias" in name
     if rule == "bias-and-1d":
         return p.ndim < 2 or name.endswith(".bias")
     return p.ndim < 2 or "embedding" in name or "logit_scale" in name or ".ln" in name or name.startswith("ln")
@@ -96,6 +105,11 @@ def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, units: int,
     sched = torch.optim.lr_scheduler
     if recipe.schedule == "warmup-cosine":
         return sched.LambdaLR(optimizer, lambda u: lr_factor(u, units, warmup))
+    if recipe.schedule == "progress-cosine":
+        if recipe.warmup_fraction is None:
+            raise ValueError("the progress cosine needs warmup_fraction (CLIP4Clip's warmup_proportion)")
+        fraction = recipe.warmup_fraction if recipe.warmup_kind != "none" else 0.0
+        return sched.LambdaLR(optimizer, lambda u: progress_cosine(u, max(1, units), fraction))
     if recipe.schedule == "onecycle":
         total = max(units, math.ceil(units * recipe.schedule_length))
         return sched.OneCycleLR(optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total,

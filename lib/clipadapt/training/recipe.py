@@ -29,7 +29,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "weight_decay": ("weight_decay",),
     "schedule": ("schedule", "schedule_unit", "min_lr", "cosine_span", "pct_start", "schedule_length"),
     "warmup": ("warmup", "warmup_kind", "warmup_lr", "warmup_fraction"),
-    "budget": ("steps", "epochs", "min_steps"),
+    "budget": ("steps", "epochs", "min_steps", "by_shots"),
     "batch_size": ("batch_size", "full_batch"),
     "augment": ("augment", "cache_features"),
     "precision": ("precision",),
@@ -43,17 +43,21 @@ class Recipe:
     steps: int | None = None  # a fixed number of steps, or (None) epochs with a floor:
     epochs: int = 0  # passes over the training set, counted in batches of batch_size
     min_steps: int = 0
+    # the budget at each shot count of a few-shot run, where the official code sets it by the
+    # shots (CoOp's epochs, CLIP-LoRA's iterations): count -> {"steps" | "epochs" | "min_steps":
+    # value}; a run of k shots takes the entry of the largest count not above k (at_shots)
+    by_shots: Mapping[int, Mapping[str, int]] = field(default_factory=dict)
     batch_size: int = 32
     full_batch: bool = False  # every step sees the whole training set (the linear probe)
     weight_decay: float = 0.0
     warmup: int = 10  # "warmup-cosine": steps, at most a tenth of the run; else schedule units
     grad_clip: float | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # the method's own settings
-    optimizer: str = "adamw"  # torch.optim: "adamw", "adam", "sgd"
+    optimizer: str = "adamw"  # torch.optim's "adamw", "adam", "sgd"; "bertadam" (training.bertadam)
     optimizer_kwargs: Mapping[str, Any] = field(default_factory=dict)
     decay_rule: str = "clip"  # which parameters take no weight decay (optim.no_decay)
     group_lrs: Mapping[str, float] = field(default_factory=dict)  # parameter-name prefix -> its own rate
-    schedule: str = "warmup-cosine"  # or "cosine", "onecycle" (optim.make_scheduler)
+    schedule: str = "warmup-cosine"  # or "cosine", "onecycle", "progress-cosine" (optim.make_scheduler)
     schedule_unit: str = "step"  # or "epoch"
     warmup_kind: str = "linear"  # "cosine": "linear", "constant" or "none"
     warmup_lr: float | None = None  # the constant warm-up's rate
@@ -72,6 +76,20 @@ class Recipe:
         if self.steps is not None:
             return self.steps
         return max(self.min_steps, self.epochs * math.ceil(n_train / self.batch_size))
+
+    def at_shots(self, shots: int | None) -> Recipe:
+        """This recipe with the budget of a run of ``shots`` per class (:attr:`by_shots`):
+        itself where the budget does not depend on the shots."""
+        if not self.by_shots:
+            return self
+        if shots is None:
+            raise ValueError(f"the budget depends on the shots ({dict(self.by_shots)}), but the task has no shot "
+                             "count")
+        below = [k for k in self.by_shots if k <= shots]
+        if not below:
+            raise ValueError(f"no budget for {shots} shots: by_shots starts at {min(self.by_shots)}")
+        return dataclasses.replace(self, **{"steps": None, "epochs": 0, "min_steps": 0, **self.by_shots[max(below)]},
+                                   by_shots={})
 
     def steps_per_epoch(self, n_train: int) -> int:
         return 1 if self.full_batch else max(1, math.ceil(n_train / self.batch_size))
@@ -127,6 +145,8 @@ def cast(field: str, value):
         return {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
     if field == "group_lrs":
         return {k: float(v) for k, v in value.items()}
+    if field == "by_shots":  # TOML keys are strings
+        return {int(k): dict(v) for k, v in sorted(value.items(), key=lambda kv: int(kv[0]))}
     return value
 
 
@@ -148,6 +168,8 @@ def show(r: Recipe, key: str) -> str:
             return f"onecycle, rise {r.pct_start:g}, x{r.schedule_length:.2f}"
         if r.schedule == "none":
             return "none"
+        if r.schedule == "progress-cosine":
+            return f"cosine of the run's progress, to 0/{r.schedule_unit}"
         floor = f" to {r.min_lr:g}" if r.min_lr else ""
         span = ", whole run" if r.cosine_span == "whole run" else ""
         return f"cosine{floor}/{r.schedule_unit}{span}"
@@ -166,6 +188,9 @@ def show(r: Recipe, key: str) -> str:
             return f"{r.steps} steps"
         if r.optimizer == "lbfgs":
             return "L-BFGS to convergence"
+        if r.by_shots:
+            return "by shots: " + ", ".join(f"{k}: " + " ".join(f"{v} {f.replace('_', ' ')}" for f, v in b.items())
+                                            for k, b in r.by_shots.items())
         return f"{r.epochs} epochs" + (f" (>= {r.min_steps} steps)" if r.min_steps else "")
     if key == "batch_size":
         return "all" if r.full_batch else str(r.batch_size)
