@@ -168,6 +168,8 @@ def show(r: Recipe, key: str) -> str:
             return f"onecycle, rise {r.pct_start:g}, x{r.schedule_length:.2f}"
         if r.schedule == "none":
             return "none"
+        if r.schedule == "warmup-cosine":  # the tiny rows' LambdaLR (optim.lr_factor)
+            return f"warm-up and cosine in one, to 0/{r.schedule_unit}"
         if r.schedule == "progress-cosine":
             return f"cosine of the run's progress, to 0/{r.schedule_unit}"
         floor = f" to {r.min_lr:g}" if r.min_lr else ""

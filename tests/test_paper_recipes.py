@@ -1,0 +1,96 @@
+"""`paper` is the official recipe, value for value (issue 28): every field of every `paper` row
+of every method and variant against its official row.
+
+* A card's "=" must mean equal values: where the card shows a key as the official's, every
+  field behind that key is the official's (under every profile).
+* A `paper` value that differs from the official one needs a reason of paper scale: the
+  official value is unknown (never published, or without a source) or cannot be used here
+  (the run's data is not the official data set; the same value written in this library's
+  terms). :data:`PAPER_SCALE` holds each such deviation with its kind; a deviation missing
+  from it, or an entry no row needs any more, fails. :data:`OPEN` holds the deviations whose
+  reason is not of paper scale, still to be followed: the test that no row has any is
+  expected to fail until they are gone (strict: it fails once they are).
+"""
+
+import pytest
+
+from clipadapt import profiles
+from clipadapt.methods import registry
+from clipadapt.training import recipes
+from clipadapt.training.recipe import GROUPS, show
+
+AMP = "fp16-cast weights: the loop keeps float32 weights under autocast"
+PROBE = "issue 28 item 1: the official probe is sklearn's L-BFGS with a search over C"
+
+# (method, variant, key) -> (kind, what the card's reason says)
+PAPER_SCALE = {
+    ("LoRA", None, "options.alpha"): ("same value", "alpha sqrt(2) is CLIP-LoRA's scale 1/sqrt(2) in our alpha / r"),
+    ("full fine-tune", None, "lr"): ("unusable", "CLIP-LoRA's 2e-4, borrowed (no official recipe), breaks CLIP"),
+    ("mean pooling", "partial", "lr"): ("unknown", "VoP never published its rates"),
+    **{("VoP", v, "optimizer"): ("unknown", "VoP's decay rule and eps have no source: X-Pool's")
+       for v in registry.get("VoP").variants},
+    **{("VoP", v, "lr"): ("unknown", "VoP never published its rates") for v in registry.get("VoP").variants},
+    **{("SCPNet", v, k): ("data", "the scene world, not COCO") for v in registry.get("SCPNet").variants
+       for k in ("budget", "options.topk", "options.ema_decay")},
+}
+
+# deviations whose reason is not of paper scale (still to be followed)
+OPEN = {
+    **{(m, v, "precision"): AMP for m, v in (("zero-shot", None), ("CoOp", None), ("mean pooling", "none"),
+                                             ("ZS-CLIP", None), ("CoOp-CA", None), ("CoOp-MT", None))},
+    **{("SoftCPT", v, "precision"): AMP for v in registry.get("SoftCPT").variants},
+    **{(m, None, k): PROBE for m in ("linear probe", "LP-CLIP")
+       for k in ("optimizer", "lr", "schedule", "budget")},
+    ("mean pooling", "lora", "lr"): "1e-3 where TempMe's published 6e-4 (main.py:46) runs",
+}
+
+
+def rows():
+    for m in registry.methods():
+        for v in registry.get(m).variants or (None,):
+            yield m, v
+
+
+def values(r, key):
+    if key.startswith("options."):
+        return r.options.get(key[len("options."):], "(unset)")
+    out = {f: getattr(r, f) for f in GROUPS[key]}
+    if key == "batch_size" and r.full_batch:  # every step takes all; the size only counts the budget's
+        out.pop("batch_size")                 # epochs, which the card's budget shows
+    return out
+
+
+def deviations() -> dict:
+    out = {}
+    for m, v in rows():
+        off, ours = recipes.official(m, v), recipes.get(m, profiles.get("paper"), v)
+        for key in ours.source_keys():
+            if values(off, key) != values(ours, key):
+                out[m, v, key] = ours.sources[key]
+    return out
+
+
+@pytest.mark.parametrize("profile", ["tiny", "colab", "paper"])
+def test_a_cards_equal_sign_means_equal_values(profile):
+    wrong = []
+    for m, v in rows():
+        off, ours = recipes.official(m, v), recipes.get(m, profiles.get(profile), v)
+        for key in ours.source_keys():
+            if show(off, key) == show(ours, key) and values(off, key) != values(ours, key):
+                wrong.append(f"{m} ({v}) {key}: {values(off, key)} vs {values(ours, key)}")
+    assert not wrong, "the card shows '=' where the values differ:\n" + "\n".join(wrong)
+
+
+def test_every_paper_deviation_is_declared_with_its_reason_on_the_card():
+    found = deviations()
+    assert all(why.startswith(recipes.OURS) for why in found.values())
+    undeclared = sorted(str(k) for k in found if k not in PAPER_SCALE and k not in OPEN)
+    assert not undeclared, "paper rows that differ from the official without a paper-scale reason:\n" + \
+        "\n".join(undeclared)
+    stale = sorted(str(k) for k in {**PAPER_SCALE, **OPEN} if k not in found)
+    assert not stale, "declared deviations no paper row has any more (remove them):\n" + "\n".join(stale)
+
+
+@pytest.mark.xfail(strict=True, reason="the deviations of OPEN are not of paper scale yet")
+def test_no_paper_row_deviates_but_for_a_paper_scale_reason():
+    assert set(deviations()) <= set(PAPER_SCALE)
