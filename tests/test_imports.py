@@ -15,7 +15,7 @@ ROOT = Path(clipadapt.__file__).parent
 # lowest first; a module may import from its own layer and the layers before it. Patterns
 # match module names (fnmatch), so a new file under methods/ or data/ needs no entry here.
 LAYERS = [
-    ["profiles", "viz", "explorer"],
+    ["profiles", "quoted", "viz", "explorer"],
     ["core.files", "core.seeds", "core.pixels", "core.checkpoints", "core.distributed", "core.flops",
      "core.metrics", "core.losses"],
     ["core", "core.*"],
@@ -24,7 +24,7 @@ LAYERS = [
     ["tasks", "tasks.*"],
     ["training", "training.*"],
     ["experiments", "experiments.*"],
-    ["chapter", "pretrain", "reproduce", "book", "kernels", "bench", "bench.*"],
+    ["chapter", "pretrain", "reproduce", "citations", "book", "kernels", "bench", "bench.*"],
 ]
 PACKAGES = ("core", "data", "methods", "tasks", "training", "experiments", "bench")
 

@@ -3,9 +3,10 @@
 Packages in layers, each importing only from the layers below it (``tests/test_imports.py``
 checks it, module by module):
 
-* ``profiles`` (tiny / colab / paper, and the device), ``viz`` (figures, glued numbers) and
-  ``explorer`` (the chapters' explorers: every state precomputed for the static page, and
-  ipywidgets in a live kernel);
+* ``profiles`` (tiny / colab / paper, and the device), ``viz`` (figures, glued numbers),
+  ``quoted`` (the glued numbers shown under their cells where myst-nb is absent, as on
+  Colab) and ``explorer`` (the chapters' explorers: every state precomputed for the static
+  page, and ipywidgets in a live kernel);
 * ``core`` -- the pieces a method is built from: models, prompting, patching, merge,
   losses, metrics, flops, features, and the files, seeds, pixels, checkpoints and
   distributed pieces under them;
@@ -21,7 +22,8 @@ checks it, module by module):
 * the applications: ``chapter`` (what a chapter's first cell calls), ``reproduce`` (an
   experiment, or a method's recipe, as one resumable command), ``pretrain`` (the tiny CLIP of chapter 1),
   ``book`` (execute the chapters and build the book; ``kernels``, the kernel client it
-  executes them through) and ``bench`` (the benchmark tables).
+  executes them through; ``citations``, the chapters' citations as text and as the book's
+  roles) and ``bench`` (the benchmark tables).
 """
 
 __version__ = "0.1.0"

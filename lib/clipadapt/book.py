@@ -3,7 +3,8 @@
 ``python -m clipadapt.book build`` (what ``make book`` runs):
 
 1. copies the book's sources (``_config.yml``, ``_toc.yml``, ``book/``, ``notebooks/``)
-   into ``_build/exec``, so that the committed notebooks stay free of outputs;
+   into ``_build/exec``, so that the committed notebooks stay free of outputs, and turns
+   the chapters' citation links into ``{cite}`` roles there (:mod:`clipadapt.citations`);
 2. executes every notebook named in ``_toc.yml`` there with papermill, injecting
    ``profile`` into the cell tagged ``parameters``; a notebook that raises stops the
    command with the notebook's name, the failing cell and the error;
@@ -15,11 +16,16 @@
 ``python -m clipadapt.book pin`` writes the one Colab install cell (:func:`install_cell_source`)
 and the Colab badge, both pinned to the release ``v<version of pyproject.toml>``, into every
 chapter of ``_toc.yml`` (a test checks that every chapter has them).
+
+``python -m clipadapt.book formats`` writes the format of every ``{glue:text}`` role of the
+chapters into the package (:data:`clipadapt.quoted.FORMATS_FILE`), so that a chapter run
+without myst-nb shows each quoted number as its prose formats it (a test checks it is current).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -33,7 +39,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from . import profiles
+from . import citations, profiles, quoted
 from .core.files import atomic_path
 from .training.loop import STATIC_ENV
 
@@ -108,6 +114,27 @@ def pin(root: Path = ROOT, log=print) -> list[Path]:
     return changed
 
 
+def quoted_formats(root: Path = ROOT) -> dict[str, list[str]]:
+    """Every name the chapters' prose quotes with ``{glue:text}``, with its format specs."""
+    import nbformat  # lazy: nbformat is not a dependency of clipadapt (the book and dev extras bring it)
+
+    texts = [c.source for rel in toc_notebooks(root) for c in nbformat.read(root / rel, as_version=4).cells
+             if c.cell_type == "markdown"]
+    return quoted.formats_of(texts)
+
+
+def write_formats(root: Path = ROOT, path: Path = quoted.FORMATS_FILE) -> bool:
+    """Write :func:`quoted_formats` to ``path``; returns whether it changed."""
+    found = quoted_formats(root)  # one name a line, for readable diffs
+    text = "{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in found.items()) + "\n}\n"
+    if path.exists() and path.read_text() == text:
+        return False
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    quoted.formats.cache_clear()
+    return True
+
+
 class NotebookError(RuntimeError):
     """A chapter raised while papermill executed it."""
 
@@ -178,9 +205,31 @@ def copy_sources(dest: Path, root: Path = ROOT, keep: set[str] = frozenset()) ->
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
         else:
             shutil.copy2(src, dest / name)
+    for path in sorted((dest / "notebooks").glob("*.ipynb")):
+        book_citations(path)
     for rel, data in kept.items():
         (dest / rel).write_bytes(data)
     return dest
+
+
+def book_citations(path: Path) -> bool:
+    """Turn the citation links of the notebook at ``path`` (a copy to build) into the
+    ``{cite}`` roles the book renders (:func:`clipadapt.citations.to_roles`); returns
+    whether it changed."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    changed = False
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            text = "".join(cell["source"])
+            try:
+                new = citations.to_roles(text)
+            except ValueError as err:
+                raise ValueError(f"{path.name}: {err}") from None
+            if new != text:
+                cell["source"], changed = new.splitlines(keepends=True), True
+    if changed:
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return changed
 
 
 # Seconds one cell may run under the CPU-scale profiles (their longest cells take about 75 s
@@ -250,6 +299,7 @@ def execute(profile: str | None = None, dest: Path | None = None, notebooks: lis
                         log(f"  {rel}: a cell ran past {timeout} s ({err}); executing the chapter again "
                             f"({attempt + 1} of {ATTEMPTS})")
                         shutil.copy2(root / rel, path)
+                        book_citations(path)
             except PapermillExecutionError as err:
                 first = (err.source or "").strip().splitlines()[:1]
                 raise NotebookError(
@@ -300,7 +350,7 @@ def write_times(done: list[Executed], path: str | Path, profile: str | None = No
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["build", "execute", "html", "pin"])
+    parser.add_argument("command", choices=["build", "execute", "html", "pin", "formats"])
     parser.add_argument("--profile", default=None, help="tiny, colab or paper (default: $CLIPADAPT_PROFILE, "
                         "else colab on a GPU, tiny otherwise)")
     parser.add_argument("--notebook", action="append", help="execute only this chapter (repeatable)")
@@ -308,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "pin":
         pin()
+        return 0
+    if args.command == "formats":
+        changed = write_formats()
+        print(f"{quoted.FORMATS_FILE} {'written' if changed else 'was current'}")
         return 0
     try:
         if args.command in ("build", "execute"):

@@ -11,17 +11,22 @@ import numpy as np
 import torch
 from IPython.display import HTML
 
+from . import quoted
+
 
 def glue(name: str, value, display: bool = False):
     """Make ``value`` available to the book's prose as ``{glue:text}`name```.
 
-    Uses myst-nb's glue where it is installed (the book build); elsewhere (a bare Colab
-    session) it does nothing, and the notebook still runs.
+    Uses myst-nb's glue where it is installed (the book build). Elsewhere (a Colab session,
+    a plain Jupyter) the prose's roles show as written, so the value is shown under the cell
+    instead, named and formatted as the prose quotes it (:func:`clipadapt.quoted.show`);
+    names with a colon (experiments.Lab's records) are not shown there.
     """
-    try:
-        from myst_nb import glue as _glue  # lazy: myst-nb comes with jupyter-book (the book extra), absent on Colab
-    except ImportError:  # pragma: no cover - myst-nb comes with jupyter-book
-        return None
+    if not quoted.myst_nb_present():
+        quoted.show(name, value, display=display)
+        return
+    from myst_nb import glue as _glue  # lazy: myst-nb comes with jupyter-book (the book extra), absent on Colab
+
     _glue(name, value, display=display)
 
 

@@ -1,0 +1,200 @@
+"""The chapters as a reader without the book's machinery sees them (Colab, a plain Jupyter):
+every number the prose quotes shows under the cell that measures it, exercise solutions
+fold, citations read as text (issue 29, item 3)."""
+
+import importlib.util
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from clipadapt import book, citations, quoted, viz
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("solutions", ROOT / "tools" / "solutions.py")
+solutions = importlib.util.module_from_spec(_spec)  # tools/solutions.py, the converter
+_spec.loader.exec_module(solutions)
+
+# The chapters whose solutions fold as <details> and whose citations read as text outside
+# the book (tools/solutions.py and tools/citations.py convert a chapter); add each chapter
+# as it is converted, until this is every chapter of _toc.yml.
+CONVERTED = ["01_clip_from_scratch", "07_softcpt"]
+
+
+def _markdown(stem: str) -> list[str]:
+    nb = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
+    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+
+
+@pytest.mark.parametrize("stem", CONVERTED)
+def test_solutions_fold_in_jupyter_and_colab(stem):
+    """A dropdown admonition folds in the book only; <details> folds in all three."""
+    left = [t for md in _markdown(stem) for t in solutions.dropdown_solutions(md)]
+    assert not left, f"{stem}: solutions still written as dropdown admonitions: run tools/solutions.py on it"
+    assert any("<details>" in md for md in _markdown(stem)), f"{stem} has no folded solution"
+
+
+@pytest.mark.parametrize("stem", CONVERTED)
+def test_citations_read_as_text_outside_the_book(stem):
+    problems = [p for md in _markdown(stem) for p in citations.check(md)]
+    assert not problems, f"{stem}: {problems} (tools/citations.py converts a chapter's roles)"
+    assert not any("{doc}`" in md for md in _markdown(stem)), f"{stem}: a {{doc}} role shows as written outside the book"
+    for md in _markdown(stem):
+        citations.to_roles(md)  # every citation link is one the book build turns into a role
+
+
+def test_to_details_keeps_the_solution_and_folds_it():
+    md = ("1. Why?\n\n```{admonition} Solution\n:class: dropdown\nBecause $x^2$ and "
+          "{glue:text}`acc:.1f`.\n```\n\n```{admonition} Note\n:class: dropdown\nkept\n```\n")
+    out = solutions.to_details(md)
+    assert out == ("1. Why?\n\n<details>\n<summary>Solution</summary>\n\nBecause $x^2$ and "
+                   "{glue:text}`acc:.1f`.\n\n</details>\n\n```{admonition} Note\n:class: dropdown\nkept\n```\n")
+    assert solutions.dropdown_solutions(md) == ["Solution"] and solutions.dropdown_solutions(out) == []
+    assert solutions.to_details(out) == out
+
+
+def test_citation_links_become_the_books_roles_again():
+    role = "CLIP {cite}`radford2021clip,oord2018cpc` and SoftCPT {cite}`ding2024softcpt`."
+    text = citations.to_links(role)
+    assert text == ("CLIP ([Radford et al., 2021](../book/references.bib#radford2021clip); "
+                    "[van den Oord et al., 2018](../book/references.bib#oord2018cpc)) and SoftCPT "
+                    "([Ding et al., 2024](../book/references.bib#ding2024softcpt)).")
+    assert citations.to_roles(text) == role and citations.check(text) == []
+    assert citations.check(role) and citations.check(text.replace("Ding et al.", "Ding"))
+    with pytest.raises(ValueError, match="not in parentheses"):
+        citations.to_roles("see [Ding et al., 2024](../book/references.bib#ding2024softcpt)")
+    assert citations.to_links("in the {doc}`../book/bibliography`") == "in the [Bibliography](../book/bibliography.md)"
+
+
+def test_the_book_build_copies_carry_the_roles(tmp_path):
+    """copy_sources writes each converted chapter's citations as the {cite} roles the
+    committed chapters held before, so the book's pages do not change."""
+    dest = book.copy_sources(tmp_path / "exec", ROOT)
+    for stem in CONVERTED:
+        copied = json.loads((dest / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
+        text = "".join("".join(c["source"]) for c in copied["cells"] if c["cell_type"] == "markdown")
+        assert "{cite}`" in text and "references.bib#" not in text
+
+
+def test_myst_nb_can_be_forced_absent(monkeypatch):
+    monkeypatch.setenv(quoted.MYST_NB_ENV, "absent")
+    assert not quoted.myst_nb_present()
+    monkeypatch.setenv(quoted.MYST_NB_ENV, "present")
+    pytest.importorskip("myst_nb")
+    assert quoted.myst_nb_present()
+    monkeypatch.setenv(quoted.MYST_NB_ENV, "maybe")
+    with pytest.raises(ValueError, match="CLIPADAPT_MYST_NB='maybe'.*absent"):
+        quoted.myst_nb_present()
+
+
+def test_values_are_formatted_as_the_book_pastes_them():
+    """The line under a cell shows what myst-nb's {glue:text} role would paste."""
+    variables = pytest.importorskip("myst_nb.core.variables")
+    for text, spec in [("32.94117647", ".1f"), ("-1.25", "+.1f"), ("0.5", ".0f"), ("12", ""),
+                       ("'8,390,656'", ""), ("'3/3'", ""), ("61.7", ".0f"), ("7", "d")]:
+        assert quoted.format_text(text, spec) == variables.format_plain_text(text, spec)
+
+
+def test_roles_are_read_as_myst_nb_splits_them():
+    md = "R@1 {glue:text}`r1_none:.1f`%, {glue:text}`n_pairs` pairs, {glue:md}`sentence`"
+    assert quoted.roles(md) == [("r1_none", ".1f"), ("n_pairs", "")]
+    assert quoted.entry("r1_none", "32.94", [".1f", ".0f"]) == "r1_none = 32.9 / 33"
+
+
+def test_glue_without_myst_nb_prints_named_values_and_hides_records(monkeypatch, capsys):
+    """Outside IPython the line is printed at once; experiments.Lab's records never are."""
+    monkeypatch.setenv(quoted.MYST_NB_ENV, "absent")
+    viz.glue("experiment:ch07/label-softcpt:seed=0", json.dumps({"accuracy": 0.5}))
+    viz.glue("r1_none", 32.94117647)
+    out = capsys.readouterr().out
+    assert out.startswith(quoted.HEADER) and "r1_none = " in out
+    assert "experiment" not in out
+
+
+def test_in_a_notebook_the_cells_values_show_together_and_paragraphs_as_markdown(monkeypatch):
+    """In IPython, a cell's glued numbers show in one line when the cell ends; a glued
+    paragraph (chapter 8's guide) shows at once, as markdown; a figure glued with
+    display=True shows as it would in the book."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import Markdown
+    from IPython.utils.capture import capture_output
+
+    monkeypatch.setenv(quoted.MYST_NB_ENV, "absent")
+    shell = InteractiveShell.instance()
+    try:
+        with capture_output() as cap:
+            viz.glue("guide", Markdown("- zero-shot costs nothing"))
+            viz.glue("nata_m4", "8,390,656")
+            viz.glue("r1_none", 32.94117647)
+            viz.glue("experiment:ch07/label-softcpt:seed=0", "{}")
+            assert len(cap.outputs) == 1  # the paragraph; the numbers wait for the cell's end
+            shell.events.trigger("post_run_cell", None)
+    finally:
+        InteractiveShell.clear_instance()
+    guide, numbers = cap.outputs
+    assert guide.data["text/markdown"] == "- zero-shot costs nothing"
+    spec = quoted.formats().get("r1_none", [""])[0]
+    assert numbers.data["text/plain"] == (f"{quoted.HEADER}nata_m4 = 8,390,656; "
+                                          f"r1_none = {quoted.format_text('32.94117647', spec)}")
+    assert numbers.metadata[quoted.METADATA_KEY] == {"nata_m4": "'8,390,656'", "r1_none": "32.94117647"}
+
+
+def test_the_shipped_formats_are_the_chapters():
+    """lib/clipadapt/quoted_formats.json holds every {glue:text} role of the chapters:
+    after changing one, `python -m clipadapt.book formats` writes it again."""
+    assert quoted.formats() == book.quoted_formats(ROOT), (
+        "the chapters quote other names or formats than lib/clipadapt/quoted_formats.json: "
+        "run `python -m clipadapt.book formats`")
+
+
+def _outputs(nb):
+    """(text of every output, {name: text/plain} of every quoted line) of an executed notebook."""
+    texts, values = [], {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                texts.append(out.get("text", ""))
+            elif "data" in out:
+                texts.append(out["data"].get("text/plain", ""))
+                values.update(out.get("metadata", {}).get(quoted.METADATA_KEY, {}))
+    return "\n".join(texts), values
+
+
+@pytest.mark.book
+def test_a_chapter_run_without_myst_nb_shows_every_quoted_number(tmp_path, monkeypatch):
+    """Chapter 7 executed as on Colab (no myst-nb: forced absent in its kernel): every name its
+    prose quotes is shown under a cell with the value the book would paste, formatted as the
+    prose formats it; no experiment record is."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    from clipadapt.kernels import WakefulKernelManager
+    from clipadapt.training.loop import STATIC_ENV
+
+    path = ROOT / "notebooks" / "07_softcpt.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    monkeypatch.setenv(quoted.MYST_NB_ENV, "absent")  # seen by the kernel nbclient starts
+    monkeypatch.setenv("CLIPADAPT_PROFILE", "tiny")
+    monkeypatch.setenv(STATIC_ENV, "1")
+    start = time.perf_counter()
+    nbclient.NotebookClient(nb, timeout=book.CELL_TIMEOUT_S["tiny"], kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}},
+                            kernel_manager_class=WakefulKernelManager).execute()
+    print(f"{path.name} executed without myst-nb in {time.perf_counter() - start:.1f} s")
+    text, values = _outputs(nb)
+    print("\n".join(line for line in text.splitlines() if line.startswith(quoted.HEADER) or line.startswith("  ")))
+    text = re.sub(r";?\n  ", "; ", text)  # the line's continuation rows, joined again
+    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    quotes = quoted.formats_of(markdown)
+    assert quotes, "chapter 7 quotes no glued value"
+    missing = sorted(set(quotes) - set(values))
+    assert not missing, f"quoted by the prose, shown under no cell: {missing}"
+    variables = pytest.importorskip("myst_nb.core.variables")
+    for name, specs in quotes.items():
+        shown = re.search(rf"(?:^|; |{quoted.HEADER}){re.escape(name)} = ([^;\n]+)", text)
+        assert shown, f"{name} is in no quoted line: {text[-2000:]}"
+        for spec in specs:
+            pasted = variables.format_plain_text(values[name], spec)  # what the book shows
+            assert pasted in shown.group(1).split(" / "), (name, spec, pasted, shown.group(0))
+    assert "experiment:" not in text

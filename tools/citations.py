@@ -1,0 +1,53 @@
+"""Citations that read as text in Jupyter and Colab: ``{cite}`` roles become author-year links.
+
+    python tools/citations.py notebooks/01_clip_from_scratch.ipynb [...]
+
+Rewrites the markdown cells of each notebook in place (:func:`clipadapt.citations.to_links`):
+``{cite}`a,b``` becomes ``([A et al., 2021](../book/references.bib#a); [B and C,
+2018](../book/references.bib#b))`` and ``{doc}`../book/bibliography``` a markdown link to the
+page. The book build turns the links back into the role (``clipadapt.book.copy_sources``),
+so the book's page does not change. A notebook without roles is left untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from clipadapt import citations
+
+
+def convert(path: Path) -> int:
+    """Convert the notebook at ``path`` in place; returns how many roles it rewrote."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    count = 0
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        text = "".join(cell["source"])
+        new = citations.to_links(text)
+        if new != text:
+            count += len(citations.ROLE.findall(text)) + len(citations.DOC_ROLE.findall(text))
+            cell["source"] = new.splitlines(keepends=True)
+    if count:
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    paths = [Path(p) for p in (sys.argv[1:] if argv is None else argv)]
+    if not paths:
+        print(__doc__, file=sys.stderr)
+        return 2
+    for path in paths:
+        if path.suffix != ".ipynb" or not path.is_file():
+            print(f"error: {path} is not a notebook file (.ipynb)", file=sys.stderr)
+            return 2
+    for path in paths:
+        print(f"{path}: {convert(path)} role(s) now read as text")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
