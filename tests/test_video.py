@@ -66,15 +66,6 @@ def test_segment_sampling():
         video.segment_indices(0, 12)
 
 
-def test_tempme_sampling():
-    assert video.tempme_indices(90, 30.0, 12) == [0, 30, 60] + [60] * 9
-    twenty = video.tempme_indices(600, 30.0, 12)  # 20 seconds: 20 frames at 1 fps, 12 evenly spaced
-    assert len(twenty) == 12 and twenty[0] == 0 and twenty[-1] == 570
-    assert all(i % 30 == 0 for i in twenty) and twenty == sorted(twenty)
-    with pytest.raises(ValueError):
-        video.tempme_indices(10, 0.0)
-
-
 def test_decord_size_problem_is_reported_not_returned(tmp_path):
     path = video.write_mp4(tmp_path / "small.mp4", np.zeros((3, 16, 16, 3), np.uint8))
     with pytest.raises(video.VideoError, match="small.mp4"):

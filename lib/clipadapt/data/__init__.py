@@ -10,8 +10,9 @@
   ``colab-smoke`` profile runs on them).
 
 What the chapters call sits here, on top of those: ``fewshot`` (few-shot tasks, synthetic or in
-CoOp's split files), ``video`` (mp4 writing, decord reading, frame sampling, the video-caption
-dataset), ``video_sets`` (Part II's sets for a profile), ``multilabel`` (incomplete labels,
+CoOp's split files), ``video`` (mp4 writing, decord reading, the video-caption dataset),
+``frames`` (which frames a video gives: clipadapt's segments and each official loader's rule),
+``video_sets`` (Part II's sets for a profile), ``multilabel`` (incomplete labels,
 weak and strong views), ``fixmatch`` (FixMatch's RandAugment as SCPNet's code has it, for the
 official strong view), ``multitask`` (suites of related few-shot tasks: the synthetic world,
 General-10), ``names`` (class and task names as the official code writes them into prompts)

@@ -23,7 +23,9 @@ batch is the same however it is sharded and a resumed run draws what it would ha
   (:func:`clipadapt.data.multilabel.weak_view`, ``strong_view``), applied by that task.
 
 The pictures here are the evaluation transform's centre crops, so a crop is drawn from the
-centre crop rather than from the whole picture (the recipe card says so).
+centre crop rather than from the whole picture (the recipe card says so). Videos under an
+official frame rule (the paper profile) are augmented from their raw frames instead, as the
+official loaders do: :func:`clipadapt.data.video.augment_raw`.
 """
 
 from __future__ import annotations
@@ -97,12 +99,11 @@ def timm_transform(config: str, size: int):
                                            "interpolation": Image.BICUBIC})
 
 
-def _timm(x: torch.Tensor, g: torch.Generator, config: str) -> torch.Tensor:
-    """timm's RandAugment ``config`` on each frame of ``x`` ``(..., 3, H, W)``, every frame
-    under the same seed of ``random`` and ``numpy.random`` (drawn from ``g``): one draw."""
-    mean, std = MEAN.view(3, 1, 1).to(x), STD.view(3, 1, 1).to(x)
-    frames = (x * std + mean).clamp(0, 1).mul(255).round().to(torch.uint8).reshape(-1, *x.shape[-3:])
-    tf = timm_transform(config, min(x.shape[-2:]))
+def timm_frames(frames: torch.Tensor, g: torch.Generator, config: str, size: int) -> torch.Tensor:
+    """timm's RandAugment ``config`` (translate constant of ``size``) on each uint8 frame
+    ``(N, H, W, 3)``, every frame under the same seed of ``random`` and ``numpy.random``
+    (drawn from ``g``): one draw. Returns uint8 ``(N, H, W, 3)``."""
+    tf = timm_transform(config, size)
     seed = int(torch.randint(2 ** 32, (1,), generator=g))
     py, npy = random.getstate(), np.random.get_state()
     out = []
@@ -110,12 +111,21 @@ def _timm(x: torch.Tensor, g: torch.Generator, config: str) -> torch.Tensor:
         for f in frames:
             random.seed(seed)
             np.random.seed(seed)
-            pic = tf(Image.fromarray(f.permute(1, 2, 0).cpu().numpy()))
-            out.append(torch.from_numpy(np.asarray(pic).copy()).permute(2, 0, 1))
+            pic = tf(Image.fromarray(f.cpu().numpy()))
+            out.append(torch.from_numpy(np.asarray(pic).copy()))
     finally:
         random.setstate(py)
         np.random.set_state(npy)
-    pictures = torch.stack(out).reshape(x.shape).to(x) / 255
+    return torch.stack(out)
+
+
+def _timm(x: torch.Tensor, g: torch.Generator, config: str) -> torch.Tensor:
+    """timm's RandAugment ``config`` on each frame of ``x`` ``(..., 3, H, W)``, CLIP-normalised
+    in and out, one draw for all of them (:func:`timm_frames`)."""
+    mean, std = MEAN.view(3, 1, 1).to(x), STD.view(3, 1, 1).to(x)
+    frames = (x * std + mean).clamp(0, 1).mul(255).round().to(torch.uint8).reshape(-1, *x.shape[-3:])
+    out = timm_frames(frames.permute(0, 2, 3, 1), g, config, min(x.shape[-2:]))  # (N, H, W, 3)
+    pictures = out.permute(0, 3, 1, 2).reshape(x.shape).to(x) / 255
     return (pictures - mean) / std
 
 

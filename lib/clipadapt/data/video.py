@@ -1,35 +1,39 @@
 """Video files: writing mp4 (imageio-ffmpeg), reading frames (decord), choosing frames.
 
-Frame sampling follows the two papers of Part II:
-
-* :func:`segment_indices` -- VoP / CLIP4Clip style: cut the video into ``k`` equal
-  segments and take one frame from each, a random one in training and the middle one at
-  test time;
-* :func:`tempme_indices` -- TempMe's rule: first keep one frame per second, then pick
-  ``k`` evenly spaced frames among those.
-
-A video shorter than ``k`` frames repeats its last frame. Unreadable or truncated files
-raise :class:`VideoError` with the file's name.
+Which frames a video gives is its dataset's rule (:mod:`clipadapt.data.frames`, named by the
+recipe): clipadapt's own (:func:`~clipadapt.data.frames.segment_indices`: one frame from each
+of ``k`` equal segments, a random one in training and the middle one at test time), or the
+rule of a method's official dataloader. A video shorter than ``k`` frames repeats its last frame.
+Unreadable or truncated files raise :class:`VideoError` with the file's name.
 
 :class:`VideoTextDataset` pairs videos with captions for retrieval. It keeps each decoded
 video as uint8 frames already cropped to the model's input size, in a least-recently-used
 cache under a byte budget (:class:`FrameCache`), and turns into floats only the frames
 that a batch samples. At 224 px a cached frame takes 224 * 224 * 3 = 150,528 bytes
-(147 KiB) as uint8, against 602,112 bytes (588 KiB) as float32: four times less.
+(147 KiB) as uint8, against 602,112 bytes (588 KiB) as float32: four times less. Under an
+official rule (the paper profile) it keeps instead the rule's ``k`` frames of each video as
+decoded, uncropped, since those loaders crop and augment the raw frames in training.
 """
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
+from collections.abc import Hashable
 from pathlib import Path
 
 import decord
 import imageio_ffmpeg
 import numpy as np
 import torch
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms.v2 import functional as TF
 
 from ..core.files import atomic_path
 from ..core.pixels import normalize, normalize_uint8
+from . import augment as aug
+from . import frames as rules
+from .frames import segment_indices
 
 
 class VideoError(OSError):
@@ -98,37 +102,6 @@ def read_frames(path: str | Path, indices: list[int] | None = None) -> torch.Ten
     return torch.from_numpy(frames)
 
 
-def segment_indices(n_frames: int, k: int = 12, train: bool = False, generator: torch.Generator | None = None) -> list[int]:
-    """One frame from each of ``k`` equal segments: random in training, the middle at test.
-    Fewer than ``k`` frames: all of them, then the last one repeated."""
-    if n_frames < 1 or k < 1:
-        raise ValueError(f"need at least one frame and k >= 1, got n_frames={n_frames}, k={k}")
-    if n_frames < k:
-        return list(range(n_frames)) + [n_frames - 1] * (k - n_frames)
-    edges = np.linspace(0, n_frames, k + 1)
-    out = []
-    for s in range(k):
-        lo, hi = int(np.ceil(edges[s])), max(int(np.ceil(edges[s + 1])) - 1, int(np.ceil(edges[s])))
-        if train:
-            out.append(int(torch.randint(lo, hi + 1, (1,), generator=generator)))
-        else:
-            out.append((lo + hi) // 2)
-    return out
-
-
-def tempme_indices(n_frames: int, fps: float, k: int = 12) -> list[int]:
-    """TempMe's sampling: one frame per second, then ``k`` evenly spaced among those
-    (all of them and the last repeated when fewer than ``k`` remain)."""
-    if n_frames < 1 or fps <= 0 or k < 1:
-        raise ValueError(f"need n_frames >= 1, fps > 0 and k >= 1, got {n_frames}, {fps}, {k}")
-    step = max(1, int(round(fps)))
-    per_second = list(range(0, n_frames, step))
-    if len(per_second) < k:
-        return per_second + [per_second[-1]] * (k - len(per_second))
-    pick = np.linspace(0, len(per_second) - 1, k).round().astype(int)
-    return [per_second[i] for i in pick]
-
-
 # -- frames for CLIP -----------------------------------------------------------------------------
 def _resize_crop(x: torch.Tensor, size: int) -> torch.Tensor:
     """Float frames ``(T, 3, H, W)`` in [0, 1] -> ``(T, 3, size, size)``: the shorter side
@@ -176,6 +149,39 @@ def crop_frames(frames: torch.Tensor, size: int, chunk: int = 64) -> torch.Tenso
     return out
 
 
+def augment_raw(name: str, frames: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
+    """Augmentation ``name`` of a video's frames as decoded, uint8 ``(T, H, W, 3)``, as the
+    official video loaders apply it to the raw frames; CLIP-normalised ``(T, 3, size, size)``
+    out, one draw for all the frames:
+
+    * ``"none"`` -- resized and centre-cropped (CLIP4Clip's only transform,
+      ``dataloaders/rawvideo_util.py:16-23``);
+    * ``"crop-flip-video"`` -- X-Pool's ``RandomResizedCrop(size, scale=(0.5, 1))`` and
+      ``RandomHorizontalFlip`` on the tensor of raw frames (one crop and one coin for all of
+      them; torchvision's default bilinear resize, without antialiasing as torchvision 0.9
+      did): ``layer6ai-labs/xpool datasets/model_transforms.py:11-16``, applied to the whole
+      ``(T, C, H, W)`` video at ``datasets/msrvtt_dataset.py:51-57``;
+    * ``"timm:<config>"`` -- timm's RandAugment on the raw frames with the translate
+      constant of ``size`` (TempMe's ``create_random_augment(input_size=(224, 224))``), then
+      resized and centre-cropped: ``LunarShen/TempMe tvr/dataloaders/dataloader_retrieval.py:280-290``.
+    """
+    if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected uint8 frames (T, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
+    if name == "none":
+        return normalize_uint8(crop_frames(frames, size))
+    if name.startswith(aug.TIMM):
+        return normalize_uint8(crop_frames(aug.timm_frames(frames, g, name[len(aug.TIMM):], size), size))
+    if name == "crop-flip-video":
+        x = frames.permute(0, 3, 1, 2).float() / 255.0  # (T, 3, H, W) in [0, 1]
+        top, left, ch, cw = aug.crop_params(*x.shape[-2:], (0.5, 1.0), (3 / 4, 4 / 3), g)
+        x = TF.resized_crop(x, top, left, ch, cw, [size, size], interpolation=InterpolationMode.BILINEAR,
+                            antialias=False)  # (T, 3, size, size)
+        x = TF.horizontal_flip(x) if torch.rand(1, generator=g).item() < 0.5 else x
+        return normalize(x)
+    raise ValueError(f"no official loader applies {name!r} to raw frames; choose none, crop-flip-video or "
+                     f"{aug.TIMM}<config>")
+
+
 # -- the video-caption dataset ---------------------------------------------------------------------
 DEFAULT_CACHE_BUDGET = 2 * 2**30  # bytes: 2 GiB, about 14,000 uint8 frames at 224 px
 
@@ -186,7 +192,8 @@ def _nbytes(frames: torch.Tensor) -> int:
 
 
 class FrameCache:
-    """Decoded videos by file, under a byte budget, least recently used evicted first.
+    """Decoded videos by key (the file; with the frame rule and count, a rule's frames), under a
+    byte budget, least recently used evicted first.
 
     :meth:`get` returns a cached video (and marks it recently used) or None; :meth:`put`
     adds one, first evicting the least recently used until it fits. A single video larger
@@ -199,21 +206,21 @@ class FrameCache:
             raise ValueError(f"the frame cache's budget must be >= 0 bytes, got {budget}")
         self.budget = int(budget)
         self.nbytes = 0
-        self._videos: OrderedDict[Path, torch.Tensor] = OrderedDict()  # least recently used first
+        self._videos: OrderedDict[Hashable, torch.Tensor] = OrderedDict()  # least recently used first
 
     def __len__(self) -> int:
         return len(self._videos)
 
-    def __contains__(self, key: Path) -> bool:
+    def __contains__(self, key: Hashable) -> bool:
         return key in self._videos
 
-    def get(self, key: Path) -> torch.Tensor | None:
+    def get(self, key: Hashable) -> torch.Tensor | None:
         frames = self._videos.get(key)
         if frames is not None:
             self._videos.move_to_end(key)
         return frames
 
-    def put(self, key: Path, frames: torch.Tensor) -> None:
+    def put(self, key: Hashable, frames: torch.Tensor) -> None:
         self.discard(key)
         size = _nbytes(frames)
         if size > self.budget:
@@ -223,7 +230,7 @@ class FrameCache:
         self._videos[key] = frames
         self.nbytes += size
 
-    def discard(self, key: Path) -> None:
+    def discard(self, key: Hashable) -> None:
         frames = self._videos.pop(key, None)
         if frames is not None:
             self.nbytes -= _nbytes(frames)
@@ -231,8 +238,15 @@ class FrameCache:
 
 class VideoTextDataset:
     """Pairs of a video file and a caption. Each access samples ``frames`` frames of a
-    video (:func:`segment_indices`: random per segment in training, the middle at test) and
-    returns them normalised for CLIP, ``(frames, 3, image_size, image_size)``.
+    video by ``rule`` (:mod:`clipadapt.data.frames`; ``"segments"``, the default: random per
+    segment in training, the middle at test) and returns them normalised for CLIP,
+    ``(frames, 3, image_size, image_size)``. :meth:`with_rule` gives the same pairs under
+    another rule, sharing the cache.
+
+    Under an official rule (any but ``"segments"``) a video's frames are fixed, and
+    :meth:`video` decodes just them, at the file's size, and caches them so; at test they
+    are resized and centre-cropped, in training the augmentation the loader is given works
+    on those raw frames, as the official loaders do (:func:`augment_raw`).
 
     Memory: a video is decoded, resized and centre-cropped to ``image_size`` once, and its
     frames are cached as uint8 ``(T, size, size, 3)`` in a :class:`FrameCache` of
@@ -254,15 +268,35 @@ class VideoTextDataset:
     """
 
     def __init__(self, records: list[tuple[str | Path, str]], frames: int = 12, image_size: int = 224,
-                 train: bool = False, cache_budget: int = DEFAULT_CACHE_BUDGET, seconds: float | None = None):
+                 train: bool = False, cache_budget: int = DEFAULT_CACHE_BUDGET, seconds: float | None = None,
+                 rule: str = rules.DEFAULT):
         if not records:
             raise ValueError("a VideoTextDataset needs at least one (video, caption) pair")
         if seconds is not None and seconds <= 0:
             raise ValueError(f"seconds must be positive (or None for whole videos), got {seconds}")
+        if rule not in rules.RULES:
+            raise ValueError(f"unknown frame rule {rule!r}; choose one of {', '.join(rules.RULES)}")
         self.records = [(Path(v), c) for v, c in records]
         self.frames, self.image_size, self.train = frames, image_size, train
         self.seconds = seconds  # only the first `seconds` of each video are read (DiDeMo: 31, as CLIP4Clip)
+        self.rule = rule
         self._cache = FrameCache(cache_budget)
+
+    def with_rule(self, rule: str) -> VideoTextDataset:
+        """These pairs with frames chosen by ``rule`` (:data:`clipadapt.data.frames.RULES`),
+        sharing this dataset's cache (its keys tell the rules apart)."""
+        if rule not in rules.RULES:
+            raise ValueError(f"unknown frame rule {rule!r}; choose one of {', '.join(rules.RULES)}")
+        if rule == self.rule:
+            return self
+        other = copy.copy(self)
+        other.rule = rule
+        return other
+
+    @property
+    def from_raw(self) -> bool:
+        """Whether training augments the raw frames inside :meth:`video` (an official rule)."""
+        return self.rule != "segments"
 
     def __len__(self) -> int:
         return len(self.records)
@@ -297,6 +331,25 @@ class VideoTextDataset:
         """The bytes of frames the cache holds now (at most :attr:`cache_budget`)."""
         return self._cache.nbytes
 
+    def _readable(self, path: Path) -> tuple[int, float]:
+        """``(frames read, frames per second)`` of video ``path``: the frames that start within
+        the first :attr:`seconds` where set, else all."""
+        total, fps = probe(path)
+        if self.seconds is None:
+            return total, fps
+        return min(total, max(1, int(np.ceil(self.seconds * fps)))), fps
+
+    def rule_frames(self, path: Path) -> torch.Tensor:
+        """The :attr:`frames` frames that :attr:`rule` picks from video ``path``, as decoded,
+        uint8 ``(F, H, W, 3)``: from the cache, or decoded (then cached)."""
+        key = (path, self.rule, self.frames)
+        frames = self._cache.get(key)
+        if frames is None:
+            n, fps = self._readable(path)
+            frames = read_frames(path, rules.indices(self.rule, n, fps, self.frames))  # (F, H, W, 3) uint8
+            self._cache.put(key, frames)
+        return frames
+
     def cropped_frames(self, path: Path) -> torch.Tensor:
         """Every frame of video ``path``, resized and cropped, uint8 ``(T, size, size, 3)``:
         from the cache, or decoded (then cached)."""
@@ -304,26 +357,38 @@ class VideoTextDataset:
         if frames is None:
             indices = None
             if self.seconds is not None:  # the frames that start within the first `seconds`
-                total, fps = probe(path)
-                indices = list(range(min(total, max(1, int(np.ceil(self.seconds * fps))))))
+                indices = list(range(self._readable(path)[0]))
             frames = crop_frames(read_frames(path, indices), self.image_size)  # (T, size, size, 3) uint8
             self._cache.put(path, frames)
         return frames
 
-    def video(self, i: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``frames`` preprocessed frames of pair ``i``, ``(F, 3, size, size)``."""
+    def video(self, i: int, generator: torch.Generator | None = None,
+              augment: tuple[str, torch.Generator] | None = None) -> torch.Tensor:
+        """``frames`` preprocessed frames of pair ``i``, ``(F, 3, size, size)``. ``augment``
+        (an official rule in training): the augmentation's name and its generator, applied
+        to the raw frames (:func:`augment_raw`)."""
+        if self.from_raw:
+            raw = self.rule_frames(self.records[i][0])  # (F, H, W, 3) uint8, as decoded
+            if augment is not None and self.train:
+                return augment_raw(augment[0], raw, self.image_size, augment[1])
+            return normalize_uint8(crop_frames(raw, self.image_size))  # (F, 3, size, size)
+        if augment is not None:
+            raise ValueError("only an official frame rule augments inside the dataset; "
+                             f"rule {self.rule!r} leaves augmentation to the task")
         all_frames = self.cropped_frames(self.records[i][0])  # (T, size, size, 3) uint8
         idx = segment_indices(len(all_frames), self.frames, self.train, generator)
         return normalize_uint8(all_frames[idx])  # (F, 3, size, size) float, made for this access only
 
-    def batch(self, indices, generator: torch.Generator | None = None):
+    def batch(self, indices, generator: torch.Generator | None = None,
+              augment: tuple[str, torch.Generator] | None = None):
         """``(videos (B, F, 3, H, W), captions, failures)`` where ``failures`` lists
-        ``(file, error)`` for videos that could not be decoded (left out of the batch)."""
+        ``(file, error)`` for videos that could not be decoded (left out of the batch);
+        ``augment``: as :meth:`video`'s."""
         videos, captions, failures = [], [], []
         for i in indices:
             path, caption = self.records[int(i)]
             try:
-                videos.append(self.video(int(i), generator))
+                videos.append(self.video(int(i), generator, augment))
             except VideoError as err:
                 failures.append((str(path), str(err)))
                 continue

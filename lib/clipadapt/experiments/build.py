@@ -18,9 +18,9 @@ from typing import Any, Callable
 import torch
 
 from .. import profiles, tasks
-from ..data import fewshot, multilabel, multitask, video_sets
+from ..data import fewshot, frames, multilabel, multitask, video_sets
 from ..methods import scpnet
-from ..training import budgets
+from ..training import budgets, recipes
 from . import settings as settings_of
 from .spec import Experiment
 
@@ -51,9 +51,14 @@ class Workbench:
         return self.cache[key]
 
     def task(self, spec: Experiment, seed: int, shots: int | None = None) -> tasks.Task:
-        """The task of ``spec``'s run with ``seed`` (and ``shots``, for a list of counts)."""
-        build = BUILDERS[spec.task["kind"]]
-        return build(self, spec.task, seed, shots)
+        """The task of ``spec``'s run with ``seed`` (and ``shots``, for a list of counts).
+        A retrieval task samples frames by the rule of the spec's recipe (its option
+        ``frames``, :mod:`clipadapt.data.frames`; ``"segments"`` where it names none)."""
+        opts = spec.task
+        if opts["kind"] == "retrieval":
+            recipe = spec.apply(recipes.get(spec.method, self.profile, spec.variant, self.budgets))
+            opts = {**opts, "frames": recipe.options.get("frames", frames.DEFAULT)}
+        return BUILDERS[opts["kind"]](self, opts, seed, shots)
 
     def points(self, spec: Experiment) -> list[dict]:
         """The runs of ``spec``: one per seed, and per shot count where the spec lists several."""
@@ -107,8 +112,9 @@ def retrieval(bench: Workbench, opts: dict, seed: int, shots: int | None) -> tas
         raise ValueError(f"task.batches is 'twin pairs' or 'random', got {opts['batches']!r}")
     data = bench.videos()
     partners = data["partners"] if opts["batches"] == "twin pairs" else None
-    return tasks.RetrievalTask(data["train"], data["test"], bench.tokenizer, partners=partners, twins=data["twins"],
-                               max_tokens=data["max_tokens"])
+    rule = opts.get("frames", frames.DEFAULT)  # the recipe's frame rule (Workbench.task)
+    return tasks.RetrievalTask(data["train"].with_rule(rule), data["test"].with_rule(rule), bench.tokenizer,
+                               partners=partners, twins=data["twins"], max_tokens=data["max_tokens"])
 
 
 def multilabel_task(bench: Workbench, opts: dict, seed: int, shots: int | None) -> tasks.Task:

@@ -64,15 +64,21 @@ class RetrievalTask(Task):
 
     def loader(self, module: nn.Module, recipe, seed: int, device) -> Loader:
         """A video's frames are drawn from a stream of its own (seed, step, index), so a
-        batch's videos do not depend on how it is sharded."""
+        batch's videos do not depend on how it is sharded. Under an official frame rule
+        (``train.from_raw``) the recipe's augmentation works on the raw frames, inside the
+        dataset (:meth:`clipadapt.data.video.VideoTextDataset.video`); else on the frames it gives."""
         units = self.units()
+
+        raw = self.train.from_raw  # an official frame rule: the dataset augments the raw frames
 
         def load(indices: torch.Tensor, step: int):
             videos, captions = [], []
             for i in (j for u in indices.tolist() for j in units[u]):
-                v, c, _ = self.train.batch([i], seeds.generator(seed, "frames", str(step), str(i)))
-                if len(v) and recipe.augment != "none":  # one draw for all the video's frames
-                    v = augment.one(recipe.augment, v[0], seeds.generator(seed, "augment", str(step), str(i)))[None]
+                g = seeds.generator(seed, "augment", str(step), str(i))
+                v, c, _ = self.train.batch([i], seeds.generator(seed, "frames", str(step), str(i)),
+                                           augment=(recipe.augment, g) if raw else None)
+                if len(v) and not raw and recipe.augment != "none":  # one draw for all the video's frames
+                    v = augment.one(recipe.augment, v[0], g)[None]
                 videos.append(v)
                 captions += c
             if not videos:
