@@ -104,6 +104,7 @@ def test_ours_draws_in_training_and_bad_input_is_refused():
     g = lambda: torch.Generator().manual_seed(0)
     assert frames.indices("segments", 120, 30.0, 12, True, g()) == video.segment_indices(120, 12, True, g())
     assert frames.indices("segments", 120, 30.0, 12) == [4 + 10 * s for s in range(12)]
+    assert video.tempme_indices(300, 30.0, 12) == frames.tempme(300, 30.0)  # the name chapter 3 calls
     with pytest.raises(ValueError, match="unknown frame rule 'uniform'"):
         frames.indices("uniform", 10, 30.0, 12)
     with pytest.raises(ValueError, match="fps=0.5"):

@@ -34,6 +34,7 @@ from ..core.pixels import normalize, normalize_uint8
 from . import augment as aug
 from . import frames as rules
 from .frames import segment_indices
+from .frames import tempme as tempme_indices  # noqa: F401  (chapter 3 shows TempMe's rule by this name)
 
 
 class VideoError(OSError):
@@ -281,10 +282,10 @@ class VideoTextDataset:
         self.seconds = seconds  # only the first `seconds` of each video are read (DiDeMo: 31, as CLIP4Clip)
         self.rule = rule
         self._cache = FrameCache(cache_budget)
+        self._probed: dict[Path, tuple[int, float]] = {}  # file -> (frames, fps), shared with with_rule's views
 
     def with_rule(self, rule: str) -> VideoTextDataset:
-        """These pairs with frames chosen by ``rule`` (:data:`clipadapt.data.frames.RULES`),
-        sharing this dataset's cache (its keys tell the rules apart)."""
+        """These pairs under frame rule ``rule``, sharing this dataset's cache (keyed by rule)."""
         if rule not in rules.RULES:
             raise ValueError(f"unknown frame rule {rule!r}; choose one of {', '.join(rules.RULES)}")
         if rule == self.rule:
@@ -294,8 +295,7 @@ class VideoTextDataset:
         return other
 
     @property
-    def from_raw(self) -> bool:
-        """Whether training augments the raw frames inside :meth:`video` (an official rule)."""
+    def from_raw(self) -> bool:  # an official rule: training augments the raw frames in :meth:`video`
         return self.rule != "segments"
 
     def __len__(self) -> int:
@@ -332,9 +332,10 @@ class VideoTextDataset:
         return self._cache.nbytes
 
     def _readable(self, path: Path) -> tuple[int, float]:
-        """``(frames read, frames per second)`` of video ``path``: the frames that start within
-        the first :attr:`seconds` where set, else all."""
-        total, fps = probe(path)
+        """``(frames read, fps)`` of ``path``: those starting within :attr:`seconds` where set, else all."""
+        if path not in self._probed:
+            self._probed[path] = probe(path)
+        total, fps = self._probed[path]
         if self.seconds is None:
             return total, fps
         return min(total, max(1, int(np.ceil(self.seconds * fps)))), fps
