@@ -101,6 +101,8 @@ def test_roles_are_read_as_myst_nb_splits_them():
     md = "R@1 {glue:text}`r1_none:.1f`%, {glue:text}`n_pairs` pairs, {glue:md}`sentence`"
     assert quoted.roles(md) == [("r1_none", ".1f"), ("n_pairs", "")]
     assert quoted.entry("r1_none", "32.94", [".1f", ".0f"]) == "r1_none = 32.9 / 33"
+    assert quoted.entry("not_quoted_anywhere", "6.799174785614014") == "not_quoted_anywhere = 6.799"
+    assert quoted.entry("not_quoted_anywhere", "'5/5'") == "not_quoted_anywhere = 5/5"
 
 
 def test_glue_without_myst_nb_prints_named_values_and_hides_records(monkeypatch, capsys):
@@ -141,12 +143,27 @@ def test_in_a_notebook_the_cells_values_show_together_and_paragraphs_as_markdown
     assert numbers.metadata[quoted.METADATA_KEY] == {"nata_m4": "'8,390,656'", "r1_none": "32.94117647"}
 
 
-def test_the_shipped_formats_are_the_chapters():
-    """lib/clipadapt/quoted_formats.json holds every {glue:text} role of the chapters:
-    after changing one, `python -m clipadapt.book formats` writes it again."""
-    assert quoted.formats() == book.quoted_formats(ROOT), (
-        "the chapters quote other names or formats than lib/clipadapt/quoted_formats.json: "
-        "run `python -m clipadapt.book formats`")
+def test_formats_come_from_the_chapters_in_a_clone_and_from_the_package_elsewhere(tmp_path, monkeypatch):
+    """In a clone the formats are read from the chapters as they are now; an installed
+    package (no chapters beside it, as on Colab) reads the file that `pin` wrote at the
+    release, which holds what the chapters held then."""
+    assert quoted.formats() == book.quoted_formats(ROOT)
+    import shutil
+
+    shutil.copy(ROOT / "_toc.yml", tmp_path / "_toc.yml")
+    shutil.copytree(ROOT / "book", tmp_path / "book")
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    assert book.write_formats(tmp_path) and not book.write_formats(tmp_path)  # written once
+    shipped = json.loads((tmp_path / "lib" / "clipadapt" / quoted.FORMATS_FILE.name).read_text())
+    assert shipped == book.quoted_formats(ROOT)
+    monkeypatch.setattr(quoted, "CHAPTERS", tmp_path / "absent")
+    monkeypatch.setattr(quoted, "FORMATS_FILE", tmp_path / "lib" / "clipadapt" / quoted.FORMATS_FILE.name)
+    quoted.shipped_formats.cache_clear()
+    try:
+        assert quoted.chapter_markdown(quoted.CHAPTERS) == []
+        assert quoted.formats() == shipped
+    finally:
+        quoted.shipped_formats.cache_clear()
 
 
 def _outputs(nb):
@@ -183,7 +200,8 @@ def test_a_chapter_run_without_myst_nb_shows_every_quoted_number(tmp_path, monke
                             kernel_manager_class=WakefulKernelManager).execute()
     print(f"{path.name} executed without myst-nb in {time.perf_counter() - start:.1f} s")
     text, values = _outputs(nb)
-    print("\n".join(line for line in text.splitlines() if line.startswith(quoted.HEADER) or line.startswith("  ")))
+    for out in (o for c in nb.cells for o in c.get("outputs", []) if quoted.METADATA_KEY in o.get("metadata", {})):
+        print(out["data"]["text/plain"])
     text = re.sub(r";?\n  ", "; ", text)  # the line's continuation rows, joined again
     markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
     quotes = quoted.formats_of(markdown)

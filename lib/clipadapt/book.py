@@ -17,9 +17,10 @@
 and the Colab badge, both pinned to the release ``v<version of pyproject.toml>``, into every
 chapter of ``_toc.yml`` (a test checks that every chapter has them).
 
-``python -m clipadapt.book formats`` writes the format of every ``{glue:text}`` role of the
-chapters into the package (:data:`clipadapt.quoted.FORMATS_FILE`), so that a chapter run
-without myst-nb shows each quoted number as its prose formats it (a test checks it is current).
+``pin`` also writes the format of every ``{glue:text}`` role of the chapters into the package
+(:data:`clipadapt.quoted.FORMATS_FILE`; ``python -m clipadapt.book formats`` does only that),
+so that a chapter run on Colab, without myst-nb, shows each quoted number as its prose
+formats it.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def badge_url(notebook: str | Path, root: Path = ROOT) -> str:
 
 
 def pin(root: Path = ROOT, log=print) -> list[Path]:
-    """Write the pinned install cell and Colab badge into every chapter; returns the changed ones."""
+    """Write the pinned install cell and Colab badge into every chapter, and the chapters'
+    quoted formats into the package (:func:`write_formats`); returns the changed chapters."""
     import nbformat  # lazy: nbformat is not a dependency of clipadapt (the book and dev extras bring it)
 
     changed = []
@@ -111,6 +113,8 @@ def pin(root: Path = ROOT, log=print) -> list[Path]:
             nbformat.write(nb, path)
             changed.append(rel)
             log(f"pinned {rel} to {release_ref(root)}")
+    if write_formats(root):
+        log(f"wrote the chapters' quoted formats into {quoted.FORMATS_FILE.name}")
     return changed
 
 
@@ -123,15 +127,18 @@ def quoted_formats(root: Path = ROOT) -> dict[str, list[str]]:
     return quoted.formats_of(texts)
 
 
-def write_formats(root: Path = ROOT, path: Path = quoted.FORMATS_FILE) -> bool:
-    """Write :func:`quoted_formats` to ``path``; returns whether it changed."""
+def write_formats(root: Path = ROOT) -> bool:
+    """Write :func:`quoted_formats` into the package of ``root`` (the file
+    :data:`clipadapt.quoted.FORMATS_FILE` is there); returns whether it changed."""
+    path = root / "lib" / "clipadapt" / quoted.FORMATS_FILE.name
     found = quoted_formats(root)  # one name a line, for readable diffs
     text = "{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in found.items()) + "\n}\n"
     if path.exists() and path.read_text() == text:
         return False
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text(text)
-    quoted.formats.cache_clear()
+    quoted.shipped_formats.cache_clear()
     return True
 
 
@@ -271,9 +278,10 @@ def execute(profile: str | None = None, dest: Path | None = None, notebooks: lis
     keep = {str(p) for p in everything if p not in chosen}
     dest = copy_sources(dest or root / "_build" / "exec", root, keep=keep)
     done = []
-    env_before = {k: os.environ.get(k) for k in (profiles.ENV_VAR, STATIC_ENV)}
+    env_before = {k: os.environ.get(k) for k in (profiles.ENV_VAR, STATIC_ENV, quoted.MYST_NB_ENV)}
     os.environ[profiles.ENV_VAR] = prof.name  # seen by the kernel, for code outside the parameters cell
     os.environ[STATIC_ENV] = "1"  # progress as printed summaries, not widgets frozen at 0%
+    os.environ[quoted.MYST_NB_ENV] = "present"  # the book's pages paste the glued values themselves
     try:
         for rel in chosen:
             path = dest / rel
@@ -361,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "formats":
         changed = write_formats()
-        print(f"{quoted.FORMATS_FILE} {'written' if changed else 'was current'}")
+        print(f"{quoted.FORMATS_FILE.name} {'written' if changed else 'was current'}")
         return 0
     try:
         if args.command in ("build", "execute"):

@@ -9,9 +9,12 @@ formatted as the prose formats it::
 
     quoted in the text: r1_none = 32.9; r1_lora = 31.7
 
-The formats come from :data:`FORMATS_FILE`, every ``{glue:text}`` role of the chapters
-(``python -m clipadapt.book formats`` writes it; a test checks that it is current), so
-that the line reads the same on Colab, where the chapters' markdown is not at hand.
+The formats are those of every ``{glue:text}`` role of the chapters: read from the
+chapters themselves where they sit beside the package (a clone, an editable install), else
+from :data:`FORMATS_FILE`, shipped with the package for Colab, where the chapters' markdown
+is not at hand (``python -m clipadapt.book pin`` writes it when a release is cut, with the
+install cells; ``python -m clipadapt.book formats`` alone). A name no chapter quotes shows
+as glued (a float to 4 significant digits).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from IPython.display import display as ipy_display
 # has the book extra but wants the numbers under the cells); "present" or unset: look
 MYST_NB_ENV = "CLIPADAPT_MYST_NB"
 FORMATS_FILE = Path(__file__).with_name("quoted_formats.json")
+CHAPTERS = Path(__file__).resolve().parents[2] / "notebooks"  # in a clone; absent when installed
 HEADER = "quoted in the text: "
 # where the test finds the values a line shows: output metadata[METADATA_KEY][name] is
 # the value's text/plain form, as myst-nb would store it
@@ -82,9 +86,30 @@ def formats_of(markdowns) -> dict[str, list[str]]:
     return {name: sorted(specs) for name, specs in sorted(found.items())}
 
 
-@lru_cache(maxsize=1)
+def chapter_markdown(folder: Path | None = None) -> list[str]:
+    """The markdown cells of every chapter in ``folder`` (default :data:`CHAPTERS`; none
+    where it does not exist)."""
+    folder = folder or CHAPTERS
+    texts = []
+    for path in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        texts += ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
+    return texts
+
+
 def formats() -> dict[str, list[str]]:
-    """The shipped map of :data:`FORMATS_FILE` (empty where it is missing)."""
+    """Every name the chapters quote, with its specs: from the chapters beside the package
+    where they are (read each time: a chapter may change while its kernel runs), else the
+    shipped :data:`FORMATS_FILE` (empty where it is missing too)."""
+    texts = chapter_markdown()
+    if texts:
+        return formats_of(texts)
+    return shipped_formats()
+
+
+@lru_cache(maxsize=1)
+def shipped_formats() -> dict[str, list[str]]:
+    """The map of :data:`FORMATS_FILE`, written when the last release was cut."""
     if not FORMATS_FILE.exists():
         return {}
     return json.loads(FORMATS_FILE.read_text())
@@ -99,13 +124,17 @@ def plain_text(value) -> str:
     return data.get("text/plain", repr(value))
 
 
+def _literal(text: str):
+    try:
+        return literal_eval(text)
+    except (SyntaxError, ValueError):
+        return text
+
+
 def format_text(text: str, spec: str) -> str:
     """``text`` (a text/plain form) as a ``{glue:text}`name:spec``` role pastes it: quotes
     gone, then ``format`` with ``spec``, the value read as the spec's type asks."""
-    try:
-        value = literal_eval(text)
-    except (SyntaxError, ValueError):
-        value = text
+    value = _literal(text)
     if spec == "":
         return str(value)
     kind = spec[-1]
@@ -119,9 +148,13 @@ def format_text(text: str, spec: str) -> str:
 
 
 def entry(name: str, text: str, specs: list[str] | None = None) -> str:
-    """``name = value`` as the prose shows it (every spec it quotes the name with, joined
-    by `` / `` when there are several)."""
-    specs = specs if specs is not None else formats().get(name, [""])
+    """``name = value`` as the prose shows it with ``specs`` (default: those it quotes the
+    name with, joined by `` / `` when there are several); a float no chapter quotes, to 4
+    significant digits."""
+    if specs is None:
+        specs = formats().get(name)
+    if not specs:
+        specs = [".4g" if isinstance(_literal(text), float) else ""]
     shown = []
     for spec in specs or [""]:
         try:
@@ -136,8 +169,9 @@ def entry(name: str, text: str, specs: list[str] | None = None) -> str:
 def line(values: dict[str, str], width: int = 100) -> str:
     """The compact line under a cell (``values`` maps names to text/plain forms), broken
     between entries, never inside one, where it would pass ``width`` characters."""
+    quoted = formats()
     rows, row = [], HEADER.rstrip()
-    for i, item in enumerate(entry(n, t) for n, t in values.items()):
+    for i, item in enumerate(entry(n, t, quoted.get(n)) for n, t in values.items()):
         piece = (" " if i == 0 else "; ") + item
         if i and len(row) + len(piece) > width:
             rows.append(row + ";")
