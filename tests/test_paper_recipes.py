@@ -20,7 +20,6 @@ from clipadapt.training import recipes
 from clipadapt.training.recipe import GROUPS, show
 
 AMP = "fp16-cast weights: the loop keeps float32 weights under autocast"
-PROBE = "issue 28 item 1: the official probe is sklearn's L-BFGS with a search over C"
 
 # (method, variant, key) -> (kind, what the card's reason says)
 PAPER_SCALE = {
@@ -39,8 +38,6 @@ OPEN = {
     **{(m, v, "precision"): AMP for m, v in (("zero-shot", None), ("CoOp", None), ("mean pooling", "none"),
                                              ("ZS-CLIP", None), ("CoOp-CA", None), ("CoOp-MT", None))},
     **{("SoftCPT", v, "precision"): AMP for v in registry.get("SoftCPT").variants},
-    **{(m, None, k): PROBE for m in ("linear probe", "LP-CLIP")
-       for k in ("optimizer", "lr", "schedule", "budget")},
     ("mean pooling", "lora", "lr"): "1e-3 where TempMe's published 6e-4 (main.py:46) runs",
 }
 

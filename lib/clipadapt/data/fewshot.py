@@ -74,6 +74,10 @@ class SyntheticTask:
     def test_set(self, per_class: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
         return self._draw(per_class, "test")
 
+    def val_set(self, per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``per_class`` validation pictures per class, drawn apart from training and test."""
+        return self._draw(per_class, "val")
+
 
 SYNTHETIC_TASKS = {
     "outlines": SyntheticTask("outlines", fill="outline", background="dark"),
@@ -158,6 +162,22 @@ class RealTask:
                                  f"fewer than {shots} shots")
             order = torch.randperm(len(entries), generator=g)[: self.pool].tolist()
             chosen.extend(entries[i] for i in order[:shots])
+        return self._load(chosen)
+
+    def val_set(self, per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``per_class`` pictures per class of the split file's ``"val"`` list, drawn from the
+        task's seed (the official probe draws its own per run: lpclip/linear_probe.py:43-51)."""
+        g = torch.Generator().manual_seed(self.seed)
+        by_class: dict[int, list] = {}
+        for entry in self.items["val"]:
+            by_class.setdefault(entry[1], []).append(entry)
+        chosen = []
+        for label in sorted(by_class):
+            entries = by_class[label]
+            if len(entries) < per_class:
+                raise ValueError(f"class {label} ({entries[0][2]}) has only {len(entries)} validation images, "
+                                 f"fewer than {per_class}")
+            chosen.extend(entries[i] for i in torch.randperm(len(entries), generator=g)[:per_class].tolist())
         return self._load(chosen)
 
     def test_set(self, per_class: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -38,6 +38,8 @@ from torch import nn
 
 from ..core import features, models, prompting
 from ..data import names
+from . import probe_search
+from .baselines import PROBES
 from .coop import CoOp
 from .protocol import Method
 from .spec import MethodSpec, register
@@ -200,17 +202,51 @@ class MultiTaskZeroShot(Method):
 
 
 class MultiTaskLinearProbe(MultiTaskZeroShot):
-    """A linear layer per task on frozen image features, initialised at the zero-shot
-    classifier (one layer over all tasks' classes; the own-task loss keeps them apart)."""
+    """A linear layer per task on frozen image features (one layer over all tasks' classes;
+    the own-task loss keeps them apart), one of baselines.PROBES: ``"zero-shot start"``
+    (normalised features, initialised at the zero-shot classifier, gradient steps) or
+    ``"sklearn"`` (the official probe on the raw features, fitted task by task by
+    :meth:`fit_task`, float64)."""
 
-    def __init__(self, clip: nn.Module, tokenizer, tasks: list[dict]):
+    def __init__(self, clip: nn.Module, tokenizer, tasks: list[dict], probe: str = "zero-shot start"):
         super().__init__(clip, tokenizer, tasks)
+        if probe not in PROBES:
+            raise ValueError(f"unknown probe {probe!r}; choose one of {PROBES}")
+        self.probe = probe
+        self.sizes = [len(t["classnames"]) for t in tasks]
         self.head = nn.Linear(self.cls.shape[1], self.cls.shape[0]).to(self.cls.device)
         with torch.no_grad():
-            self.head.weight.copy_(self.cls * clip.logit_scale.exp().item())
-            self.head.bias.zero_()
+            if probe == "sklearn":
+                self.head = self.head.double()  # fitted by fit_task, in scikit-learn's float64
+                self.head.weight.zero_()
+                self.head.bias.zero_()
+            else:
+                self.head.weight.copy_(self.cls * clip.logit_scale.exp().item())
+                self.head.bias.zero_()
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        if self.probe == "sklearn":  # the official probe's raw features (softcpt lpclip/feat_extractor.py:182)
+            return features.encode_batched(lambda x: self.clip.encode_image(x.to(self.cls.device)), images)
+        return features.encode_images(self.clip, images)  # normalised
+
+    def fit_task(self, i: int, x: torch.Tensor, y: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor,
+                 score=probe_search.accuracy) -> probe_search.Search:
+        """Fit task ``i``'s rows of the head: the official probe on its training features
+        ``x (N, D)`` and labels ``y`` (within the task), C chosen on the validation set by ``score``."""
+        if self.probe != "sklearn":
+            raise ValueError(f"fit_task fits the official probe; this probe is {self.probe!r}")
+        found = probe_search.search(x.cpu().numpy(), y.cpu().numpy(), val_x.cpu().numpy(), val_y.cpu().numpy(),
+                                    score=score)
+        w, b = probe_search.weights(found.classifier, self.sizes[i])
+        o = sum(self.sizes[:i])
+        with torch.no_grad():
+            self.head.weight[o:o + self.sizes[i]] = torch.from_numpy(w)
+            self.head.bias[o:o + self.sizes[i]] = torch.from_numpy(b)
+        return found
 
     def classifier(self):
+        if self.probe == "sklearn":
+            return lambda feats: self.head(feats.to(self.head.weight.dtype))
         return self.head
 
 
@@ -222,7 +258,7 @@ def _builder(kind: str):
         if kind == "zero-shot":
             return MultiTaskZeroShot(clip, tokenizer, tasks)
         if kind == "linear probe":
-            return MultiTaskLinearProbe(clip, tokenizer, tasks)
+            return MultiTaskLinearProbe(clip, tokenizer, tasks, options.get("probe", "zero-shot start"))
         if kind == "SoftCPT":
             return SoftCPT(clip, tokenizer, tasks, variant, n_ctx=options.get("n_ctx", 16),
                            task_n_ctx=options.get("task_n_ctx", 4), class_n_ctx=options.get("class_n_ctx", 4))

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core import distributed, features
+from ..methods import probe_search
 from .protocol import Loader, Task, device_of, fresh_views
 
 
@@ -63,6 +64,14 @@ class ClassificationTask(Task):
             return Loader(len(x), per_batch, load)
         return Loader(len(self.x_train), per_batch, fresh_views(self.x_train, self.y_train, module, recipe.augment,
                                                                 seed, device))
+
+    def fit_probe(self, module: nn.Module) -> None:
+        """Fit ``module``'s official linear probe (``fit_features``) on the stored training
+        features, its C chosen on ``min(shots, 4)`` validation pictures per class
+        (:func:`clipadapt.methods.probe_search.val_shots`)."""
+        val_x, val_y = self.task.val_set(probe_search.val_shots(self.shots))
+        with torch.no_grad():
+            module.fit_features(self._inputs(module)[0], self.y_train, module.encode_image(val_x), val_y)
 
     def loss(self, module: nn.Module, batch) -> torch.Tensor:
         inputs, labels = batch

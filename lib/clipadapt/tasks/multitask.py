@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core import features, metrics
+from ..methods import probe_search
 from .protocol import Loader, Task, device_of, fresh_views
 
 
@@ -103,6 +104,22 @@ class MultiTaskClassificationTask(Task):
             return feats, yt[:, 0], yt[:, 1]
 
         return Loader(len(images), per_batch, load_fresh)
+
+    def fit_probe(self, module: nn.Module) -> None:
+        """Fit ``module``'s official linear probe task by task (``fit_task``), as SoftCPT's
+        lpclip/linear_probe.py runs once per task (its --task-id): each task's C chosen on
+        ``min(shots, 4)`` validation pictures per class by the task's own metric."""
+        train = self._features(module, "train")
+        per_class = probe_search.val_shots(self.shots)
+        with torch.no_grad():
+            for i, task in enumerate(self.suite.tasks):
+                val_x, val_y = task.val_set(per_class)
+                kind = self.suite.metric(i)
+
+                def score(pred, y, kind=kind) -> float:
+                    return metrics.task_accuracy(torch.as_tensor(pred), torch.as_tensor(y), kind)
+
+                module.fit_task(i, train[i], self._images(i, "train")[1], module.encode_image(val_x), val_y, score)
 
     def loss(self, module: nn.Module, batch) -> torch.Tensor:
         feats, labels, task = batch

@@ -110,6 +110,13 @@ def prepare(method: str, clip: nn.Module, tokenizer, task: Task, *, variant: str
     seeds.seed_everything(seed)
     module = spec.build(copy.deepcopy(clip), tokenizer, task.context, dict(recipe.options), variant).to(device)
     protocol.check(spec.name, spec.task, module)  # the interface of its task kind, before any step
+    if recipe.optimizer == "lbfgs":  # the official linear probe: fitted here, on features, in no steps
+        if not (hasattr(task, "fit_probe") and getattr(module, "probe", None) == "sklearn"):
+            raise ValueError(f"recipe optimizer 'lbfgs' fits the official linear probe (option probe='sklearn') "
+                             f"on a task with fit_probe; {spec.name!r} on {type(task).__name__} is not that")
+        task.fit_probe(module)
+        name = profile if profile is None or isinstance(profile, str) else profile.name
+        return Run(spec.name, variant, name, recipe, seed, 0, module, task, None, None, device)
     steps = recipe.total_steps(task.n_train)
     loader = trainer = None
     if steps:
@@ -220,6 +227,7 @@ class Result:
     recipe: recipes.Recipe
     history: History | None = None
     module: nn.Module | None = field(default=None, repr=False)
+    peak_bytes: int | None = None  # memory above the level before the run, where it was measured
 
 
 def run(method: str, clip: nn.Module, tokenizer, task: Task, *, variant: str | None = None,

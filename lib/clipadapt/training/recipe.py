@@ -72,7 +72,10 @@ class Recipe:
     sources: Mapping[str, str] = field(default_factory=dict)  # key of KEYS or "options.<k>" -> source
 
     def total_steps(self, n_train: int) -> int:
-        """Steps of a run on ``n_train`` training examples (0: nothing trains)."""
+        """Steps of a run on ``n_train`` training examples (0: nothing trains, or the official
+        linear probe, ``lbfgs``, fitted in closed form by the driver)."""
+        if self.optimizer == "lbfgs":
+            return 0
         if self.steps is not None:
             return self.steps
         return max(self.min_steps, self.epochs * math.ceil(n_train / self.batch_size))
@@ -116,6 +119,18 @@ class Recipe:
         key of :data:`KEYS` or ``options.<k>`` -> why)."""
         sources = {**self.sources, **{k: f"ours: {why}" for k, why in reasons.items()}}
         return dataclasses.replace(self, **changes, sources=sources)
+
+
+BY_SHOTS = ("steps", "epochs", "min_steps")  # what a budget by the shot count may set
+
+
+def budgets_by_shots(value) -> bool:
+    """Whether ``value`` read from a file is a budget by shot count: ``{"1": {"epochs": 50}, ...}``."""
+    def count(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and k.isdigit() and int(k) >= 1 and isinstance(b, dict) and b
+        and all(f in BY_SHOTS and count(v) for f, v in b.items()) for k, b in value.items())
 
 
 # the type of each field, for readers of recipe files (clipadapt.training.recipes)

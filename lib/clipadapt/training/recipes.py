@@ -27,10 +27,8 @@ A file, key by key (``variants = [...]`` puts every section below under ``[<vari
     lr = 1e-3                  # its reason (written "ours: <reason>" into the row's sources)
     reason = "..."
 
-* ``by_shots = { 1 = { epochs = 50 }, 2 = { epochs = 100 } }`` (in a budget table) sets the
-  budget by a few-shot run's shot count, where the official code does (CoOp's epochs): a run
-  of k shots takes the entry of the largest count not above k (``Recipe.at_shots``, called by
-  the driver); ``by_shots = {}`` in a profile's row sets one budget for every shot count.
+* ``by_shots = { 1 = { epochs = 50 }, 2 = { epochs = 100 } }``: the budget by the shot count
+  (``Recipe.at_shots``); ``by_shots = {}`` in a profile's row: one budget for every count.
 * TOML has no null: ``none = ["lr"]`` in a table sets the fields it lists to None (an
   option's table: ``none = ["value"]``). ``[official] source = "..."`` is the source of every
   key that names none of its own (a row that trains nothing).
@@ -64,7 +62,8 @@ from ..core.models import TINY_MODELS
 from ..methods import registry
 from . import datacut
 from .budgets import BUDGETS, of as budgets_of
-from .recipe import GROUPS, HINTS, KEYS, Recipe, cast, fits, kinds, render_card, show  # noqa: F401
+from .recipe import (BY_SHOTS, GROUPS, HINTS, KEYS, Recipe, budgets_by_shots, cast, fits, kinds,  # noqa: F401
+                     render_card, show)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -113,18 +112,6 @@ def _is_rule(value) -> bool:
 def _reads(rule: dict) -> tuple[str, str]:
     """What a rule reads: ``("profile", field)`` or ``("budget", name)``."""
     return ("profile", rule["profile"]) if "profile" in rule else ("budget", rule.get("budget", rule.get("epoch_of")))
-
-
-BY_SHOTS = ("steps", "epochs", "min_steps")  # what a budget by the shot count may set
-
-
-def _budgets_by_shots(value) -> bool:
-    """Whether ``value`` is a budget by shot count: ``{"1" = {epochs = 50}, ...}``."""
-    def count(v) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-    return isinstance(value, dict) and all(
-        isinstance(k, str) and k.isdigit() and int(k) >= 1 and isinstance(b, dict) and b
-        and all(f in BY_SHOTS and count(v) for f, v in b.items()) for k, b in value.items())
 
 
 class Entry(NamedTuple):
@@ -235,7 +222,7 @@ class RecipeFile:
                 if not all(fits(value[k], (int, float)) for k in ("times", "ema_keep") if k in value):
                     raise RecipeFileError(self.path, at, f"expected a number in the rule, got {value!r}")
                 values[field] = value
-            elif field == "by_shots" and not _budgets_by_shots(value):
+            elif field == "by_shots" and not budgets_by_shots(value):
                 raise RecipeFileError(self.path, at, "expected a table of shot counts (\"1\", \"2\", ...) to tables of "
                                       f"{', '.join(BY_SHOTS)} given as positive counts, got {value!r}")
             elif field != "value" and not fits(value, kinds(field)):
