@@ -38,7 +38,6 @@ OPEN = {
     **{(m, v, "precision"): AMP for m, v in (("zero-shot", None), ("CoOp", None), ("mean pooling", "none"),
                                              ("ZS-CLIP", None), ("CoOp-CA", None), ("CoOp-MT", None))},
     **{("SoftCPT", v, "precision"): AMP for v in registry.get("SoftCPT").variants},
-    ("mean pooling", "lora", "lr"): "1e-3 where TempMe's published 6e-4 (main.py:46) runs",
 }
 
 
