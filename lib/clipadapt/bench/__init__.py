@@ -3,6 +3,8 @@
 * ``chapters`` -- each chapter's wall time and peak memory under ``tiny``, against the
   targets, and the shipped tiny CLIP's held-out accuracy and retrieval;
 * ``tempme`` -- TempMe's cost, speed and memory beside LoRA and VoP;
+* ``rounds`` -- speed ratios that hold on a shared machine: functions timed in turn, round
+  after round, judged on the median of the rounds' ratios;
 * ``lora`` -- clipadapt's LoRA beside peft's (``--lora``);
 * ``video`` -- decoding throughput and each VoP variant's multiply-adds (``--video``);
 * ``costmap`` -- chapter 8's map: every method of Parts I and II trained once, its costs
