@@ -6,7 +6,8 @@ their own parameters:
   it; the optional protocols ``OwnTraining`` and ``KeepsState``), ``spec``
   (:class:`~clipadapt.methods.spec.MethodSpec`, what each method file registers about
   itself) and ``registry`` (every method by name, in the book's order);
-* ``baselines`` (the freezing policies, zero-shot, the linear probe), ``finetune`` (LoRA
+* ``baselines`` (the freezing policies, zero-shot, the linear probe; ``probe_search``: the
+  official probe's fit, scikit-learn's L-BFGS with C searched on a validation split), ``finetune`` (LoRA
   and full fine-tuning of CLIP's own weights as a classifier), ``mean_pool`` (mean pooling
   of frame features, CLIP4Clip's video baseline);
 * ``coop`` (learned text context), ``vpt`` (deep visual prompts), ``lora`` (low-rank updates

@@ -5,7 +5,8 @@
   and how it trains under each profile, every deviation with its reason), ``budgets`` (each
   profile's training budgets, which the recipes' rules read), ``datacut`` (the data a colab
   profile cuts, as its recipe cards say), ``optim`` (the
-  optimiser and schedule a recipe names, from ``torch.optim``), ``loop`` (one training step:
+  optimiser and schedule a recipe names, from ``torch.optim``), ``bertadam`` (CLIP4Clip's
+  Adam without bias correction, and its warm-up cosine of the run's progress), ``loop`` (one training step:
   :class:`~clipadapt.training.loop.Trainer`), ``runstate`` (a run's whole state in a
   checkpoint, and its output folder), ``driver`` (prepare, fit, evaluate: the one driver).
 """
