@@ -203,13 +203,21 @@ def copy_sources(dest: Path, root: Path = ROOT, keep: set[str] = frozenset()) ->
     for rel in keep:
         if (dest / rel).exists():
             kept[rel] = (dest / rel).read_bytes()
+    # the chapters' run store stays (clipadapt.experiments.store: a later chapter reads the
+    # runs an earlier one filed; a run of other code is never found in it)
+    store, aside = dest / "notebooks" / "runs", dest.parent / f".{dest.name}-runs"
+    shutil.rmtree(aside, ignore_errors=True)
+    held = store.rename(aside) if store.is_dir() else None
     if dest.exists():
         shutil.rmtree(dest)
-    dest.mkdir(parents=True)
+    (dest / "notebooks").mkdir(parents=True)
+    if held is not None:
+        held.rename(store)
     for name in SOURCES:
         src = root / name
         if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+                            dirs_exist_ok=True)
         else:
             shutil.copy2(src, dest / name)
     for path in sorted((dest / "notebooks").glob("*.ipynb")):

@@ -39,7 +39,7 @@ import torch
 from ..core import flops, losses, merge, models
 from ..methods import lora, mean_pool, tempme, vop
 from . import rounds as rounds_
-from .memory import PeakMemory
+from ..core.resident import PeakMemory
 
 # TempMe's speed-up on the median of the rounds (processor time on the CPU): the multiply-adds allow
 # 1.52x and 1.76x on ViT-B/32; under a load of 7 to 10 on the 2-core development machine the

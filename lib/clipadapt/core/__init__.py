@@ -5,7 +5,8 @@ clipadapt's but each other and :mod:`clipadapt.profiles`):
   ``pixels`` (CLIP's pixel normalisation), ``checkpoints`` (safetensors files),
   ``distributed`` (shards, gathers with gradients);
 * ``flops`` (multiply-adds and timing), ``live_memory`` (the bytes tensors hold, on any
-  device), ``metrics`` (accuracy, retrieval recall, mAP),
+  device), ``resident`` (peak resident memory of a block), ``metrics`` (accuracy, retrieval
+  recall, mAP), ``evidence`` (comparisons over seeds, paired, with their verdicts),
   ``losses`` (contrastive and partial-label losses), ``ema`` (the decay of a moving average
   of the weights);
 * ``models`` (load_clip, freezing, parameter counts), ``features`` (batched encoding,

@@ -1,0 +1,57 @@
+"""How chapters state comparisons (clipadapt.core.evidence): paired over seeds, a verdict only
+where every seed agrees, and a check that fails on a comparison glued without its seeds."""
+
+import json
+
+import pytest
+
+from clipadapt import viz
+from clipadapt.core import evidence
+
+
+def test_a_difference_is_settled_only_when_every_seed_agrees():
+    ahead = evidence.compare([70.0, 72.0, 71.0], [68.0, 69.0, 70.5], "LoRA", "full")
+    assert ahead["settled"] and ahead["says"].startswith("LoRA ahead on all 3 seeds (LoRA minus full: +1.8")
+    behind = evidence.compare([60.0, 61.0, 62.0], [63.0, 64.0, 65.0], "CoOp", "probe")
+    assert behind["settled"] and behind["says"].startswith("probe ahead on all 3 seeds")
+    tie = evidence.compare([70.0, 68.0, 71.0], [69.0, 69.0, 70.0], "LoRA", "full")
+    assert not tie["settled"] and tie["says"].startswith("a tie: the seeds disagree (LoRA ahead on 2 of 3")
+    even = evidence.compare([50.0, 50.0, 50.0], [50.0, 50.0, 50.0], "a", "b")
+    assert not even["settled"] and even["says"].startswith("a tie")
+    one = evidence.compare([70.0], [60.0], "a", "b")
+    assert not one["settled"] and one["says"].startswith("one draw, not a verdict")
+    assert tie["per_seed"] == [1.0, -1.0, 1.0] and evidence.row(tie)["verdict"] == "tie (2 of 3)"
+
+
+def _glued(monkeypatch):
+    out = {}
+    monkeypatch.setattr(viz, "glue", lambda name, value, display=False: out.__setitem__(name, str(value)))
+    return out
+
+
+def test_glue_hands_the_prose_the_mean_and_its_evidence(monkeypatch):
+    out = _glued(monkeypatch)
+    c = evidence.glue("lora_vs_full", evidence.compare([3.0, 2.0, 4.0], [1.0, 1.0, 1.0], "LoRA", "full"))
+    assert set(out) == {"lora_vs_full", "lora_vs_full_sd", "lora_vs_full_agree", "lora_vs_full_n",
+                        "lora_vs_full_says", "paired:lora_vs_full"}
+    assert out["lora_vs_full_agree"] == "3 of 3" and float(out["lora_vs_full"]) == c["mean"] == 2.0
+    assert json.loads(out["paired:lora_vs_full"])["n"] == 3
+    assert evidence.unbacked(out, ["{glue:text}`lora_vs_full:+.1f` ({glue:text}`lora_vs_full_says`)"]) == []
+
+
+@pytest.mark.parametrize("case", ["no record", "one seed", "mean alone"])
+def test_the_check_fails_on_a_comparison_without_its_seeds(monkeypatch, case):
+    out = _glued(monkeypatch)
+    text = "LoRA beats full fine-tuning by {glue:text}`lora_vs_full:.1f` points."
+    if case == "no record":
+        viz.glue("lora_vs_full", 3.4)  # glued as a bare number: no seeds behind it
+        text += " ({glue:text}`lora_vs_full_says`)"
+    elif case == "one seed":
+        evidence.glue("lora_vs_full", evidence.compare([72.2], [68.8], "LoRA", "full"))
+        text += " ({glue:text}`lora_vs_full_says`)"
+    else:
+        evidence.glue("lora_vs_full", evidence.compare([72.0, 71.0, 73.0], [68.0, 69.0, 70.0], "LoRA", "full"))
+    problems = evidence.unbacked(out, ["# a heading", text])
+    assert len(problems) == 1 and problems[0].startswith({"no record": "lora_vs_full: a comparison glued without",
+                                                          "one seed": "lora_vs_full: a comparison on 1 seed",
+                                                          "mean alone": "markdown cell 1 quotes lora_vs_full"}[case])
