@@ -122,3 +122,14 @@ def test_the_trainer_runs_the_paper_rows_schedule():
         lrs.append(trainer.lr)
         trainer.train_step(torch.randn(4, 3))
     assert lrs == pytest.approx([1e-7 * official_factor(t / 20, 0.1) for t in range(20)], rel=1e-9, abs=1e-20)
+
+
+def test_the_first_step_is_the_raw_averages_ratio():
+    # without bias correction the first step is (1 - b1) / sqrt(1 - b2) times the sign: 0.71
+    p = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    opt = BertAdam([p], lr=1.0, betas=(0.9, 0.98), eps=0.0, weight_decay=0.0)
+    p.grad = torch.tensor([2.0, -5.0, 0.5], dtype=torch.float64)
+    opt.step()
+    ratio = 0.1 / math.sqrt(0.02)
+    assert round(ratio, 2) == 0.71
+    torch.testing.assert_close(p.detach(), -ratio * torch.sign(p.grad))

@@ -5,8 +5,9 @@ It differs from ``torch.optim.AdamW`` in two ways that change the first steps an
 last ones:
 
 * no bias correction: the step is ``m / (sqrt(v) + eps)`` with the raw moving averages
-  (``m`` and ``v`` start at zero, so the first steps are smaller than Adam's:
-  ``sqrt(1 - b2) / (1 - b1)`` times the gradient's sign at step one, not 1);
+  (``m`` and ``v`` start at zero, so the first steps differ from Adam's: at step one
+  ``(1 - b1) / sqrt(1 - b2)`` times the gradient's sign, 0.71 at CLIP4Clip's betas 0.9 and
+  0.98, where Adam's is 1);
 * weight decay is added to that step, ``p -= lr * (m / (sqrt(v) + eps) + wd * p)``, which
   is AdamW's decoupled decay written the other way round.
 
