@@ -200,10 +200,10 @@ def test_inference_checks_judge_the_median_ratio_of_vit_b32_only():
         ("ViT-B-16", f"TempMe / unmerged {speed}", None), ("ViT-B-16", f"TempMe / VoP {speed}", None),
         ("ViT-B-16", "merge overhead", None)]
     first = checks[0]
-    assert first.measured.median == 1.5 and first.limit == 1.5
+    assert first.measured.median == 1.5 and first.macs_ratio == 1.5
     met, line = first.line()
     assert met == (1.5 >= bench.TARGETS["TempMe / unmerged"]) and line.endswith("yes" if met else "NO")
-    assert "1.50x over 3 rounds" in line and "on the median, multiply-add limit 1.50x" in line
+    assert "1.50x over 3 rounds" in line and "on the median, multiply-add ratio 1.50x" in line
     share = ("  ViT-B-32 merge overhead: 2.0% over 3 rounds (middle half 2.0%-2.5%, all 2.0%-3.0%) of TempMe's "
              f"encoder time; target <= {bench.MAX_OVERHEAD:.0%} on the median  yes")
     assert checks[2].line() == (True, share)
@@ -213,11 +213,12 @@ def test_inference_checks_judge_the_median_ratio_of_vit_b32_only():
 
 
 def test_a_check_says_when_its_verdict_is_not_firm():
-    loose = bench.Check("ViT-B-32", "TempMe / unmerged", rounds.spread([1.0, 1.4, 1.6, 2.0]), 1.45, limit=3.0)
+    loose = bench.Check("ViT-B-32", "TempMe / unmerged", rounds.spread([1.0, 1.4, 1.6, 2.0]), 1.45,
+                        macs_ratio=3.0)
     assert loose.line()[0] and "a rerun may judge otherwise" in loose.line()[1]
-    firm = bench.Check("ViT-B-32", "TempMe / unmerged", rounds.spread([1.5, 1.6, 1.7]), 1.45, limit=1.52)
+    firm = bench.Check("ViT-B-32", "TempMe / unmerged", rounds.spread([1.5, 1.6, 1.7]), 1.45, macs_ratio=1.52)
     line = ("  ViT-B-32 TempMe / unmerged: 1.60x over 3 rounds (middle half 1.55x-1.65x, all 1.50x-1.70x); "
-            "target >= 1.45x on the median, multiply-add limit 1.52x  yes")
+            "target >= 1.45x on the median, multiply-add ratio 1.52x  yes")
     assert firm.line() == (True, line)
 
 
