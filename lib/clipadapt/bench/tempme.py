@@ -42,7 +42,7 @@ from . import rounds as rounds_
 from ..core.resident import PeakMemory
 
 # TempMe's speed-up on the median of the rounds (processor time on the CPU). On ViT-B/32 the
-# multiply-adds alone would give 1.52x and 1.76x; under a load of 7 to 10 on the 2-core
+# multiply-adds alone would give 1.52x and 1.76x; under a load of 4.5 to 10 on the 2-core
 # development machine (2026-12-06, book/measurements.md) the medians of three runs were
 # 1.39-1.54x and 1.64-1.86x, single rounds 1.27-1.85x and 1.52-2.12x. The targets sit about one
 # run-to-run range below the lowest median, so that a rerun on a shared machine judges the
