@@ -9,7 +9,7 @@ CONSTRAINTS ?= requirements/ci-constraints.txt
 PROFILE ?=
 PROFILE_ARG := $(if $(PROFILE),--profile $(PROFILE),)
 
-.PHONY: all book test bench format venv weights golden clean distclean
+.PHONY: all book test bench format venv weights golden clean distclean colab-venv colab-check colab-check-fast
 
 all: book
 
@@ -45,8 +45,47 @@ weights: venv
 golden: venv
 	$(PY) tests/golden/cases.py
 
+# The Colab stack (book/testing.md): Python 3.13 with Colab's own versions as constraints
+# (requirements/colab-gpu-freeze.txt; the few that cannot match, and why, are in
+# requirements/colab-unmatched.txt: torch and its kin are PyPI's builds of Colab's release,
+# the CUDA wheels are whatever that torch pins), no book extra; the chapters run as Colab
+# runs them, cell by cell in a plain kernel (tools/colab_run.py), under colab-smoke.
+# colab-check: every module imports, the unit tests, two chapters (the workflow
+# .github/workflows/colab-check.yml); colab-check-fast: every module imports, the kernel
+# client's tests, one chapter (.ci/run, already over 30 minutes without the whole check).
+COLAB_VENV ?= .venv-colab
+COLAB_PY := $(COLAB_VENV)/bin/python
+COLAB_DATA ?= _build/colab-check/data
+COLAB_CHAPTERS ?= notebooks/01_clip_from_scratch.ipynb notebooks/07_softcpt.ipynb
+COLAB_FAST_CHAPTER ?= notebooks/01_clip_from_scratch.ipynb
+# what make test runs besides the unit tests (chapters, the book, the runs' replays)
+COLAB_SKIP := book colab_smoke driver reproduce
+COLAB_RUN = OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} PYDEVD_DISABLE_FILE_VALIDATION=1 $(COLAB_PY) tools/colab_run.py \
+	--profile colab-smoke --data $(COLAB_DATA) --out _build/colab-check/executed
+
+$(COLAB_VENV)/.installed: pyproject.toml requirements/colab-gpu-freeze.txt requirements/colab-unmatched.txt
+	py313="$$(tools/python313.sh)" && { test -x $(COLAB_PY) || "$$py313" -m venv $(COLAB_VENV); }
+	$(COLAB_PY) tools/colab_constraints.py $(COLAB_VENV)/colab-constraints.txt
+	$(COLAB_PY) -m pip install --quiet -c $(COLAB_VENV)/colab-constraints.txt -e ".[dev]" \
+		ipykernel jupyter_client nbclient nbformat
+	touch $@
+
+colab-venv: $(COLAB_VENV)/.installed
+
+colab-check-fast: colab-venv
+	$(COLAB_PY) tools/import_all.py
+	CLIPADAPT_COLAB_STACK=1 $(COLAB_PY) -m pytest -q -p no:cacheprovider tests/test_kernels.py \
+		tests/test_colab_stack.py::test_this_is_colabs_stack
+	$(COLAB_RUN) $(COLAB_FAST_CHAPTER)
+
+colab-check: colab-venv
+	$(COLAB_PY) tools/import_all.py
+	CLIPADAPT_COLAB_STACK=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(COLAB_PY) -m pytest -q -p no:cacheprovider \
+		$(foreach t,$(COLAB_SKIP),--ignore=tests/test_$(t).py)
+	$(COLAB_RUN) $(COLAB_CHAPTERS)
+
 clean:
 	rm -rf _build .pytest_cache
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(COLAB_VENV)
