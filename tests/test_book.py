@@ -2,6 +2,7 @@
 executed copies with warnings as errors, and the rendered pages checked."""
 
 import functools
+import json
 import http.server
 import re
 import threading
@@ -288,6 +289,33 @@ def _explorer_problems(page, name: str) -> list[str]:
     return problems
 
 
+FIT = """() => {
+  const column = document.querySelector("main article") || document.querySelector("main");
+  const width = column.getBoundingClientRect().width;
+  const out = [];
+  for (const e of column.querySelectorAll("table, pre, img")) {
+    if (e.offsetParent === null) continue;  // folded or hidden: not on the page until opened
+    const box = e.getBoundingClientRect();
+    const inner = e.tagName === "IMG" ? box.width : Math.max(box.width, e.scrollWidth);
+    const shrunk = e.tagName === "IMG" && e.naturalWidth > 2.2 * box.width;  // labels drawn too small
+    if (inner > width + 1 || shrunk) {
+      out.push([e.tagName.toLowerCase(), Math.round(inner), Math.round(width), e.naturalWidth || 0,
+                (e.innerText || e.getAttribute("alt") || "").slice(0, 50)]);
+    }
+  }
+  return out;
+}"""
+
+
+def _fit_problems(page, name: str) -> list[str]:
+    """Every table, printed output and figure on the page fits the content column: none wider
+    than it (a table or ``pre`` that scrolls sideways hides its right-hand columns), and no
+    picture drawn more than 2.2 times the width it is shown at (its labels would be too
+    small to read)."""
+    return [f"{name}: a {tag} of {w} px in a {col} px column" + (f" (drawn at {nat} px)" if nat else "")
+            + f": {text!r}" for tag, w, col, nat, text in page.evaluate(FIT)]
+
+
 def test_chapter_pages_in_a_browser(built, served):
     """What a reader sees, in headless Chromium (the system's, driven by Playwright): every
     figure of the book loaded, no error output, the Colab links, every formula typeset, the
@@ -333,6 +361,7 @@ def test_chapter_pages_in_a_browser(built, served):
                 problems.append(f"{name}: the theme's empty top bar is shown at 1300 px")
             math_pages += page.locator("main .math").count() > 0
             problems += _math_problems(page, name)
+            problems += _fit_problems(page, name)
             if name in EXPLORER_CHAPTERS:
                 problems += _explorer_problems(page, name)
             elif page.locator("main .cae-explorer").count():
@@ -347,6 +376,37 @@ def test_chapter_pages_in_a_browser(built, served):
         browser.close()
     assert math_pages, "no chapter page shows a formula: the math check checked nothing"
     assert not problems, "\n".join(problems)
+
+
+# -- every comparison rests on seeds (clipadapt.core.evidence) -----------------------------
+EVIDENCE_CHAPTERS = ("02_adapting_clip", "03_video_retrieval", "04_vop", "05_tempme", "08_choosing_a_method")
+
+
+@pytest.mark.parametrize("stem", EVIDENCE_CHAPTERS)
+def test_every_comparison_a_chapter_glues_rests_on_seeds(built, stem):
+    """Each glued comparison (a name with ``_vs_``) of the executed chapter comes with its
+    paired record over at least 3 seeds, and the prose quotes its spread or verdict with it
+    (tests/test_evidence.py shows the check failing on a chapter that does not)."""
+    from clipadapt.core import evidence
+
+    path = built["exec"] / "notebooks" / f"{stem}.ipynb"
+    glued = _chapter_runs().glued(path)
+    cells = [c.source for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == "markdown"]
+    comparisons = [n for n in glued if "_vs_" in n and not n.startswith(evidence.RECORD)]
+    assert comparisons or stem == "08_choosing_a_method", f"{stem} glues no comparison: the check checked nothing"
+    assert evidence.unbacked(glued, cells) == []
+
+
+def test_the_guide_names_no_winner_the_seeds_do_not_support(built):
+    """Chapter 8's guide, computed from the chapters' runs: every winner it names is ahead of
+    the runner-up on every seed (at least 3); elsewhere it says "no clear winner"."""
+    import ast
+
+    path = built["exec"] / "notebooks" / "08_choosing_a_method.ipynb"
+    claims = json.loads(ast.literal_eval(_chapter_runs().glued(path)["guide_claims"]))
+    assert claims, "the guide named nothing"
+    for c in claims:
+        assert c["named"].startswith("no clear winner") or (c["settled"] and c["n"] >= 3), c
 
 
 # -- every number a chapter shows is one command away (clipadapt.experiments) ---------------

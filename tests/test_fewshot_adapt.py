@@ -140,3 +140,18 @@ def test_parameter_counts_of_every_method_on_vit_b32():
     counts = driver.trainable_parameters("ViT-B-32", context, profile=profiles.get("colab"))
     assert counts == {"zero-shot": 0, "linear probe": 5_130, "CoOp": 8_192, "VPT-deep": 73_728,
                       "LoRA": 491_520, "full fine-tune": 151_277_312}
+
+
+def test_each_seed_draws_its_own_few_shot_pictures():
+    """A run's seed picks its few-shot draw (as CoOp's seeds do); seed 0 is the task's first
+    draw, the test pictures are the same for every seed."""
+    from clipadapt import experiments, profiles
+
+    bench = experiments.Workbench(profiles.get("tiny"), None, None, None)
+    spec = experiments.get("ch02/coop", profiles.get("tiny"))
+    zero, one, again = (bench.task(spec, s, 1) for s in (0, 1, 0))
+    assert torch.equal(zero.x_train, again.x_train) and not torch.equal(zero.x_train, one.x_train)
+    assert torch.equal(zero.y_train, one.y_train) and torch.equal(zero.x_test, one.x_test)
+    task = bench.fewshot()
+    assert torch.equal(task.train_set(2)[0], zero.task.train_set(2, 0)[0])
+    assert torch.equal(task.train_set(4, 1)[0][:10], task.train_set(2, 1)[0])  # nested within a draw

@@ -128,8 +128,8 @@ def test_every_field_of_every_row_has_a_source_or_a_reason():
 def test_pinned_values():
     assert recipes.get("CoOp", profiles.get("tiny")).lr == 2e-2
     assert recipes.get("mean pooling", profiles.get("colab"), "full").options["checkpointing"] is True
-    # VoP trains twice the baselines' steps on the tiny CLIP only; colab rows take video_steps
-    assert recipes.get("VoP", profiles.get("tiny")).steps == 2 * 60 and recipes.get("VoP", profiles.get("colab")).steps == 150
+    # VoP trains the baselines' steps (video_steps) under every profile
+    assert recipes.get("VoP", profiles.get("tiny")).steps == 60 and recipes.get("VoP", profiles.get("colab")).steps == 150
     assert recipes.get("VoP", profiles.get("colab-smoke")).steps == 1 and recipes.get("VoP", profiles.get("colab-smoke")).batch_size == 2
     smoke = recipes.get("CoOp", profiles.get("colab-smoke"))
     assert (smoke.epochs, smoke.min_steps, recipes.get("SoftCPT", profiles.get("colab-smoke")).steps) == (1, 2, 1)

@@ -69,6 +69,51 @@ def plot_losses(curves: dict[str, Sequence[float]], floor: float | None = None, 
     return fig
 
 
+def curves_grid(panels: dict[str, dict[str, Sequence[float]]], ylabel: str = "training loss", ncols: int = 3,
+                smooth: int = 5, evaluations: dict[str, dict[str, dict[int, float]]] | None = None,
+                eval_label: str = "", width: float = 7.2):
+    """Small multiples, one panel per method: each panel holds its runs' curves (``panels[method]
+    [run] = loss per step``, e.g. one run per seed), smoothed over ``smooth`` steps, on one
+    shared step axis and each panel's own loss axis; ``evaluations[method][run] = {step:
+    metric}`` adds the metric evaluated mid-way on a right-hand axis (``eval_label``).
+    Sized for the book's column (``width`` inches)."""
+    n = len(panels)
+    ncols = min(ncols, n)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, 1.9 * nrows + 0.5), squeeze=False, sharex=True)
+    for ax, (title, runs) in zip(axes.flat, panels.items()):
+        for i, (label, values) in enumerate(runs.items()):
+            v = np.asarray(values, dtype=float)
+            x = np.arange(1, len(v) + 1)
+            if smooth > 1 and len(v) > 2 * smooth:
+                v = np.convolve(v, np.ones(smooth) / smooth, mode="valid")
+                x = x[smooth - 1:]
+            ax.plot(x, v, lw=1, color=f"C{i}", label=label)
+        if evaluations and evaluations.get(title):
+            twin = ax.twinx()
+            for i, (label, points) in enumerate(evaluations[title].items()):
+                steps = sorted(points)
+                twin.plot(steps, [points[s] for s in steps], ls=":", marker=".", color=f"C{i}", lw=1)
+            twin.set_ylabel(eval_label, fontsize=8)
+            twin.tick_params(labelsize=7)
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel, fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("step", fontsize=8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if len(labels) > 1:
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=8)
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+    else:
+        fig.tight_layout()
+    return fig
+
+
 def bars_against_chance(groups: dict[str, dict[str, float]], chance: dict[str, float], ylabel="accuracy (%)"):
     """Grouped bars: one group per key of ``chance``, one bar per entry of ``groups``;
     chance drawn as a short black line over each group."""

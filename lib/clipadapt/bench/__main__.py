@@ -20,13 +20,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--video", action="store_true", help="only decoding throughput and VoP costs")
     parser.add_argument("--tempme", action="store_true", help="only TempMe's cost, speed and memory table")
     parser.add_argument("--map", action="store_true", help="only chapter 8's map of every method's cost and quality")
+    parser.add_argument("--runs", default=None, help="with --map: the folder whose run store (FOLDER/runs) holds "
+                        "the chapters' runs, e.g. _build/exec/notebooks after a book build (default: run them)")
     parser.add_argument("--t4", action="store_true", help="only the full-size dry run of every chapter's colab runs")
     args = parser.parse_args(argv)
     if args.t4:
         return 0 if t4_table() else 1
     if args.map:
         with tempfile.TemporaryDirectory() as tmp:
-            print(costmap.format_rows(costmap.measure_all(profiles.get(args.profile), workdir=tmp)))
+            rows = costmap.measure_all(profiles.get(args.profile), workdir=args.runs or tmp)
+            print(costmap.format_rows(rows))
         return 0
     if args.tempme:
         return 0 if tempme.run() else 1

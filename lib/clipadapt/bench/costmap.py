@@ -1,32 +1,38 @@
-"""Chapter 8's map: every method of Parts I and II trained once on its part's task, with
-what it costs and what it reaches, side by side.
+"""Chapter 8's map: every method of Parts I and II, as its own chapter ran it, with what it
+costs and what it reaches, side by side.
 
-Every point of the map is a named experiment of ``clipadapt/experiments/ch08.toml`` (its
-method, variant, task and budget), run through :class:`clipadapt.experiments.Lab`, so
-``python -m clipadapt.reproduce ch08/NAME`` gives its numbers.
+The map makes no runs of its own: each point is a chapter's named experiment (:data:`MAP`)
+at that chapter's budget and seeds, read from the run store where the chapter filed it
+(:meth:`clipadapt.experiments.Lab.borrow`; run there and then if it is missing). So chapter 8
+can never disagree with chapters 2 to 5: its numbers are theirs.
 
-* :data:`ENTRIES` -- the methods on the map, one experiment each (Part I: the few-shot
-  classification task of chapter 2; Part II: the video retrieval task of chapters 3-5);
-* :func:`measure` -- one run: trainable parameters, multiply-adds per sample, training time
-  per step, the run's peak memory and the task's quality metric;
-* :func:`pareto_front` -- the runs that no other run beats on both cost and quality;
+* :data:`ENTRIES` -- the methods on the map (Part I: chapter 2's few-shot task at its
+  largest shot count; Part II: the video task of chapters 3-5);
+* :func:`measure` -- one point: trainable parameters, multiply-adds per sample, training
+  time per step, peak memory, and the quality of every seed;
+* :func:`pareto_front` -- the points that no other point beats on both cost and quality;
+* :func:`guide` -- the map read as advice, naming a winner only where every seed agrees;
 * :func:`cited` -- the papers' own numbers for ViT-B/32 and ViT-B/16, cited, never measured;
 * :func:`other_tasks` -- Part III's methods (:data:`OTHERS`), which solve other tasks: their cost only.
 """
 
 from __future__ import annotations
 
-import ctypes
+import statistics
 from dataclasses import dataclass
 
-import torch
-
 from .. import chapter, experiments, profiles
+from ..core import evidence
 from ..methods import registry, tempme
-from ..training import recipes
-from .memory import PeakMemory
 
 CHAPTER = "ch08"
+
+# the map's points, the chapters' own experiments: Part I at chapter 2's largest shot count;
+# Part II on the twin-pair batches of chapters 4 and 5, and chapter 3's full fine-tuning
+# (which draws single pairs: no chapter fine-tunes everything on twin pairs)
+MAP = ("ch02/zero-shot", "ch02/linear-probe", "ch02/coop", "ch02/vpt-deep", "ch02/lora", "ch02/full-fine-tune",
+       "ch04/mean-pooling", "ch05/mean-pooling-lora", "ch03/mean-pooling-full", "ch04/vop", "ch04/vop-p",
+       "ch04/vop-c", "ch04/vop-f", "ch04/vop-f-p", "ch04/vop-f-c", "ch05/tempme-lora")
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ class Entry:
     task: str  # "classification" or "retrieval" (MethodSpec.task)
     method: str  # a name of clipadapt.methods.registry
     variant: str | None = None
-    experiment: str | None = None  # "ch08/NAME": the named experiment that runs this point
+    experiment: str | None = None  # "chNN/NAME": the chapter's experiment this point reads
 
     @property
     def label(self) -> str:
@@ -48,12 +54,16 @@ class Entry:
 
 QUALITY = {"classification": "accuracy (%)", "retrieval": "t2v R@1 (%)"}
 
-# the chapter's experiments, in the file's order (the map's and its tables' order)
-_SPECS = experiments.load_file(experiments.spec.FOLDER / f"{CHAPTER}.toml")
-ENTRIES: tuple[Entry, ...] = tuple(Entry(s.task["kind"], s.method, s.variant, name) for name, s in _SPECS.items()
-                                   if s.task["kind"] in QUALITY)
-# Part III's experiments: other tasks, placed by their cost
-OTHERS: tuple[str, ...] = tuple(name for name, s in _SPECS.items() if s.task["kind"] not in QUALITY)
+
+def _entry(name: str) -> Entry:
+    s = experiments.get(name)
+    return Entry(s.task["kind"], s.method, s.variant, name)
+
+
+ENTRIES: tuple[Entry, ...] = tuple(_entry(n) for n in MAP)
+# Part III's experiments (chapter 8's own file): other tasks, placed by their cost
+OTHERS: tuple[str, ...] = tuple(experiments.names(CHAPTER))
+
 
 def quality(task: str, metrics: dict) -> float:
     """The one number the map plots for a run of ``task`` (a percentage)."""
@@ -62,79 +72,46 @@ def quality(task: str, metrics: dict) -> float:
     return metrics["text_to_video"]["R@1"]
 
 
-def budget(entry: Entry, profile: profiles.Profile) -> recipes.Recipe:
-    """The recipe ``entry``'s experiment trains with under ``profile``: the method's, with the
-    experiment's overrides (under ``tiny``, every trained method's steps cut to 24, as
-    ``experiments/ch08.toml`` declares; elsewhere each recipe's own)."""
-    return experiments.recipe_of(experiments.get(entry.experiment, profile), profile)
+def shots_of(lab: experiments.Lab, entry: Entry) -> int | None:
+    """The shot count of ``entry``'s point: the largest its experiment runs (None: no shots)."""
+    counts = lab.bench.shot_counts(lab.spec(entry.experiment))
+    return None if counts == [None] else max(counts)
 
 
-def tasks_of(lab: experiments.Lab) -> dict:
-    """The task of each part (kind -> task), built through ``lab`` as the map's experiments
-    build them: their data are read (and synthetic videos written) here, once, so that no
-    run's measurement includes it."""
-    out = {}
-    for kind in QUALITY:
-        name = next(e.experiment for e in ENTRIES if e.task == kind)
-        point = lab.bench.points(lab.spec(name))[0]  # the run's seed, and its shots
-        out[kind] = lab.task(name, point["seed"], point.get("shots"))
-    return out
-
-
-def _release_freed_memory() -> None:
-    """Give freed heap pages back to the system (glibc), so that the resident size before a
-    run is its real starting level."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: the baseline is then only less tight
-        pass
-
-
-def measure(lab: experiments.Lab, entry: Entry, seed: int | None = None) -> dict:
-    """Run ``entry``'s experiment through ``lab`` (:meth:`~clipadapt.experiments.Lab.run`,
-    which trains it with :func:`clipadapt.training.driver.run`) and return its row of the map:
-    the run's trainable parameters, multiply-adds, steps and metrics, and its time per step.
-
-    Peak memory: on a GPU, the peak of allocated memory during the run; on the CPU, the peak
-    resident size of this process above its size just before the run, sampled every 10 ms
-    (memory the allocator kept from earlier runs and reused is not counted). Build the
-    tasks first (:func:`tasks_of`), so that reading the data is not counted either."""
-    device = next(lab.bench.clip.parameters()).device
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        runs = lab.run(entry.experiment)
-        peak = torch.cuda.max_memory_allocated(device) - before
-    else:
-        _release_freed_memory()
-        with PeakMemory(interval=0.01, children=False) as mem:
-            before = mem.rss()
-            runs = lab.run(entry.experiment)
-        peak = max(0, mem.peak - before)
-    result = runs.at(seed)
-    row = {"task": entry.task, "method": entry.label, "trainable": result.trainable,
-           "M multiply-adds": result.macs / 1e6, "steps": result.steps,
-           "ms / step": 1000 * result.train_seconds / result.steps if result.steps else 0.0,
-           "peak MB": peak / 2**20, "quality": quality(entry.task, result.metrics)}
-    if "reversal" in result.metrics:
-        row["reversal (%)"] = 100 * result.metrics["reversal"]
-    row["seconds"] = result.seconds
+def measure(lab: experiments.Lab, entry: Entry) -> dict:
+    """``entry``'s point, from its chapter's runs (:meth:`~clipadapt.experiments.Lab.borrow`):
+    trainable parameters and multiply-adds (the same on every seed), training time per step
+    and peak memory (the mean and the largest over the seeds: on a GPU the peak of allocated
+    memory during a run, on the CPU the peak resident size above its level before the run),
+    and the quality of every seed (``values``) with their mean (``quality``) and spread."""
+    runs = lab.borrow(entry.experiment, shots=shots_of(lab, entry))
+    first = runs.at()
+    values = runs.values(lambda r: quality(entry.task, r.metrics))
+    ms = [1000 * r.train_seconds / r.steps for r in runs.results if r.steps]
+    row = {"task": entry.task, "method": entry.label, "experiment": entry.experiment,
+           "trainable": first.trainable, "M multiply-adds": first.macs / 1e6, "steps": first.steps,
+           "ms / step": statistics.mean(ms) if ms else 0.0,
+           "peak MB": max((r.peak_bytes or 0) for r in runs.results) / 2**20,
+           "quality": statistics.mean(values), "sd": statistics.pstdev(values), "values": values,
+           "seeds": list(runs.spec.seeds)}
+    if "reversal" in first.metrics:
+        rev = runs.values(lambda r: 100 * r.metrics["reversal"])
+        row["reversal (%)"], row["reversal values"] = statistics.mean(rev), rev
     return row
 
 
 def columns(rows: list[dict], task: str) -> list[dict]:
-    """``task``'s rows as the chapter's table shows them: the quality named by its metric,
-    without the columns every row of the task shares (task, steps: the budget) or that the
-    page has no room for (seconds)."""
+    """``task``'s rows as the chapter's table shows them: the quality named by its metric with
+    its spread, without what the page has no room for (per-seed values, seeds, task)."""
     out = []
     for r in rows:
         if r["task"] != task:
             continue
-        row = {k: v for k, v in r.items() if k not in ("task", "quality", "seconds", "steps")}
-        row[QUALITY[task]] = r["quality"]
-        if "reversal (%)" in row:
-            row["reversal (%)"] = row.pop("reversal (%)")  # last, beside the quality
+        row = {"method": r["method"].replace("^", ""), "from": r["experiment"], "trainable": r["trainable"],
+               "M MACs": r["M multiply-adds"], "steps": r["steps"], "ms / step": r["ms / step"],
+               "peak MB": r["peak MB"], QUALITY[task]: r["quality"], "sd": r["sd"]}
+        if "reversal (%)" in r:
+            row["reversal (%)"] = r["reversal (%)"]
         out.append(row)
     return out
 
@@ -183,12 +160,43 @@ def other_tasks(lab: experiments.Lab, names: tuple[str, ...] = OTHERS) -> list[d
     return rows
 
 
-def guide(rows: list[dict]) -> list[str]:
-    """The map read as advice, one markdown line per situation, each line quoting the
-    numbers of the runs it rests on (``rows`` from :func:`measure`, both tasks)."""
+def winner(rows: list[dict], value: str = "values") -> tuple[str, dict | None]:
+    """The best of ``rows`` by mean, in words, and the paired comparison with the runner-up
+    behind it: the best is named only where it is ahead on every seed (and on at least
+    :data:`clipadapt.core.evidence.MIN_SEEDS`); otherwise "no clear winner" among the rows
+    the seeds cannot separate from it."""
+    mean = (lambda r: r["quality"]) if value == "values" else (lambda r: statistics.mean(r[value]))
+    ranked = sorted(rows, key=mean, reverse=True)
+    if len(ranked) == 1:
+        return ranked[0]["method"], None
+    best = ranked[0]
+    ties = [r for r in ranked[1:] if not evidence.compare(best[value], r[value], best["method"],
+                                                          r["method"])["settled"]]
+    c = evidence.compare(best[value], ranked[1][value], best["method"], ranked[1]["method"])
+    if not ties:
+        return best["method"], c
+    names = ", ".join(r["method"] for r in [best, *ties])
+    return f"no clear winner among {names}", c
+
+
+def guide(rows: list[dict]) -> tuple[list[str], list[dict]]:
+    """The map read as advice, one markdown line per situation, each quoting the numbers it
+    rests on; and the comparisons behind every winner it names (``rows`` from
+    :func:`measure`, both tasks, each with the quality of every seed)."""
     image = [r for r in rows if r["task"] == "classification"]
     video = [r for r in rows if r["task"] == "retrieval"]
-    lines = []
+    lines, claims = [], []
+
+    def pick(label: str, candidates: list[dict], value: str = "values") -> str:
+        name, c = winner(candidates, value)
+        if c is not None:
+            claims.append({"situation": label, "named": name, **{k: c[k] for k in ("a", "b", "mean", "sd", "agree",
+                                                                                     "n", "settled")}})
+        return name
+
+    def seeds(r: dict, extra: str = "") -> str:
+        return f"{r['method']} {r['quality']:.1f} ± {r['sd']:.1f}%{extra}"
+
     if image:
         zero = next(r for r in image if r["trainable"] == 0)
         trained = [r for r in image if r["trainable"] > 0]
@@ -196,56 +204,56 @@ def guide(rows: list[dict]) -> list[str]:
         frozen = [r for r in trained if r["trainable"] <= 0.01 * most]  # CLIP's own weights stay
         lines.append(f"**No labels:** {zero['method']} trains nothing and reaches {zero['quality']:.1f}% accuracy.")
         if frozen:
-            pick = max(frozen, key=lambda r: r["quality"])
-            lines.append(f"**Few labels and a frozen model:** {pick['method']} reaches {pick['quality']:.1f}% "
-                         f"({pick['quality'] - zero['quality']:+.1f} points over zero-shot) with "
-                         f"{pick['trainable']:,} trainable numbers, at {pick['ms / step']:.0f} ms a step.")
+            name = pick("few labels, frozen model", frozen)
+            lines.append(f"**Few labels and a frozen model:** {name} ({'; '.join(seeds(r) for r in frozen)}).")
         if trained:
-            best = max(trained, key=lambda r: r["quality"])
-            lines.append(f"**Quality first:** {best['method']} reaches {best['quality']:.1f}% with "
-                         f"{best['trainable']:,} trainable numbers, at {best['ms / step']:.0f} ms a step.")
+            name = pick("quality first", trained)
+            top = sorted(trained, key=lambda r: -r["quality"])[:2]
+            shown = "; ".join(seeds(r, f" with {r['trainable']:,} trainable") for r in top)
+            lines.append(f"**Quality first:** {name} ({shown}).")
     if video:
         still = min(video, key=lambda r: (r["trainable"], r["M multiply-adds"]))
         tuned = [r for r in video if r["trainable"] > 0]
         lines.append(f"**Videos, nothing trained:** {still['method']} reaches {still['quality']:.1f}% R@1.")
         if tuned:
             lean = min(tuned, key=lambda r: r["M multiply-adds"])
-            top = max(tuned, key=lambda r: r["quality"])
+            c = evidence.compare(lean["values"], still["values"], lean["method"], still["method"])
             lines.append(f"**Many videos and a tight inference budget:** {lean['method']} needs "
                          f"{lean['M multiply-adds'] / still['M multiply-adds']:.2f} times the multiply-adds of "
-                         f"{still['method']} per video, at {lean['quality']:.1f}% R@1 "
-                         f"({lean['quality'] - still['quality']:+.1f} points).")
-            lines.append(f"**The best retrieval at this budget:** {top['method']}, {top['quality']:.1f}% R@1 "
-                         f"({top['quality'] - still['quality']:+.1f} points over nothing trained) with "
-                         f"{top['trainable']:,} trainable numbers.")
-            if all("reversal (%)" in r for r in tuned):
-                order = max(tuned, key=lambda r: r["reversal (%)"])
+                         f"{still['method']} per video ({seeds(lean)} R@1): {c['says']}.")
+            name = pick("best retrieval", tuned)
+            shown = "; ".join(seeds(r) for r in sorted(tuned, key=lambda r: -r["quality"])[:3])
+            lines.append(f"**The best retrieval at these budgets:** {name} ({shown}).")
+            with_order = [r for r in tuned if "reversal values" in r]
+            if with_order:
+                name = pick("order", with_order, "reversal values")
                 lines.append(f"**When order matters** (a caption against its time-reversed twin's, 50% is "
-                             f"guessing): {order['method']} tells them apart {order['reversal (%)']:.0f}% of "
-                             "the time.")
+                             f"guessing): {name}.")
     if rows:
         heavy = max(rows, key=lambda r: r["peak MB"])
         lines.append(f"**Memory:** the largest run, {heavy['method']}, took {heavy['peak MB']:.0f} MB above "
                      "the process's level before it.")
-    return lines
+    return lines, claims
 
 
 def measure_all(profile: profiles.Profile, workdir: str = ".", data_root=None) -> list[dict]:
-    """Every entry of the map measured as chapter 8 measures it, through a lab that glues
-    nothing (``python -m clipadapt.bench --map``)."""
+    """Every point of the map as chapter 8 reads it, through a lab that glues nothing
+    (``python -m clipadapt.bench --map``): the chapters' runs from ``workdir``'s run store,
+    the missing ones run."""
     p, _, clip, preprocess, tokenizer = chapter.setup(profile)
     lab = experiments.Lab(p, clip, preprocess, tokenizer, data_root, workdir=workdir, glue=False)
-    tasks_of(lab)
     return [measure(lab, e) for e in ENTRIES]
 
 
 def format_rows(rows: list[dict]) -> str:
-    """The map as a text table (the README's and the measurements page's)."""
+    """The map as a text table (the README's and the measurements page's): quality and
+    reversal are means over the seeds, ``sd`` the quality's spread."""
     head = (f"{'task':<15}{'method':<32}{'trainable':>11}{'M MACs':>8}{'steps':>6}{'ms/step':>9}"
-            f"{'peak MB':>9}{'quality':>9}{'reversal':>9}")
+            f"{'peak MB':>9}{'quality':>9}{'sd':>6}{'seeds':>6}{'reversal':>9}")
     lines = [head]
     for r in rows:
         rev = f"{r['reversal (%)']:.1f}" if "reversal (%)" in r else "-"
         lines.append(f"{r['task']:<15}{r['method']:<32}{r['trainable']:>11,}{r['M multiply-adds']:>8.1f}"
-                     f"{r['steps']:>6}{r['ms / step']:>9.1f}{r['peak MB']:>9.0f}{r['quality']:>9.1f}{rev:>9}")
+                     f"{r['steps']:>6}{r['ms / step']:>9.1f}{r['peak MB']:>9.0f}{r['quality']:>9.1f}"
+                     f"{r['sd']:>6.1f}{len(r['seeds']):>6}{rev:>9}")
     return "\n".join(lines)

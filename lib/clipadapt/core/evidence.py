@@ -36,23 +36,30 @@ def settled(d: dict) -> bool:
     return d["n"] >= MIN_SEEDS and (d["min"] > 0 or d["max"] < 0)
 
 
-def verdict(d: dict, a: str, b: str, unit: str = "points") -> str:
-    """``d`` (``a`` minus ``b``) in words, the numbers it rests on included."""
+def verdict(d: dict, a: str, b: str, unit: str = "points", behind: int | None = None) -> str:
+    """``d`` (``a`` minus ``b``) in words, the numbers it rests on included; ``behind``: the
+    seeds with ``a < b`` (where some seeds are level, the rest of ``n - agree``)."""
     spread = f"{d['mean']:+.1f} {unit} on average, sd {d['sd']:.1f}"
     if d["n"] < MIN_SEEDS:
         return f"one draw, not a verdict ({a} minus {b}: {spread}, {d['n']} seed{'s' * (d['n'] != 1)})"
     if settled(d):
         win = a if d["mean"] > 0 else b
         return f"{win} ahead on all {d['n']} seeds ({a} minus {b}: {spread})"
-    return f"a tie: the seeds disagree ({a} ahead on {d['agree']} of {d['n']}; {spread})"
+    behind = d["n"] - d["agree"] if behind is None else behind
+    level = d["n"] - d["agree"] - behind
+    split = f"{a} ahead on {d['agree']} of {d['n']} seeds, behind on {behind}" + (f", level on {level}" if level
+                                                                                 else "")
+    return f"a tie: {split} ({spread})"
 
 
 def compare(a: Sequence[float], b: Sequence[float], a_label: str, b_label: str, unit: str = "points") -> dict:
     """The paired difference of two arms' scores (one per seed, same seed order) with its
     labels and verdict: what :func:`glue` glues and a chapter's table shows."""
     d = paired_difference(a, b)
+    per_seed = [x - y for x, y in zip(a, b)]
+    behind = sum(x < y for x, y in zip(a, b))
     return {**d, "a": a_label, "b": b_label, "unit": unit, "settled": settled(d),
-            "says": verdict(d, a_label, b_label, unit), "per_seed": [x - y for x, y in zip(a, b)]}
+            "says": verdict(d, a_label, b_label, unit, behind), "per_seed": per_seed}
 
 
 def glue(name: str, comparison: dict) -> dict:

@@ -57,17 +57,20 @@ class SyntheticTask:
         w = self.world()
         images, labels = [], []
         for c in range(len(self.classnames)):
-            g = worlds.generator(self.seed, "fewshot", self.name, split, str(c))
+            g = worlds.generator(self.seed, "fewshot", self.name, split, str(c))  # split: "train", "train-2", ...
             scenes = w.sample(per_class, g, **{self.attribute: c})
             images.append(normalize(w.render(scenes)))
             labels.append(torch.full((per_class,), c, dtype=torch.long))
         return torch.stack(images, 1).flatten(0, 1), torch.stack(labels, 1).flatten(0, 1)
 
-    def train_set(self, shots: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``shots`` pictures per class; the first ``k`` of each class for every ``k``."""
+    def train_set(self, shots: int, draw: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``shots`` pictures per class of few-shot draw ``draw`` (a run's seed: each seed
+        trains on its own pictures, as CoOp's seeds do); within a draw, the first ``k`` of
+        each class for every ``k``."""
         if not 1 <= shots <= self.pool:
             raise ValueError(f"shots must lie in [1, {self.pool}], got {shots}")
-        images, labels = self._draw(self.pool, "train")  # ordered shot-major: k shots = first k * C
+        split = "train" if draw == 0 else f"train-{draw}"
+        images, labels = self._draw(self.pool, split)  # ordered shot-major: k shots = first k * C
         n = shots * len(self.classnames)
         return images[:n], labels[:n]
 
@@ -147,10 +150,12 @@ class RealTask:
             labels.append(label)
         return torch.stack(images), torch.tensor(labels, dtype=torch.long)
 
-    def train_set(self, shots: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def train_set(self, shots: int, draw: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``shots`` images per class, CoOp's few-shot draw with seed ``self.seed + draw``
+        (a run's seed ``draw`` 0, 1, 2 reads CoOp's seeds 1, 2, 3)."""
         if not 1 <= shots <= self.pool:
             raise ValueError(f"shots must lie in [1, {self.pool}], got {shots}")
-        g = torch.Generator().manual_seed(self.seed)
+        g = torch.Generator().manual_seed(self.seed + draw)
         by_class: dict[int, list] = {}
         for entry in self.items["train"]:
             by_class.setdefault(entry[1], []).append(entry)

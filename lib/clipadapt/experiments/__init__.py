@@ -9,7 +9,9 @@ their reasons, seeds, what each profile changes).
 * ``build`` -- how each kind of task is built from a spec (:class:`Workbench`);
 * ``lab`` -- :class:`Lab`, what a chapter runs experiments with, and :func:`prepare`, what
   ``python -m clipadapt.reproduce chNN/NAME`` runs them with; :func:`default`, the experiment
-  ``reproduce METHOD`` runs.
+  ``reproduce METHOD`` runs;
+* ``store`` -- finished runs filed on disk under a key of everything they depend on, so that
+  a later chapter reads an earlier chapter's runs (:meth:`Lab.borrow`).
 """
 
 from . import settings

@@ -104,7 +104,7 @@ def classification(bench: Workbench, opts: dict, seed: int, shots: int | None) -
     data = bench.fewshot()
     per_class = _test_per_class(opts["test_per_class"], bench)
     test = bench.once(("fewshot test", per_class), lambda: data.test_set(per_class))
-    return tasks.ClassificationTask(data, shots, test)
+    return tasks.ClassificationTask(data, shots, test, draw=seed)  # each seed its own few-shot pictures
 
 
 def retrieval(bench: Workbench, opts: dict, seed: int, shots: int | None) -> tasks.Task:

@@ -9,9 +9,12 @@ A chapter makes one lab after its setup and runs experiments by name::
 
 Each finished run is glued (hidden) into the executed notebook as a JSON record under
 ``experiment:NAME:POINT`` (:func:`record_name`): its metrics, trainable parameters and
-multiply-adds. ``tests/test_experiments_reproduce.py`` reads those records from the book's
-executed chapters and checks that ``python -m clipadapt.reproduce NAME`` gives the same
-values, bit for bit.
+multiply-adds. ``tests/test_book.py`` reads those records from the book's executed
+chapters and checks that ``python -m clipadapt.reproduce NAME`` gives the same values, bit
+for bit. Each run is also filed in the lab's run store (``workdir/runs``,
+:mod:`clipadapt.experiments.store`), and a later chapter reads another chapter's runs from
+there with :meth:`Lab.borrow` (chapter 5 chapter 4's VoP; chapter 8's map the runs of
+chapters 2 to 5, at their budgets and seeds), running any that are not filed yet.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ import json
 from dataclasses import dataclass, field
 
 from .. import viz
+from ..core.resident import peak_during
 from ..methods import registry
 from ..training import budgets, driver, recipes
 from . import build
+from .store import Store
 from .spec import TASK_KEYS, Experiment, SpecError, load_all
 
 _ALL: dict[str, Experiment] | None = None
@@ -124,12 +129,14 @@ class Runs:
 class Lab:
     """A chapter's experiments under one profile (see the module's docstring)."""
 
-    def __init__(self, profile, clip, preprocess, tokenizer, data_root=None, workdir=".", glue: bool = True):
+    def __init__(self, profile, clip, preprocess, tokenizer, data_root=None, workdir=".", glue: bool = True,
+                 store: bool = True):
         self.bench = build.Workbench(profile, clip, preprocess, tokenizer, data_root, workdir)
         self.profile = self.bench.profile
         self.settings = self.bench.settings  # the data the chapters read (experiments/_settings.toml)
         self.glue = glue
-        self.done: dict[str, Runs] = {}
+        self.store = Store(self.bench.workdir / "runs") if store else None  # finished runs, by key
+        self.done: dict[tuple[str, int | None], Runs] = {}
         self.glued: set[str] = set()
 
     def spec(self, name: str) -> Experiment:
@@ -163,28 +170,55 @@ class Lab:
         """Whether ``name`` runs under this lab's profile."""
         return not self.spec(name).skip
 
-    def run(self, name: str, keep: bool = False, progress: bool = False) -> Runs:
+    def run(self, name: str, keep: bool = False, progress: bool = False, shots: int | None = None) -> Runs:
         """Every run of experiment ``name`` (each seed; each shot count where it lists
-        several); ``keep`` keeps the trained modules. An experiment runs once per lab."""
-        if name in self.done and (not keep or all(r.module is not None for r in self.done[name].results)):
-            return self.done[name]
+        several, or only ``shots``); ``keep`` keeps the trained modules. An experiment runs
+        once per lab; a run already in the store is read from it (unless ``keep``)."""
+        return self._runs(name, keep, progress, shots, glue=self.glue)
+
+    def borrow(self, name: str, shots: int | None = None, progress: bool = False) -> Runs:
+        """Another chapter's experiment ``name``, as that chapter ran it (its seeds, budget
+        and task), read from the run store where the chapter filed it, else run here. Not
+        glued: its records belong to its own chapter's page."""
+        return self._runs(name, False, progress, shots, glue=False)
+
+    def _runs(self, name: str, keep: bool, progress: bool, shots: int | None, glue: bool) -> Runs:
+        done = self.done.get((name, shots))
+        if done is not None and (not keep or all(r.module is not None for r in done.results)):
+            return done
         spec = self.spec(name)
         if spec.skip:
             raise SpecError(f"{name} does not run under profile {self.profile.name!r}: {spec.skip}")
         recipe = recipe_of(spec, self.profile, self.bench.budgets)
-        points, results = self.bench.points(spec), []
+        points = [p for p in self.bench.points(spec) if shots is None or p.get("shots") == shots]
+        if not points:
+            raise SpecError(f"{name} has no run with {shots} shots; it runs {self.bench.shot_counts(spec)}")
+        results = []
         for point in points:
-            task = self.bench.task(spec, point["seed"], point.get("shots"))
-            r = driver.run(spec.method, self.bench.clip, self.bench.tokenizer, task, variant=spec.variant,
-                           recipe=recipe, profile=self.profile, seed=point["seed"], progress=progress, keep=keep,
-                           count_macs=spec.count_macs)
+            r = None if keep or self.store is None else self.store.get(spec, point, recipe, self.bench.data_root)
+            if r is None:
+                r = self._train(spec, point, recipe, keep, progress)
             results.append(r)
-            if self.glue and record_name(name, point) not in self.glued:  # a glue name appears once a page
+            if glue and record_name(name, point) not in self.glued:  # a glue name appears once a page
                 self.glued.add(record_name(name, point))
                 viz.glue(record_name(name, point), json.dumps(record(spec, point, r.metrics, r.trainable, r.macs,
                                                                      r.steps)))
-        self.done[name] = Runs(spec, points, results)
-        return self.done[name]
+        self.done[name, shots] = Runs(spec, points, results)
+        return self.done[name, shots]
+
+    def _train(self, spec: Experiment, point: dict, recipe: recipes.Recipe, keep: bool,
+               progress: bool) -> driver.Result:
+        """One run through the driver, its peak memory measured, filed in the store."""
+        task = self.bench.task(spec, point["seed"], point.get("shots"))
+        device = next(self.bench.clip.parameters()).device
+        r, peak = peak_during(lambda: driver.run(
+            spec.method, self.bench.clip, self.bench.tokenizer, task, variant=spec.variant, recipe=recipe,
+            profile=self.profile, seed=point["seed"], progress=progress, keep=keep, count_macs=spec.count_macs),
+            device)
+        r.peak_bytes = peak
+        if self.store is not None:
+            self.store.put(spec, point, recipe, r, self.bench.data_root)
+        return r
 
 
 def prepare(name: str, point: dict, bench: build.Workbench, amp: bool = True,

@@ -26,9 +26,10 @@ class ClassificationTask(Task):
 
     kind = "classification"
 
-    def __init__(self, task, shots: int, test: tuple[torch.Tensor, torch.Tensor] | None = None):
+    def __init__(self, task, shots: int, test: tuple[torch.Tensor, torch.Tensor] | None = None, draw: int = 0):
         self.task, self.shots = task, shots
-        self.x_train, self.y_train = task.train_set(shots)
+        # the run's own few-shot pictures (draw 0: the task's first draw, which any task has)
+        self.x_train, self.y_train = task.train_set(shots, draw) if draw else task.train_set(shots)
         self.x_test, self.y_test = test if test is not None else task.test_set()
         self.context = {"classnames": list(task.classnames), "template": task.template}
         self._stored: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}

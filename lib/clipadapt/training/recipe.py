@@ -206,7 +206,7 @@ def show(r: Recipe, key: str) -> str:
         if r.optimizer == "lbfgs":
             return "L-BFGS to convergence"
         if r.by_shots:
-            return "by shots: " + ", ".join(f"{k}: " + " ".join(f"{v} {f.replace('_', ' ')}" for f, v in b.items())
+            return "by shots: " + ", ".join(f"{k}: " + " ".join(f"{v} {' '.join(f.split('_'))}" for f, v in b.items())
                                             for k, b in r.by_shots.items())
         return f"{r.epochs} epochs" + (f" (>= {r.min_steps} steps)" if r.min_steps else "")
     if key == "batch_size":
