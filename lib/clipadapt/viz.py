@@ -143,9 +143,11 @@ def similarity_matrix(sim: torch.Tensor, images: torch.Tensor, captions: Sequenc
     captions = [c.replace(" and ", "\nand ") for c in captions]  # two-object captions on two lines
     lines = max(c.count("\n") + 1 for c in captions)
     longest = max(len(line) for c in captions for line in c.split("\n"))
-    row = 0.32 * lines + 0.2
-    fig = plt.figure(figsize=(1.3 * n + 0.09 * longest + 1.5, row * m + 1.9))
-    grid = fig.add_gridspec(2, 1, height_ratios=[1.3, row * m], hspace=0.03)
+    # sized for the book's column (7.2 inches): 7-point captions, the cells share the rest
+    row, label = 0.24 * lines + 0.14, 0.058 * longest
+    cell = max(0.42, (7.2 - label - 1.0) / n)
+    fig = plt.figure(figsize=(label + 1.0 + cell * n, row * m + cell + 0.6))
+    grid = fig.add_gridspec(2, 1, height_ratios=[cell, row * m], hspace=0.03)
     top = grid[0].subgridspec(1, n, wspace=0.05)
     for i in range(n):
         ax = fig.add_subplot(top[0, i])
@@ -155,13 +157,15 @@ def similarity_matrix(sim: torch.Tensor, images: torch.Tensor, captions: Sequenc
     im = ax.imshow(sim.T, cmap="viridis", aspect="auto")
     for i in range(n):
         for j in range(m):
-            ax.text(i, j, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=10,
+            ax.text(i, j, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=7,
                     color="white" if sim[i, j] < sim.max() - 0.4 * (sim.max() - sim.min()) else "black")
-    ax.set_yticks(range(m), captions, fontsize=10)
+    ax.set_yticks(range(m), captions, fontsize=7)
     ax.set_xticks([])
     if title:
-        ax.set_xlabel(title)
-    fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01, label="cosine similarity")
+        ax.set_xlabel(title, fontsize=8)
+    bar = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
+    bar.set_label("cosine similarity", fontsize=7)
+    bar.ax.tick_params(labelsize=7)
     return fig
 
 
