@@ -35,17 +35,17 @@ _CODE: str | None = None
 
 
 def code_fingerprint(root: Path = PACKAGE) -> str:
-    """A hash of every file of the library a run can read (read once per process)."""
+    """A hash of every file of the library a run can read (the package's: once per process)."""
     global _CODE
-    if _CODE is None or root != PACKAGE:
-        h = hashlib.sha256()
-        for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                           and p.relative_to(root).parts[0] not in NOT_RUN):
-            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-        if root != PACKAGE:
-            return h.hexdigest()
+    if root == PACKAGE and _CODE is not None:
+        return _CODE
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                       and p.relative_to(root).parts[0] not in NOT_RUN):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    if root == PACKAGE:
         _CODE = h.hexdigest()
-    return _CODE
+    return h.hexdigest()
 
 
 def key(spec: Experiment, point: dict, recipe: recipes.Recipe, data_root=None) -> str:

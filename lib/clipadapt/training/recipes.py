@@ -34,7 +34,7 @@ A file, key by key (``variants = [...]`` puts every section below under ``[<vari
   key that names none of its own (a row that trains nothing).
 * A reason may name ``{<text>}`` of ``_shared.toml``'s ``[texts]``, ``{<field>}`` of the profile
   and ``{<budget>}`` (:mod:`~clipadapt.training.budgets`). A value may be a rule: ``{ budget =
-  "video_steps" }`` (``times = 2`` doubles it), ``{ profile = "clip_model" }``, or ``{ ema_keep =
+  "video_steps" }``, ``{ profile = "clip_model" }``, or ``{ ema_keep =
   0.82, epoch_of = "multilabel_train" }``: the moving-average decay keeping 0.82 after one
   epoch of that many examples at the row's batch (:func:`ema_decay`, SCPNet's rule).
 * A profile on a tiny CLIP (``core.models.TINY_MODELS``) reads ``tiny``; ``paper`` and the
@@ -105,8 +105,7 @@ _PROFILE_FIELDS = tuple(f.name for f in dataclasses.fields(profiles.Profile))
 
 
 def _is_rule(value) -> bool:
-    return isinstance(value, dict) and set(value) in ({"profile"}, {"budget"}, {"budget", "times"},
-                                                      {"ema_keep", "epoch_of"})
+    return isinstance(value, dict) and set(value) in ({"profile"}, {"budget"}, {"ema_keep", "epoch_of"})
 
 
 def _reads(rule: dict) -> tuple[str, str]:
@@ -219,7 +218,7 @@ class RecipeFile:
                 if read not in (_PROFILE_FIELDS if kind == "profile" else BUDGETS):
                     raise RecipeFileError(self.path, at, f"the rule reads {read!r}, no " + (
                         "field of profiles.Profile" if kind == "profile" else f"budget ({', '.join(BUDGETS)})"))
-                if not all(fits(value[k], (int, float)) for k in ("times", "ema_keep") if k in value):
+                if not all(fits(value[k], (int, float)) for k in ("ema_keep",) if k in value):
                     raise RecipeFileError(self.path, at, f"expected a number in the rule, got {value!r}")
                 values[field] = value
             elif field == "by_shots" and not budgets_by_shots(value):
@@ -306,7 +305,7 @@ class RecipeFile:
             if not isinstance(got, int) or isinstance(got, bool):
                 raise RecipeFileError(self.path, at, f"the budget {read} is no count: {got!r}")
             return ema_decay(math.ceil(got / batch), rule["ema_keep"])
-        return got * rule["times"] if "times" in rule else got
+        return got
 
 
 # -- every file ------------------------------------------------------------------------------------
