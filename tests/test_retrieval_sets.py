@@ -287,7 +287,7 @@ def test_reproduce_runs_each_benchmark_end_to_end(sets, tmp_path, monkeypatch, c
     monkeypatch.setitem(profiles.PROFILES, "smoke-tiny", small)
     out = tmp_path / "run"
     argv = [method, "--variant", variant, "--profile", "smoke-tiny", "--dataset", dataset, "--data-root", str(sets),
-            "--out", str(out), "--no-progress", "--device", "cpu"]
+            "--out", str(out), "--no-progress", "--device", "cpu"] + (["--steps", "2"] if method == "VoP" else [])
     assert reproduce.main(argv) == 0
     result = json.loads((out / "result.json").read_text())
     assert result["profile"] == f"smoke-tiny/{dataset}" and result["steps"] == (2 if method == "VoP" else 1)
