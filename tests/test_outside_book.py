@@ -77,6 +77,62 @@ def test_the_book_build_copies_carry_the_roles(tmp_path):
         copied = json.loads((dest / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
         text = "".join("".join(c["source"]) for c in copied["cells"] if c["cell_type"] == "markdown")
         assert "{cite}`" in text and "references.bib#" not in text
+        assert "{numref}`fig-" in text and "](#fig-" not in text
+
+
+def test_figure_links_become_the_books_numref_roles():
+    """A chapter refers to a figure by a markdown link to its name (Jupyter and Colab show
+    the words); the build copy holds the {numref} role the book numbers ("Fig. 7")."""
+    text = ("In [the matrix above](#fig-ch03-matrix) each caption, and [the\ntable](#fig-ch03-twins); "
+            "not [a page](../book/how-to-run.md) nor [Radford et al., 2021](../book/references.bib#radford2021clip).")
+    role = ("In {numref}`fig-ch03-matrix` each caption, and {numref}`fig-ch03-twins`; "
+            "not [a page](../book/how-to-run.md) nor [Radford et al., 2021](../book/references.bib#radford2021clip).")
+    assert citations.figure_roles(text) == role
+    assert citations.figure_links(role) == text.replace("the matrix above", "the figure").replace(
+        "the\ntable", "the figure")
+    assert citations.figure_roles(citations.figure_links(role)) == role
+    assert citations.figure_links("{numref}`fig-ch02-shots`", "the figure below") == "[the figure below](#fig-ch02-shots)"
+
+
+def _figures(stem: str) -> list[str]:
+    """The names of a chapter's numbered figures: a code cell's ``mystnb.figure.name`` (each
+    display output of the cell becomes that figure) and a glued figure's ``:name:``."""
+    nb = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
+    names = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            name = cell["metadata"].get("mystnb", {}).get("figure", {}).get("name")
+            names += [name] if name else []
+        else:
+            names += re.findall(r"^:name:\s*(fig-\S+)\s*$", "".join(cell["source"]), re.MULTILINE)
+    return names
+
+
+@pytest.mark.parametrize("stem", CONVERTED)
+def test_figures_are_referred_to_by_links_that_name_them(stem):
+    """No {numref} role shows as written on Colab; every link to a figure names a figure of
+    the same chapter; every figure of the chapter has a caption and is referred to."""
+    text = "\n".join(_markdown(stem))
+    assert not re.search(r"\{numref\}`", text), f"{stem}: a {{numref}} role shows as written outside the book"
+    figures = _figures(stem)
+    assert figures, f"{stem} has no numbered figure"
+    targets = [m["name"] for m in citations.FIGURE_LINK.finditer(text)]
+    unknown = sorted(set(targets) - set(figures))
+    assert not unknown, f"{stem}: links to {unknown}, which name no figure of the chapter"
+    unreferred = sorted(set(figures) - set(targets))
+    assert not unreferred, f"{stem}: {unreferred} are never referred to from the prose"
+    assert all(n.startswith(f"fig-ch{stem[:2]}-") for n in figures), figures
+    nb = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        figure = cell["metadata"].get("mystnb", {}).get("figure")
+        if figure:
+            assert figure.get("caption", "").strip(), f"{stem}: {figure['name']} has no caption"
+            assert "{" not in figure["caption"], f"{stem}: {figure['name']}'s caption holds a role"
+
+
+def test_figure_names_are_unique_in_the_book():
+    names = [n for stem in CONVERTED for n in _figures(stem)]
+    assert len(names) == len(set(names)), sorted({n for n in names if names.count(n) > 1})
 
 
 def test_myst_nb_can_be_forced_absent(monkeypatch):

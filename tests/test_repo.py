@@ -176,11 +176,11 @@ FORMATTED = ("01_clip_from_scratch", "02_adapting_clip", "03_video_retrieval", "
 FOLDED = {
     "01_clip_from_scratch": {"cell-16", "cell-21", "cell-23"},
     "02_adapting_clip": {"cell-14"},
-    "03_video_retrieval": {"cell-15"},
+    "03_video_retrieval": {"cell-15", "cell-15b", "cell-15c"},
     "04_vop": {"cell-17"},
     "05_tempme": {"cell-06"},
     "06_scpnet": {"scpnet-26"},
-    "07_softcpt": {"cell-19"},
+    "07_softcpt": {"cell-19", "cell-19c"},
     "08_choosing_a_method": {"cell-23"},
 }
 # what marks a teaching cell: an inline implementation (a def or class), a check of it

@@ -5,8 +5,11 @@
 Rewrites the markdown cells of each notebook in place (:func:`clipadapt.citations.to_links`):
 ``{cite}`a,b``` becomes ``([A et al., 2021](../book/references.bib#a); [B and C,
 2018](../book/references.bib#b))`` and ``{doc}`../book/bibliography``` a markdown link to the
-page. The book build turns the links back into the role (``clipadapt.book.copy_sources``),
-so the book's page does not change. A notebook without roles is left untouched.
+page, and ``{numref}`fig-ch03-matrix``` a link to the figure's name,
+``[the figure](#fig-ch03-matrix)``, whose words are worth rewriting for the sentence ("the
+table below"). The book build turns the links back into the roles
+(``clipadapt.book.copy_sources``), so the book's page does not change. A notebook without
+roles is left untouched.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ def convert(path: Path) -> int:
         if cell["cell_type"] != "markdown":
             continue
         text = "".join(cell["source"])
-        new = citations.to_links(text)
+        new = citations.figure_links(citations.to_links(text))
         if new != text:
-            count += len(citations.ROLE.findall(text)) + len(citations.DOC_ROLE.findall(text))
+            count += (len(citations.ROLE.findall(text)) + len(citations.DOC_ROLE.findall(text))
+                      + len(citations.NUMREF_ROLE.findall(text)))
             cell["source"] = new.splitlines(keepends=True)
     if count:
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -4,7 +4,8 @@
 
 1. copies the book's sources (``_config.yml``, ``_toc.yml``, ``book/``, ``notebooks/``)
    into ``_build/exec``, so that the committed notebooks stay free of outputs, and turns
-   the chapters' citation links into ``{cite}`` roles there (:mod:`clipadapt.citations`);
+   the chapters' citation links into ``{cite}`` roles there, and their links to figures
+   into ``{numref}`` roles (:mod:`clipadapt.citations`);
 2. executes every notebook named in ``_toc.yml`` there with papermill, injecting
    ``profile`` into the cell tagged ``parameters``; a notebook that raises stops the
    command with the notebook's name, the failing cell and the error;
@@ -229,7 +230,8 @@ def copy_sources(dest: Path, root: Path = ROOT, keep: set[str] = frozenset()) ->
 
 def book_citations(path: Path) -> bool:
     """Turn the citation links of the notebook at ``path`` (a copy to build) into the
-    ``{cite}`` roles the book renders (:func:`clipadapt.citations.to_roles`); returns
+    ``{cite}`` roles the book renders (:func:`clipadapt.citations.to_roles`), and its links
+    to figures into ``{numref}`` roles (:func:`clipadapt.citations.figure_roles`); returns
     whether it changed."""
     nb = json.loads(path.read_text(encoding="utf-8"))
     changed = False
@@ -237,7 +239,7 @@ def book_citations(path: Path) -> bool:
         if cell["cell_type"] == "markdown":
             text = "".join(cell["source"])
             try:
-                new = citations.to_roles(text)
+                new = citations.figure_roles(citations.to_roles(text))
             except ValueError as err:
                 raise ValueError(f"{path.name}: {err}") from None
             if new != text:

@@ -12,6 +12,12 @@ written there. The book build (:func:`clipadapt.book.copy_sources`) turns each g
 back into the role, ``{cite}`ding2024softcpt```, so the page is what the role makes
 (author-year, linked to the bibliography page). :func:`to_links` writes a chapter's roles
 as such groups (``python tools/citations.py``).
+
+Figures and tables are referred to the same way. A chapter links to a numbered figure by
+its name, ``[the figure below](#fig-ch03-matrix)``, which Jupyter and Colab show as the
+words; the book build turns the link into ``{numref}`fig-ch03-matrix```, which the page
+shows as "Fig. 7", linked to the figure (:func:`figure_roles`; :func:`figure_links` goes
+back).
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ LINK = re.compile(r"\[(?P<text>[^\]]+)\]\(" + re.escape(TARGET) + r"#(?P<key>[\w
 GROUP = re.compile(r"\((?P<links>" + LINK.pattern.replace("?P<text>", "?:").replace("?P<key>", "?:")
                    + r"(?:;\s+" + LINK.pattern.replace("?P<text>", "?:").replace("?P<key>", "?:") + r")*)\)")
 ROLE = re.compile(r"\{cite(?::p)?\}`(?P<keys>[^`]+)`")
+FIGURE_LINK = re.compile(r"\[(?P<text>[^\]]+)\]\(#(?P<name>fig-[\w-]+)\)")
+NUMREF_ROLE = re.compile(r"\{numref\}`(?P<name>fig-[\w-]+)`")
+FIGURE_TEXT = "the figure"  # the words a figure link gets when written from a role
 DOC_ROLE = re.compile(r"\{doc\}`(?:(?P<title>[^`<]+?)\s*<(?P<target>[^`>]+)>|(?P<path>[^`]+))`")
 
 
@@ -113,3 +122,16 @@ def check(markdown: str, bib: Path = BIB) -> list[str]:
         elif " ".join(m["text"].split()) != label(refs[m["key"]]):
             problems.append(f"{m[0]}: the text should read {label(refs[m['key']])!r}")
     return problems
+
+
+def figure_roles(markdown: str) -> str:
+    """``markdown`` with every link to a figure's name, ``[the table below](#fig-ch02-costs)``,
+    as the ``{numref}`fig-ch02-costs``` role the book renders ("Fig. 4"); the link's words,
+    which only Jupyter and Colab show, are dropped."""
+    return FIGURE_LINK.sub(lambda m: "{numref}`" + m["name"] + "`", markdown)
+
+
+def figure_links(markdown: str, text: str = FIGURE_TEXT) -> str:
+    """``markdown`` with every ``{numref}`fig-...``` role as a markdown link to the figure's
+    name, whose words are ``text`` (the inverse of :func:`figure_roles`, up to those words)."""
+    return NUMREF_ROLE.sub(lambda m: f"[{text}](#{m['name']})", markdown)
