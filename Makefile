@@ -24,8 +24,12 @@ venv: $(VENV)/.installed
 book: venv
 	$(PY) -m clipadapt.book build $(PROFILE_ARG)
 
+# two workers (pytest-xdist), one thread each: on 2 cores the tiny CLIP's small operations gain
+# more from two processes than from two threads (tests/conftest.py); the tiny book's tests and
+# the colab-smoke book's each stay on one worker (their xdist_group)
+TEST_JOBS ?= 2
 test: venv
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup
 
 bench: venv
 	$(PY) -m clipadapt.bench

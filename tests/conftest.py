@@ -5,7 +5,14 @@ import torch
 
 # the tests run on the CPU with the tiny profile, whatever the machine has
 os.environ.setdefault("CLIPADAPT_PROFILE", "tiny")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one of `make test`'s workers (pytest-xdist): one thread each, and one for the
+    # kernels and commands a test starts (they read OMP_NUM_THREADS); on 2 cores two
+    # one-thread processes do about 1.5 times the work of one process on two threads
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+else:
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture(scope="session")

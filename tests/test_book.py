@@ -15,7 +15,8 @@ from clipadapt import profiles
 from clipadapt import book
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.book
+# one worker of `make test` executes the book and runs every test of it (pytest-xdist)
+pytestmark = [pytest.mark.book, pytest.mark.xdist_group("tiny-book")]
 
 
 @pytest.fixture(scope="session")
@@ -455,12 +456,34 @@ def test_every_experiment_is_run_by_its_chapter(built):
         assert nb_path.name[:2] == rec["name"].split("/")[0][2:], f"{key} was run by {nb_path.name}"
 
 
-@pytest.mark.parametrize("name", _tiny_experiments())
+def _one_per_task() -> list[str]:
+    """For each chapter and each task its experiments train on (the task as resolved under
+    tiny: kind, world, batches, prior, names), the first experiment that trains (else the
+    first). A chapter's run and the command's are made by the same functions (the spec as
+    ``experiments.get`` resolves it, ``recipe_of``, ``Workbench.task``); what can part them
+    is the workbench each builds and reads (the chapter's files) and the training path
+    (``driver.run`` against ``reproduce``'s checkpoints and logging), so one run per task
+    checks both; ``tests/test_driver.py`` checks every method and variant through the same
+    two paths, and ``python tools/chapter_runs.py check --all-points`` every run by hand."""
+    from clipadapt import experiments
+
+    tiny, chosen = profiles.get("tiny"), {}
+    for name in _tiny_experiments():
+        spec = experiments.get(name, tiny)
+        trains = experiments.recipe_of(spec, tiny).steps != 0
+        group = (spec.chapter, json.dumps(dict(spec.task), sort_keys=True, default=str))
+        if group not in chosen or (trains and not chosen[group][1]):
+            chosen[group] = (name, trains)
+    return [name for name, _ in chosen.values()]
+
+
+@pytest.mark.parametrize("name", _one_per_task())
 def test_reproduce_gives_the_number_the_chapter_shows(built, name, tmp_path):
     """``python -m clipadapt.reproduce NAME --profile tiny`` ends with the metrics, trainable
     parameters and multiply-adds the executed chapter glued for that run, bit for bit: the
-    first seed of each experiment at its largest shot count, on the chapter's own synthetic
-    videos (same files, same manifest)."""
+    first seed of the experiment at its largest shot count, on the chapter's own synthetic
+    videos (same files, same manifest); one experiment per task of each chapter
+    (:func:`_one_per_task` says why that is enough)."""
     runs = _chapter_runs()
     mine = {k: r for k, (_, r) in _all_records(built).items() if r["name"] == name}
     assert mine, f"no chapter glued a run of {name}"
