@@ -380,7 +380,8 @@ def test_chapter_pages_in_a_browser(built, served):
 
 
 # -- every comparison rests on seeds (clipadapt.core.evidence) -----------------------------
-EVIDENCE_CHAPTERS = ("02_adapting_clip", "03_video_retrieval", "04_vop", "05_tempme", "08_choosing_a_method")
+EVIDENCE_CHAPTERS = ("02_adapting_clip", "03_video_retrieval", "04_vop", "05_tempme", "06_scpnet", "07_softcpt",
+                     "08_choosing_a_method")
 
 
 @pytest.mark.parametrize("stem", EVIDENCE_CHAPTERS)

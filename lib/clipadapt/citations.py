@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 BIB = Path(__file__).resolve().parents[2] / "book" / "references.bib"
@@ -124,11 +125,13 @@ def check(markdown: str, bib: Path = BIB) -> list[str]:
     return problems
 
 
-def figure_roles(markdown: str) -> str:
+def figure_roles(markdown: str, drawn: Collection[str] | None = None) -> str:
     """``markdown`` with every link to a figure's name, ``[the table below](#fig-ch02-costs)``,
     as the ``{numref}`fig-ch02-costs``` role the book renders ("Fig. 4"); the link's words,
-    which only Jupyter and Colab show, are dropped."""
-    return FIGURE_LINK.sub(lambda m: "{numref}`" + m["name"] + "`", markdown)
+    which only Jupyter and Colab show, are dropped. Given ``drawn`` (the figures the page
+    shows), a link to any other figure becomes its words alone."""
+    return FIGURE_LINK.sub(lambda m: "{numref}`" + m["name"] + "`" if drawn is None or m["name"] in drawn
+                           else m["text"], markdown)
 
 
 def figure_links(markdown: str, text: str = FIGURE_TEXT) -> str:
