@@ -8,6 +8,7 @@ import json
 import pytest
 
 from clipadapt import experiments, profiles, reproduce
+from clipadapt.experiments import lab as lab_module
 from clipadapt.experiments import spec as spec_module
 from clipadapt.methods import registry
 from clipadapt.training import recipes
@@ -187,3 +188,22 @@ def test_an_experiment_a_profile_skips_is_refused_with_the_reason(capsys):
     with pytest.raises(SystemExit):
         reproduce.main([skipped[0], "--profile", "tiny"])
     assert "does not run under profile 'tiny'" in capsys.readouterr().err
+
+
+def test_the_static_book_prints_one_line_per_experiment():
+    """In the executed book a lab prints one line for an experiment's runs, not one per run
+    (chapter 2 makes 90): how many, their steps and last losses, the seconds."""
+    from clipadapt.training import driver
+    from clipadapt.training.loop import History
+
+    spec = experiments.get("ch02/coop")
+
+    def result(steps, loss):
+        return driver.Result("CoOp", None, {}, 1, None, 1.0, 1.0, steps, None, History(loss=[9.0, loss]))
+
+    runs = [result(40, 0.102), result(120, 1.042), result(40, 0.5)]
+    assert lab_module.summary_line(spec, runs, 3, 21.8) == "CoOp: 3 runs, 40-120 steps, last loss 0.102-1.042, 22 s"
+    assert lab_module.summary_line(spec, runs[:1], 0, 0.01) == (
+        "CoOp: 1 run, 40 steps, last loss 0.102 (1 read from the run store), 0 s")
+    zero = driver.Result("zero-shot", None, {}, 0, None, 0.1, 0.0, 0, None, None)
+    assert lab_module.summary_line(experiments.get("ch02/zero-shot"), [zero] * 2, 2, 0.4) == "zero-shot: 2 runs, 0 s"

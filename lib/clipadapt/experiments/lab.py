@@ -20,12 +20,15 @@ chapters 2 to 5, at their budgets and seeds), running any that are not filed yet
 from __future__ import annotations
 
 import json
+import os
+import time
 from dataclasses import dataclass, field
 
 from .. import viz
 from ..core.resident import peak_during
 from ..methods import registry
 from ..training import budgets, driver, recipes
+from ..training.loop import STATIC_ENV
 from . import build
 from .store import Store
 from .spec import TASK_KEYS, Experiment, SpecError, load_all
@@ -92,6 +95,26 @@ def record(spec: Experiment, point: dict, metrics: dict, trainable: int, macs: i
     out = {"name": spec.name, "point": point, "metrics": metrics, "trainable": trainable, "steps": steps}
     if spec.count_macs:
         out["macs"] = macs
+    return out
+
+
+def summary_line(spec: Experiment, results: list[driver.Result], trained: int, seconds: float) -> str:
+    """One line for an experiment's runs: how many were trained here, in how long, and the
+    range of their steps and last losses (``CoOp: 15 runs, 40-120 steps, last loss
+    0.10-1.04, 22 s``)."""
+    def span(values, fmt):
+        lo, hi = min(values), max(values)
+        return format(lo, fmt) if lo == hi else f"{format(lo, fmt)}-{format(hi, fmt)}"
+
+    n = len(results)
+    out = f"{spec.label}: {n} run{'s' if n != 1 else ''}"
+    steps = [r.steps for r in results]
+    if any(steps):
+        out += f", {span(steps, 'd')} steps"
+    losses = [r.history.loss[-1] for r in results if r.history is not None and r.history.loss]
+    if losses:
+        out += f", last loss {span(losses, '.3f')}"
+    out += f", {seconds:.0f} s" if trained == n else f" ({n - trained} read from the run store), {seconds:.0f} s"
     return out
 
 
@@ -193,16 +216,21 @@ class Lab:
         points = [p for p in self.bench.points(spec) if shots is None or p.get("shots") == shots]
         if not points:
             raise SpecError(f"{name} has no run with {shots} shots; it runs {self.bench.shot_counts(spec)}")
-        results = []
+        # the static book (clipadapt.book) prints one line per experiment, not one per run
+        summary = progress and bool(os.environ.get(STATIC_ENV))
+        results, trained, start = [], 0, time.perf_counter()
         for point in points:
             r = None if keep or self.store is None else self.store.get(spec, point, recipe, self.bench.data_root)
             if r is None:
-                r = self._train(spec, point, recipe, keep, progress)
+                r = self._train(spec, point, recipe, keep, progress and not summary)
+                trained += 1
             results.append(r)
             if glue and record_name(name, point) not in self.glued:  # a glue name appears once a page
                 self.glued.add(record_name(name, point))
                 viz.glue(record_name(name, point), json.dumps(record(spec, point, r.metrics, r.trainable, r.macs,
                                                                      r.steps)))
+        if summary:
+            print(summary_line(spec, results, trained, time.perf_counter() - start))
         self.done[name, shots] = Runs(spec, points, results)
         return self.done[name, shots]
 
