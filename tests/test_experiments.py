@@ -207,3 +207,19 @@ def test_the_static_book_prints_one_line_per_experiment():
         "CoOp: 1 run, 40 steps, last loss 0.102 (1 read from the run store), 0 s")
     zero = driver.Result("zero-shot", None, {}, 0, None, 0.1, 0.0, 0, None, None)
     assert lab_module.summary_line(experiments.get("ch02/zero-shot"), [zero] * 2, 2, 0.4) == "zero-shot: 2 runs, 0 s"
+
+
+def test_runs_read_a_metric_per_seed_by_its_path():
+    """``Runs.metric``: one value per seed in the spec's order, scaled, NaN where a run has no
+    such metric (chapters 4 and 5 read R@1 and the reversal test this way)."""
+    import math
+
+    from clipadapt.training import driver
+
+    spec = experiments.get("ch04/vop")  # seeds 0, 1, 2
+    results = [driver.Result("VoP", "vop", {"text_to_video": {"R@1": 10.0 * s}, **({"reversal": 0.5} if s else {})},
+                             1, None, 1.0, 1.0, 1, None) for s in (2, 0, 1)]
+    runs = lab_module.Runs(spec, [{"seed": s} for s in (2, 0, 1)], results)
+    assert runs.metric("text_to_video", "R@1") == [0.0, 10.0, 20.0]
+    assert runs.metric("reversal", scale=100)[1:] == [50.0, 50.0] and math.isnan(runs.metric("reversal")[0])
+    assert all(math.isnan(v) for v in runs.metric("video_to_text", "R@1"))

@@ -144,6 +144,20 @@ class Runs:
         experiment's values on the same seeds)."""
         return [get(r) for r in self.by_seed(shots).values()]
 
+    def metric(self, *path: str, shots: int | None = None, scale: float = 1.0) -> list[float]:
+        """The metric at ``path`` of every seed's run, times ``scale``, in the spec's seed order
+        (``runs.metric("text_to_video", "R@1")``; ``runs.metric("reversal", scale=100)``);
+        NaN where a run has none (a reversal test on data without reversal twins)."""
+        def get(result: driver.Result) -> float:
+            value = result.metrics
+            for key in path:
+                if not isinstance(value, dict) or key not in value:
+                    return float("nan")
+                value = value[key]
+            return scale * value
+
+        return self.values(get, shots)
+
     @property
     def label(self) -> str:
         return self.spec.label
