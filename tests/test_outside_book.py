@@ -108,8 +108,8 @@ def test_the_build_numbers_the_figures_a_page_shows_and_words_the_rest(tmp_path)
                                                             "c\n```\n[Curves](#fig-ch03-curves)"]}]}
     path = tmp_path / "03_video_retrieval.ipynb"
     path.write_text(json.dumps(nb))
-    assert book.drawn_figures(nb) == {"fig-ch03-matrix", "fig-ch03-curves"}
-    assert book.book_figures(path) and not book.book_figures(path)  # once: nothing left to turn
+    assert citations.drawn_figures(nb) == {"fig-ch03-matrix", "fig-ch03-curves"}
+    assert citations.number_figures(path) and not citations.number_figures(path)  # once: nothing left to turn
     md = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown"]
     assert md[0] == "See {numref}`fig-ch03-matrix` and the twins' table."
     assert md[1].endswith("{numref}`fig-ch03-curves`")

@@ -14,7 +14,6 @@ roles is left untouched.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -23,19 +22,14 @@ from clipadapt import citations
 
 def convert(path: Path) -> int:
     """Convert the notebook at ``path`` in place; returns how many roles it rewrote."""
-    nb = json.loads(path.read_text(encoding="utf-8"))
     count = 0
-    for cell in nb["cells"]:
-        if cell["cell_type"] != "markdown":
-            continue
-        text = "".join(cell["source"])
-        new = citations.figure_links(citations.to_links(text))
-        if new != text:
-            count += (len(citations.ROLE.findall(text)) + len(citations.DOC_ROLE.findall(text))
-                      + len(citations.NUMREF_ROLE.findall(text)))
-            cell["source"] = new.splitlines(keepends=True)
-    if count:
-        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    def to_text(text: str) -> str:
+        nonlocal count
+        count += sum(len(r.findall(text)) for r in (citations.ROLE, citations.DOC_ROLE, citations.NUMREF_ROLE))
+        return citations.figure_links(citations.to_links(text))
+
+    citations.rewrite_markdown(path, to_text)
     return count
 
 

@@ -19,10 +19,11 @@ solutions is left untouched) and says how many it converted.
 from __future__ import annotations
 
 import html
-import json
 import re
 import sys
 from pathlib import Path
+
+from clipadapt import citations
 
 # ```{admonition} Solution   (or a ::: fence), its options, its body, the closing fence
 DROPDOWN = re.compile(
@@ -61,18 +62,14 @@ def to_details(markdown: str) -> str:
 
 def convert(path: Path) -> int:
     """Convert the notebook at ``path`` in place; returns how many solutions it converted."""
-    nb = json.loads(path.read_text(encoding="utf-8"))
     count = 0
-    for cell in nb["cells"]:
-        if cell["cell_type"] != "markdown":
-            continue
-        text = "".join(cell["source"])
+
+    def fold(text: str) -> str:
+        nonlocal count
         count += len(dropdown_solutions(text))
-        new = to_details(text)
-        if new != text:
-            cell["source"] = new.splitlines(keepends=True)
-    if count:
-        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        return to_details(text)
+
+    citations.rewrite_markdown(path, fold)
     return count
 
 

@@ -9,8 +9,8 @@
    ``profile`` into the cell tagged ``parameters``; a notebook that raises stops the
    command with the notebook's name, the failing cell and the error;
 3. turns the executed chapters' links to figures into ``{numref}`` roles ("Fig. 7"), or into
-   their words where the profile drew no such figure (:func:`book_figures`), and builds the
-   HTML book from the executed copies with Jupyter Book 1.x (``execute: off``), warnings
+   their words where the profile drew no such figure
+   (:func:`clipadapt.citations.number_figures`), and builds the HTML book from the executed copies with Jupyter Book 1.x (``execute: off``), warnings
    as errors with ``--strict``, into ``_build/html``.
 
 ``python -m clipadapt.book execute`` does step 1-2 only; ``... html`` step 3 only.
@@ -233,53 +233,13 @@ def book_citations(path: Path) -> bool:
     """Turn the citation links of the notebook at ``path`` (a copy to build) into the
     ``{cite}`` roles the book renders (:func:`clipadapt.citations.to_roles`); returns
     whether it changed."""
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    changed = False
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "markdown":
-            text = "".join(cell["source"])
-            try:
-                new = citations.to_roles(text)
-            except ValueError as err:
-                raise ValueError(f"{path.name}: {err}") from None
-            if new != text:
-                cell["source"], changed = new.splitlines(keepends=True), True
-    if changed:
-        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    return changed
+    def to_roles(text: str) -> str:
+        try:
+            return citations.to_roles(text)
+        except ValueError as err:
+            raise ValueError(f"{path.name}: {err}") from None
 
-
-def drawn_figures(nb: dict) -> set[str]:
-    """The numbered figures an executed notebook shows: each code cell's ``mystnb.figure``
-    name whose cell displayed something, and each glued figure's ``:name:``."""
-    names = set()
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code":
-            name = cell.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("name")
-            if name and any(o.get("output_type") in ("display_data", "execute_result") for o in cell.get("outputs", [])):
-                names.add(name)
-        else:
-            names.update(re.findall(r"^:name:\s*(fig-\S+)\s*$", "".join(cell["source"]), re.MULTILINE))
-    return names
-
-
-def book_figures(path: Path) -> bool:
-    """Turn the links to figures of the executed notebook at ``path`` into the ``{numref}``
-    roles the book numbers (:func:`clipadapt.citations.figure_roles`); a link to a figure the
-    profile did not draw (a cell that shows it only where the data allow: chapter 3's
-    order test under ``tiny``) keeps only its words, so the page has no dangling reference.
-    Returns whether it changed."""
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    drawn, changed = drawn_figures(nb), False
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "markdown":
-            text = "".join(cell["source"])
-            new = citations.figure_roles(text, drawn)
-            if new != text:
-                cell["source"], changed = new.splitlines(keepends=True), True
-    if changed:
-        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    return changed
+    return citations.rewrite_markdown(path, to_roles)
 
 
 # Seconds one cell may run under the CPU-scale profiles (their longest cells take about 75 s
@@ -377,7 +337,7 @@ def build_html(src: Path | None = None, out: Path | None = None, root: Path = RO
     if not (src / "_toc.yml").exists():
         raise FileNotFoundError(f"{src} holds no executed book; run `python -m clipadapt.book execute` first")
     for path in sorted((src / "notebooks").glob("*.ipynb")):
-        book_figures(path)
+        citations.number_figures(path)
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(src), "--path-output", str(out), "--builder", "html"]
     if strict:

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
+
+from .core.files import atomic_path
 
 BIB = Path(__file__).resolve().parents[2] / "book" / "references.bib"
 CHAPTERS = BIB.parents[1] / "notebooks"  # where the chapters are, whose links are relative
@@ -138,3 +140,44 @@ def figure_links(markdown: str, text: str = FIGURE_TEXT) -> str:
     """``markdown`` with every ``{numref}`fig-...``` role as a markdown link to the figure's
     name, whose words are ``text`` (the inverse of :func:`figure_roles`, up to those words)."""
     return NUMREF_ROLE.sub(lambda m: f"[{text}](#{m['name']})", markdown)
+
+
+def rewrite_markdown(path: Path, convert: Callable[[str], str]) -> bool:
+    """``convert`` every markdown cell of the notebook at ``path``; the notebook is written
+    back (atomically) only where a cell changed. Returns whether one did."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    changed = False
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            text = "".join(cell["source"])
+            new = convert(text)
+            if new != text:
+                cell["source"], changed = new.splitlines(keepends=True), True
+    if changed:
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return changed
+
+
+def drawn_figures(nb: dict) -> set[str]:
+    """The numbered figures an executed notebook shows: each code cell's ``mystnb.figure``
+    name whose cell displayed something, and each glued figure's ``:name:``."""
+    names = set()
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            name = cell.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("name")
+            if name and any(o.get("output_type") in ("display_data", "execute_result") for o in cell.get("outputs", [])):
+                names.add(name)
+        else:
+            names.update(re.findall(r"^:name:\s*(fig-\S+)\s*$", "".join(cell["source"]), re.MULTILINE))
+    return names
+
+
+def number_figures(path: Path) -> bool:
+    """Turn the links to figures of the executed notebook at ``path`` into the ``{numref}``
+    roles the book numbers (:func:`figure_roles`); a link to a figure the
+    profile did not draw (chapter 3's order test is drawn only where the videos have
+    reversal twins) keeps only its words, so the page has no dangling reference. Returns
+    whether it changed."""
+    drawn = drawn_figures(json.loads(path.read_text(encoding="utf-8")))
+    return rewrite_markdown(path, lambda text: figure_roles(text, drawn))
