@@ -10,8 +10,9 @@
    command with the notebook's name, the failing cell and the error;
 3. turns the executed chapters' links to figures into ``{numref}`` roles ("Fig. 7"), or into
    their words where the profile drew no such figure
-   (:func:`clipadapt.citations.number_figures`), and builds the HTML book from the executed copies with Jupyter Book 1.x (``execute: off``), warnings
-   as errors with ``--strict``, into ``_build/html``.
+   (:func:`clipadapt.citations.number_figures`), and builds the HTML book from the
+   executed copies with Jupyter Book 1.x (``execute: off``), warnings as errors with
+   ``--strict``, into ``_build/html``.
 
 ``python -m clipadapt.book execute`` does step 1-2 only; ``... html`` step 3 only.
 
