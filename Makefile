@@ -25,11 +25,12 @@ book: venv
 	$(PY) -m clipadapt.book build $(PROFILE_ARG)
 
 # two workers (pytest-xdist), one thread each: on 2 cores the tiny CLIP's small operations gain
-# more from two processes than from two threads (tests/conftest.py); the tiny book's tests and
-# the colab-smoke book's each stay on one worker (their xdist_group)
+# more from two processes than from two threads (tests/conftest.py). --dist loadfile keeps each
+# test file on one worker, so each book (tests/test_book.py, tests/test_colab_smoke.py) is
+# executed once; loadgroup's xdist_group marks are ignored under pytest 9.2 (pytest-xdist #1386)
 TEST_JOBS ?= 2
 test: venv
-	$(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 
 bench: venv
 	$(PY) -m clipadapt.bench

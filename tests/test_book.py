@@ -15,8 +15,7 @@ from clipadapt import profiles
 from clipadapt import book
 
 ROOT = Path(__file__).resolve().parents[1]
-# one worker of `make test` executes the book and runs every test of it (pytest-xdist)
-pytestmark = [pytest.mark.book, pytest.mark.xdist_group("tiny-book")]
+pytestmark = pytest.mark.book
 
 
 @pytest.fixture(scope="session")

@@ -22,8 +22,6 @@ from clipadapt.training import budgets, loop as train
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = "colab-smoke"
-# one worker of `make test` executes the colab-smoke book and runs every test of it (pytest-xdist)
-pytestmark = pytest.mark.xdist_group("colab-smoke")
 # what colab-smoke may change in the colab profile: its name, the weights' source, the device
 SCALE = {"name", "description", "clip_pretrained", "device", "based_on"}
 
