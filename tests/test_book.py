@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from clipadapt import profiles
-from clipadapt import book
+from clipadapt import book, citations
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.book
@@ -57,6 +57,7 @@ def test_executed_notebook_has_no_errors_and_ran_tiny(built, nb_path):
             assert out.output_type != "error", f"cell {i}: {out.get('ename')}: {out.get('evalue')}"
             if out.output_type == "stream" and out.name == "stderr":
                 assert "Traceback" not in out.text and "Warning" not in out.text, f"cell {i}: {out.text[:500]}"
+    assert citations.figure_problems(nb) == [], "a captioned cell shows several outputs: one figure name twice"
 
 
 @pytest.mark.parametrize("nb_path", book.toc_notebooks(ROOT), ids=lambda p: p.stem)

@@ -14,7 +14,7 @@ import nbformat
 import pytest
 import torch
 
-from clipadapt import book, profiles
+from clipadapt import book, citations, profiles
 from clipadapt.data import fixtures
 from clipadapt.data.fetch import download
 from clipadapt.experiments import settings
@@ -109,6 +109,7 @@ def test_chapter_executed_the_colab_code_paths(smoke_run, nb_path):
                 if out.name == "stderr":
                     assert "Traceback" not in out.text, f"cell {i}: {out.text[:500]}"
     assert SMOKE in "".join(text), f"{nb_path.name} never printed its profile"
+    assert citations.figure_problems(nb) == [], "a captioned cell shows several outputs: one figure name twice"
 
 
 def test_the_random_weights_came_from_a_local_file(smoke_run):

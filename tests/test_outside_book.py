@@ -294,3 +294,17 @@ def test_a_chapter_run_without_myst_nb_shows_every_quoted_number(tmp_path, monke
             pasted = variables.format_plain_text(values[name], spec)  # what the book shows
             assert pasted in shown.group(1).split(" / "), (name, spec, pasted, shown.group(0))
     assert "experiment:" not in text
+
+
+def test_a_captioned_cell_must_show_one_output():
+    """myst-nb puts every output a captioned cell shows in a figure of the cell's name: a
+    second one (a cell ending in an expression) repeats the name, which the strict build
+    refuses; printed text and glued values are not shown outputs."""
+    record = {"output_type": "display_data", "data": {"application/papermill.record/text/plain": "1"}}
+    table = {"output_type": "display_data", "data": {"text/html": "<table/>", "text/plain": "t"}}
+    cell = {"cell_type": "code", "metadata": {"mystnb": {"figure": {"name": "fig-ch07-means", "caption": "c"}}},
+            "outputs": [record, {"output_type": "stream", "name": "stdout", "text": "x"}, table]}
+    assert citations.shown_outputs(cell) == [table] and citations.figure_problems({"cells": [cell]}) == []
+    cell["outputs"].append({"output_type": "execute_result", "data": {"text/plain": "None"}})
+    assert citations.figure_problems({"cells": [cell]}) == ["fig-ch07-means: 2 outputs shown (text/plain last)"]
+    assert citations.drawn_figures({"cells": [{**cell, "outputs": [record]}]}) == set()

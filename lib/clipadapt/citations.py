@@ -159,14 +159,33 @@ def rewrite_markdown(path: Path, convert: Callable[[str], str]) -> bool:
     return changed
 
 
+def shown_outputs(cell: dict) -> list[dict]:
+    """The outputs of an executed code cell that the page shows, each of which myst-nb puts
+    in the cell's figure: displays and results, not printed text nor glued values (myst-nb
+    keeps those for the roles that paste them)."""
+    return [o for o in cell.get("outputs", []) if o.get("output_type") in ("display_data", "execute_result")
+            and not any(k.startswith("application/papermill.record/") for k in o.get("data", {}))]
+
+
+def figure_problems(nb: dict) -> list[str]:
+    """Captioned cells of an executed notebook that show more than one output: each would
+    be a figure of the same name (the strict build stops on the duplicate)."""
+    out = []
+    for cell in nb["cells"]:
+        name = cell.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("name")
+        if name and cell["cell_type"] == "code" and len(shown := shown_outputs(cell)) > 1:
+            out.append(f"{name}: {len(shown)} outputs shown ({', '.join(sorted(shown[-1].get('data', {})))} last)")
+    return out
+
+
 def drawn_figures(nb: dict) -> set[str]:
     """The numbered figures an executed notebook shows: each code cell's ``mystnb.figure``
-    name whose cell displayed something, and each glued figure's ``:name:``."""
+    name whose cell showed something, and each glued figure's ``:name:``."""
     names = set()
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             name = cell.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("name")
-            if name and any(o.get("output_type") in ("display_data", "execute_result") for o in cell.get("outputs", [])):
+            if name and shown_outputs(cell):
                 names.add(name)
         else:
             names.update(re.findall(r"^:name:\s*(fig-\S+)\s*$", "".join(cell["source"]), re.MULTILINE))
