@@ -148,7 +148,8 @@ def test_gradients_reach_only_the_adapters(tiny_clip):
 
 
 def test_errors_are_clear(tiny_clip):
-    model = copy.deepcopy(tiny_clip[0])
+    # every weight trainable to start with, whatever another test left on the shared CLIP
+    model = copy.deepcopy(tiny_clip[0]).requires_grad_(True)
     with pytest.raises(ValueError, match="rank must be an integer of at least 1, got 0"):
         lora.add_lora(model, rank=0)
     with pytest.raises(ValueError, match="towers must name .* got 'audio'"):
