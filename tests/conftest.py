@@ -22,6 +22,17 @@ def tiny_clip():
     return models.load_clip("tiny-clip", pretrained="synthetic")
 
 
+@pytest.fixture(autouse=True)
+def _tiny_clip_trainable_again(request):
+    """Methods freeze the CLIP they wrap, and a test that wraps the session's shared tiny CLIP
+    without copying it would leave it frozen for the tests after it on its worker (which
+    ones follow depends on how pytest-xdist shares the files out): after each test that used
+    it, every weight is trainable again, as loaded."""
+    yield
+    if "tiny_clip" in request.fixturenames:
+        request.getfixturevalue("tiny_clip")[0].requires_grad_(True)
+
+
 @pytest.fixture(scope="session")
 def vit_b32():
     from clipadapt.core import models

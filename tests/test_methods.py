@@ -90,7 +90,8 @@ def test_coop_from_words_is_stock_clip(b32):
 @pytest.mark.parametrize("position", ["middle", "front"])
 def test_coop_class_positions(tiny_clip, position):
     model, _, tok = tiny_clip
-    m = coop.CoOp(model, tok, ["circle", "large square"], n_ctx=4, class_position=position)
+    # CoOp freezes the CLIP it is given: a copy, so the session's shared CLIP stays as it was
+    m = coop.CoOp(copy.deepcopy(model), tok, ["circle", "large square"], n_ctx=4, class_position=position)
     emb = m.prompt_embeddings()
     assert emb.shape == (2, 32, 128)
     words = model.token_embedding(tok(["large square."]))[0, 1:3]

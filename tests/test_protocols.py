@@ -2,6 +2,7 @@
 prepared), the optional protocols only the methods that need them carry, and a spec
 registered beside their own code."""
 
+import copy
 import pytest
 import torch
 from torch import nn
@@ -126,7 +127,7 @@ def test_the_base_carries_only_what_every_method_has():
 
 
 def test_the_helpers_give_a_plain_method_the_defaults(tiny_clip):
-    clip, _, _ = tiny_clip
+    clip = copy.deepcopy(tiny_clip[0])  # the toy method freezes it; the session's CLIP stays as it was
     plain = ToyProbe(clip, 3)
     assert protocol.views(plain) == ("weak",) and protocol.training_loss(plain, {}) is None
     assert protocol.averaged(plain) is plain and protocol.resume_state(plain) == {}
@@ -145,7 +146,7 @@ class HalfState(ToyProbe):
 
 
 def test_the_check_names_every_gap(tiny_clip):
-    clip, _, _ = tiny_clip
+    clip = copy.deepcopy(tiny_clip[0])  # the toy method freezes it; the session's CLIP stays as it was
     protocol.check("toy probe", "classification", ToyProbe(clip, 3))
     protocol.check("toy probe", "a kind of its own", ToyProbe(clip, 3))  # a new kind's interface is its own
     with pytest.raises(InterfaceError, match="lacks logits_from_features of the classification interface"):
