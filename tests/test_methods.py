@@ -7,7 +7,6 @@ import copy
 import open_clip
 import pytest
 import torch
-
 from clipadapt.core import models, prompting
 from clipadapt.methods import coop, vpt
 

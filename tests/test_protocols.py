@@ -3,10 +3,9 @@ prepared), the optional protocols only the methods that need them carry, and a s
 registered beside their own code."""
 
 import copy
+
 import pytest
 import torch
-from torch import nn
-
 from clipadapt.core import models
 from clipadapt.methods import protocol, registry, scpnet, spec
 from clipadapt.methods.protocol import InterfaceError, Method
@@ -14,6 +13,7 @@ from clipadapt.tasks import ClassificationTask
 from clipadapt.tasks.protocol import Task
 from clipadapt.training import driver
 from clipadapt.training.recipe import Recipe
+from torch import nn
 
 BOOK = ("zero-shot", "linear probe", "CoOp", "VPT-deep", "LoRA", "full fine-tune", "mean pooling", "VoP", "TempMe",
         "ZS-CLIP", "LP-CLIP", "CoOp-CA", "CoOp-MT", "SoftCPT", "SCPNet")
