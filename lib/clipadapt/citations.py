@@ -159,6 +159,13 @@ def rewrite_markdown(path: Path, convert: Callable[[str], str]) -> bool:
     return changed
 
 
+def figure_name(cell: dict) -> str | None:
+    """The name of the numbered figure a code cell's outputs become (``mystnb.figure.name``)."""
+    if cell["cell_type"] != "code":
+        return None
+    return cell.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("name")
+
+
 def shown_outputs(cell: dict) -> list[dict]:
     """The outputs of an executed code cell that the page shows, each of which myst-nb puts
     in the cell's figure: displays and results, not printed text nor glued values (myst-nb
@@ -172,8 +179,8 @@ def figure_problems(nb: dict) -> list[str]:
     be a figure of the same name (the strict build stops on the duplicate)."""
     out = []
     for cell in nb["cells"]:
-        name = cell.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("name")
-        if name and cell["cell_type"] == "code" and len(shown := shown_outputs(cell)) > 1:
+        name = figure_name(cell)
+        if name and len(shown := shown_outputs(cell)) > 1:
             out.append(f"{name}: {len(shown)} outputs shown ({', '.join(sorted(shown[-1].get('data', {})))} last)")
     return out
 
@@ -184,9 +191,8 @@ def drawn_figures(nb: dict) -> set[str]:
     names = set()
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
-            name = cell.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("name")
-            if name and shown_outputs(cell):
-                names.add(name)
+            if figure_name(cell) and shown_outputs(cell):
+                names.add(figure_name(cell))
         else:
             names.update(re.findall(r"^:name:\s*(fig-\S+)\s*$", "".join(cell["source"]), re.MULTILINE))
     return names

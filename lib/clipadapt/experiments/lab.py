@@ -20,7 +20,6 @@ chapters 2 to 5, at their budgets and seeds), running any that are not filed yet
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -28,7 +27,7 @@ from .. import viz
 from ..core.resident import peak_during
 from ..methods import registry
 from ..training import budgets, driver, recipes
-from ..training.loop import STATIC_ENV
+from ..training.loop import static_output
 from . import build
 from .store import Store
 from .spec import TASK_KEYS, Experiment, SpecError, load_all
@@ -231,7 +230,7 @@ class Lab:
         if not points:
             raise SpecError(f"{name} has no run with {shots} shots; it runs {self.bench.shot_counts(spec)}")
         # the static book (clipadapt.book) prints one line per experiment, not one per run
-        summary = progress and bool(os.environ.get(STATIC_ENV))
+        summary = progress and static_output()
         results, trained, start = [], 0, time.perf_counter()
         for point in points:
             r = None if keep or self.store is None else self.store.get(spec, point, recipe, self.bench.data_root)

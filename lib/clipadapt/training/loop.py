@@ -188,10 +188,15 @@ def fit(
 STATIC_ENV = "CLIPADAPT_STATIC_OUTPUT"
 
 
+def static_output() -> bool:
+    """Whether the notebook is executed for the static book (set by :mod:`clipadapt.book`),
+    where a progress widget would be frozen at its first frame."""
+    return bool(os.environ.get(STATIC_ENV))
+
+
 def progress_bar(total: int, desc: str, enabled: bool, initial: int = 0):
-    """A progress bar; none when the notebook is executed for the static book (set by
-    :mod:`clipadapt.book`), where a widget would be frozen at its first frame -- :func:`fit`
+    """A progress bar; none in the static book (:func:`static_output`) -- :func:`fit`
     prints a one-line summary there instead."""
-    if not enabled or os.environ.get(STATIC_ENV):
+    if not enabled or static_output():
         return None
     return tqdm(total=total, desc=desc, mininterval=1.0, initial=initial)
