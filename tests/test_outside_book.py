@@ -122,8 +122,7 @@ def _figures(stem: str) -> list[str]:
     names = []
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
-            name = cell["metadata"].get("mystnb", {}).get("figure", {}).get("name")
-            names += [name] if name else []
+            names += [citations.figure_name(cell)] if citations.figure_name(cell) else []
         else:
             names += re.findall(r"^:name:\s*(fig-\S+)\s*$", "".join(cell["source"]), re.MULTILINE)
     return names
