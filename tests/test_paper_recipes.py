@@ -7,9 +7,7 @@ of every method and variant against its official row.
   official value is unknown (never published, or without a source) or cannot be used here
   (the run's data is not the official data set; the same value written in this library's
   terms). :data:`PAPER_SCALE` holds each such deviation with its kind; a deviation missing
-  from it, or an entry no row needs any more, fails. :data:`OPEN` holds the deviations whose
-  reason is not of paper scale, still to be followed: the test that no row has any is
-  expected to fail until they are gone (strict: it fails once they are).
+  from it, or an entry no row needs any more, fails.
 """
 
 import pytest
@@ -18,8 +16,6 @@ from clipadapt import profiles
 from clipadapt.methods import registry
 from clipadapt.training import recipes
 from clipadapt.training.recipe import GROUPS, show
-
-AMP = "fp16-cast weights: the loop keeps float32 weights under autocast"
 
 # (method, variant, key) -> (kind, what the card's reason says)
 PAPER_SCALE = {
@@ -31,13 +27,6 @@ PAPER_SCALE = {
     **{("VoP", v, "lr"): ("unknown", "VoP never published its rates") for v in registry.get("VoP").variants},
     **{("SCPNet", v, k): ("data", "the scene world, not COCO") for v in registry.get("SCPNet").variants
        for k in ("budget", "options.topk", "options.ema_decay")},
-}
-
-# deviations whose reason is not of paper scale (still to be followed)
-OPEN = {
-    **{(m, v, "precision"): AMP for m, v in (("zero-shot", None), ("CoOp", None), ("mean pooling", "none"),
-                                             ("ZS-CLIP", None), ("CoOp-CA", None), ("CoOp-MT", None))},
-    **{("SoftCPT", v, "precision"): AMP for v in registry.get("SoftCPT").variants},
 }
 
 
@@ -80,13 +69,12 @@ def test_a_cards_equal_sign_means_equal_values(profile):
 def test_every_paper_deviation_is_declared_with_its_reason_on_the_card():
     found = deviations()
     assert all(why.startswith(recipes.OURS) for why in found.values())
-    undeclared = sorted(str(k) for k in found if k not in PAPER_SCALE and k not in OPEN)
-    assert not undeclared, "paper rows that differ from the official without a paper-scale reason:\n" + \
-        "\n".join(undeclared)
-    stale = sorted(str(k) for k in {**PAPER_SCALE, **OPEN} if k not in found)
+    stale = sorted(str(k) for k in PAPER_SCALE if k not in found)
     assert not stale, "declared deviations no paper row has any more (remove them):\n" + "\n".join(stale)
 
 
-@pytest.mark.xfail(strict=True, reason="the deviations of OPEN are not of paper scale yet")
 def test_no_paper_row_deviates_but_for_a_paper_scale_reason():
-    assert set(deviations()) <= set(PAPER_SCALE)
+    undeclared = sorted(str(k) for k in deviations() if k not in PAPER_SCALE)
+    assert not undeclared, "paper rows that differ from the official without a paper-scale reason:\n" + \
+        "\n".join(undeclared)
+

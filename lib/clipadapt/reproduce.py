@@ -301,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", help="where real datasets live (colab/paper); default $CLIPADAPT_DATA or ./data")
     parser.add_argument("--workdir", help="where synthetic data are written and reused (default: --out)")
     parser.add_argument("--device", help="cpu or cuda (default: the profile's, when there is one)")
-    parser.add_argument("--no-amp", action="store_true", help="train in float32 on CUDA too")
+    parser.add_argument("--no-amp", action="store_true",
+                        help="train in float32 on CUDA too (no autocast; the official fp16 rows in float32)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--dry-run", action="store_true",
                         help="full size on the CPU, two steps and one evaluation batch: peak memory and a T4 estimate")

@@ -7,8 +7,8 @@ real image size, frame count, class count and recipe, the data in their real for
 CPU** and counts the bytes the tensors hold (:class:`clipadapt.core.live_memory.LiveTensors`:
 the CLIP the chapter keeps, the method's copy, gradients, optimiser state, saved
 activations, the batch), under the recipe's precision (autocast to a 2-byte float where the
-recipe trains in mixed precision; the CPU's bfloat16 stands in for the T4's float16, the same
-size).
+recipe trains in mixed precision, ``amp``: the CPU's bfloat16 stands in for the T4's float16, the
+same size; an official ``fp16`` row runs its float16 CLIP on the CPU as it is).
 
 A full batch of twelve 224 px frames per video does not fit this machine's memory in a
 CPU training step (VoP at 32 videos holds tens of GB of activations), so every run is
@@ -160,8 +160,8 @@ def build(method: str, variant: str | None, profile: profiles.Profile, root: Pat
     task = bench.task(default, 0, bench.points(default)[-1].get("shots"))  # a sweep's largest shot count
     recipe = recipe or recipes.get(spec.name, profile, variant)
     run = driver.prepare(spec.name, clip, tokenizer, task, variant=variant, recipe=recipe, profile=prof)
-    if run.trainer is not None:  # the recipe's precision, with the CPU's 2-byte float
-        run.trainer.use_amp = recipe.precision != "fp32"
+    if run.trainer is not None:  # "amp" autocasts to the CPU's 2-byte float; "fp16" runs float16 already
+        run.trainer.use_amp = recipe.precision == "amp"
         run.trainer.amp_dtype = torch.bfloat16
     return run, clip
 

@@ -9,7 +9,8 @@ clipadapt's but each other and :mod:`clipadapt.profiles`):
   recall, mAP), ``evidence`` (comparisons over seeds, paired, with their verdicts),
   ``losses`` (contrastive and partial-label losses), ``ema`` (the decay of a moving average
   of the weights);
-* ``models`` (load_clip, freezing, parameter counts), ``features`` (batched encoding,
+* ``models`` (load_clip, freezing, parameter counts), ``precision`` (a recipe's precision;
+  CLIP in float16 as OpenAI's code runs it), ``features`` (batched encoding,
   scaled-cosine logits, mean pooling), ``prompting`` (learned tokens inside open_clip's
   encoders), ``merge`` (token merging as pure functions), ``patching`` (swap open_clip's
   blocks for merging blocks).

@@ -11,6 +11,9 @@ The context may also come from outside: ``text_features(ctx)`` assembles the pro
 a context computed elsewhere (SoftCPT's meta network generates one per task), of shape
 ``(M, width)`` shared by the classes or ``(n_cls, M, width)``, with ``M`` the ``n_ctx`` this
 CoOp was built for.
+
+Its tensors are made in the CLIP's dtype (:func:`clipadapt.core.precision.dtype`), as CoOp's
+``PromptLearner`` makes them in ``clip_model.dtype``: float16 under the official ``fp16``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..core import features, models, prompting
+from ..core import features, models, precision, prompting
 from ..data import names
 from .protocol import Method
 from .spec import MethodSpec, register
@@ -40,19 +43,22 @@ class CoOp(Method):
         self.classnames = classnames
         embed = clip.token_embedding
         width = embed.weight.shape[1]
+        # CoOp makes its context and the prompts' embeddings in clip_model.dtype: float16 under
+        # the official fp16 (clipadapt.core.precision), float32 else
+        dtype = precision.dtype(clip)
         if init:
             init_ids = tokenizer([names.prompt_name(init)])[0]  # CoOp: ctx_init.replace('_', ' ')
             n_init = int(prompting.eot_index(init_ids[None])[0]) - 1  # words between SOT and EOT
             n_ctx = n_init
             with torch.no_grad():
-                vectors = embed(init_ids[1:1 + n_ctx].to(embed.weight.device)).float()
+                vectors = embed(init_ids[1:1 + n_ctx].to(embed.weight.device)).to(dtype)
             shape = (len(classnames), n_ctx, width) if class_specific else (n_ctx, width)
             ctx = vectors.expand(shape).clone()
         else:
             if n_ctx < 1:
                 raise ValueError(f"n_ctx must be at least 1, got {n_ctx}")
             shape = (len(classnames), n_ctx, width) if class_specific else (n_ctx, width)
-            ctx = torch.empty(shape).normal_(std=0.02)
+            ctx = torch.empty(shape, dtype=dtype).normal_(std=0.02)  # drawn in that dtype, as CoOp draws it
         self.n_ctx = n_ctx
         self.ctx = nn.Parameter(ctx.to(embed.weight.device))
         # placeholders "X X ... X {name}." give the frozen prefix and suffix embeddings
@@ -64,7 +70,7 @@ class CoOp(Method):
             raise ValueError(f"a prompt of {n_ctx} context tokens and the longest class name needs {need} tokens, "
                              f"more than the context length {ids.shape[1]}")
         with torch.no_grad():
-            emb = embed(ids)
+            emb = embed(ids).to(dtype)  # (n_cls, L, width)
         self.register_buffer("ids", ids, persistent=False)
         self.register_buffer("prefix", emb[:, :1].clone(), persistent=False)  # SOT
         self.register_buffer("suffix", emb[:, 1 + n_ctx:].clone(), persistent=False)  # name . EOT pad

@@ -34,15 +34,18 @@ class MeanPoolCLIP(Method):
         if checkpointing:
             clip.set_grad_checkpointing(True)
 
+    # both encoders' features in float32, as CLIP4Clip reads them (modeling.py get_visual_output and
+    # get_sequence_output: `.float()`): the float16 CLIP of the official row pools and ranks in
+    # float32; a float32 CLIP's features are returned as they are
     def frame_features(self, video: torch.Tensor) -> torch.Tensor:
         B, T = video.shape[:2]
-        return self.clip.encode_image(video.flatten(0, 1)).reshape(B, T, -1)  # (B, T, D)
+        return self.clip.encode_image(video.flatten(0, 1)).float().reshape(B, T, -1)  # (B, T, D)
 
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
         return features.mean_pool(self.frame_features(video))
 
     def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.clip.encode_text(ids)
+        return self.clip.encode_text(ids).float()
 
 
 def _build(clip, tokenizer, context, options, variant):

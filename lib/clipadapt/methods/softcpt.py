@@ -29,11 +29,17 @@ The hard-sharing baselines of the paper, trained in the same joint loop:
 logits over the classes of *all* tasks, concatenated in task order; the task
 (:class:`clipadapt.tasks.MultiTaskClassificationTask`) keeps each sample to its own task's
 classes.
+
+Under the official ``fp16`` (:mod:`clipadapt.core.precision`) the contexts ``U``, ``C`` and
+CoOp's are made in float16, as every prompt learner of SoftCPT's code makes them in
+``clip_model.dtype``; ``W`` stays float32 and is cast to float16 where it is used, as its
+``PromptGen`` keeps it.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..core import features, models, prompting
@@ -155,13 +161,19 @@ class SoftCPT(TaskClassPrompts):
             self.register_buffer("task_of_class", torch.repeat_interleave(torch.tensor(self.sizes)),
                                  persistent=False)
             in_dim = 2 * embed_dim
-        self.proj = nn.Linear(in_dim, n_ctx * self.width, bias=False)  # the meta network's sub-network
+        # the meta network's sub-network: float32 under every precision, cast to the features'
+        # dtype where it is used (softcpt trainers/mtcoop.py PromptGen: `x @ self.proj.type(x.dtype)`)
+        self.proj = nn.Linear(in_dim, n_ctx * self.width, bias=False)
         nn.init.normal_(self.proj.weight, std=0.02)
         self.proj.to(clip.token_embedding.weight.device)
 
     def _embed_dim(self) -> int:
         proj = self.clip.text_projection
         return proj.out_features if isinstance(proj, nn.Linear) else proj.shape[1]
+
+    def _project(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (N, in_dim) -> (N, L * width)`` through the meta network's weight, in ``x``'s dtype."""
+        return F.linear(x, self.proj.weight.to(x.dtype))
 
     def task_features(self) -> torch.Tensor:
         """``(T, embed_dim)``: the task prompts through the frozen text encoder (not normalised)."""
@@ -171,11 +183,11 @@ class SoftCPT(TaskClassPrompts):
     def contexts(self) -> list[torch.Tensor]:
         f = self.task_features()  # (T, E)
         if not self.variant.startswith(("CA", "CS")):
-            ctx = self.proj(f).view(len(self.sizes), self.n_ctx, self.width)  # (T, L, width)
+            ctx = self._project(f).view(len(self.sizes), self.n_ctx, self.width)  # (T, L, width)
             return list(ctx)
         cp = self.class_prompts
         cls = encode(self.clip, cp.prompt_embeddings(), prompting.eot_index(cp.ids, self.clip))  # (sum C, E)
-        ctx = self.proj(torch.cat([cls, f[self.task_of_class]], dim=1))  # (sum C, L * width)
+        ctx = self._project(torch.cat([cls, f[self.task_of_class]], dim=1))  # (sum C, L * width)
         return list(ctx.view(-1, self.n_ctx, self.width).split(self.sizes))  # per task (C_t, L, width)
 
 

@@ -76,6 +76,8 @@ class ClassificationTask(Task):
 
     def loss(self, module: nn.Module, batch) -> torch.Tensor:
         inputs, labels = batch
+        # the logits in the module's dtype: float16 under the official fp16, where CoOp's trainer
+        # too takes the cross-entropy of its float16 logits (no cast)
         return F.cross_entropy(self._logits(module)(inputs), labels)
 
     def evaluate(self, module: nn.Module) -> dict[str, float]:

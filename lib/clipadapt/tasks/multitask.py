@@ -123,7 +123,7 @@ class MultiTaskClassificationTask(Task):
 
     def loss(self, module: nn.Module, batch) -> torch.Tensor:
         feats, labels, task = batch
-        logits = module.classifier()(feats)  # (B, sum C)
+        logits = module.classifier()(feats)  # (B, sum C); float16 under the official fp16, as SoftCPT's loss takes them
         own = self.own.to(logits.device)[task]
         targets = labels + self.offsets.to(labels.device)[task]
         return F.cross_entropy(logits.masked_fill(~own, float("-inf")), targets, reduction="sum") / len(labels)

@@ -3,8 +3,9 @@ and the benchmarks all train through it.
 
 * :func:`prepare` looks the method up in :mod:`clipadapt.methods.registry` and its recipe in
   :mod:`clipadapt.training.recipes`, seeds everything, builds the method around a *copy* of
-  the CLIP (the caller's model never changes), asks the task for its :class:`Loader` and
-  sets up the :class:`~clipadapt.training.loop.Trainer`;
+  the CLIP (the caller's model never changes; in float16 as OpenAI's code runs it where the
+  recipe's precision is ``"fp16"``, :func:`clipadapt.core.precision.half`), asks the task for
+  its :class:`Loader` and sets up the :class:`~clipadapt.training.loop.Trainer`;
 * :func:`fit` trains to the recipe's last step. The data order is one function of the seed
   and the step (:func:`step_indices`: a fresh draw of the global batch at every step), so a
   run stopped anywhere and resumed goes on with exactly the batches it would have seen.
@@ -32,7 +33,7 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
-from ..core import distributed, flops, models, seeds
+from ..core import distributed, flops, models, precision, seeds
 from ..core.checkpoints import save_checkpoint
 from ..core.files import atomic_path
 from ..methods import protocol, registry
@@ -96,7 +97,8 @@ class Run:
 
 def prepare(method: str, clip: nn.Module, tokenizer, task: Task, *, variant: str | None = None,
             recipe: recipes.Recipe | None = None, profile=None, seed: int = 0, amp: bool = True) -> Run:
-    """Build ``method`` (``variant``) for ``task`` with ``recipe`` (default: the profile's)."""
+    """Build ``method`` (``variant``) for ``task`` with ``recipe`` (default: the profile's);
+    ``amp=False`` trains in float32 (no autocast, and an ``"fp16"`` recipe in ``"fp32"``)."""
     spec = registry.get(method)
     variant = spec.variant(variant)
     if spec.task != task.kind:
@@ -106,9 +108,14 @@ def prepare(method: str, clip: nn.Module, tokenizer, task: Task, *, variant: str
                         f"(clipadapt.profiles.get(name)); got profile={profile!r}")
     recipe = recipe or recipes.get(method, profile, variant)
     recipe = recipe.at_shots(getattr(task, "shots", None))  # a budget set by the shot count (CoOp's epochs)
+    if not amp and recipe.precision == "fp16":  # float32 asked for (reproduce --no-amp)
+        recipe = recipe.deviate({"precision": "float32 asked for (amp=False)"}, precision="fp32")
     device = next(clip.parameters()).device
     seeds.seed_everything(seed)
-    module = spec.build(copy.deepcopy(clip), tokenizer, task.context, dict(recipe.options), variant).to(device)
+    clip = copy.deepcopy(clip)
+    if precision.check(recipe.precision) == "fp16":  # the official fp16 rows: OpenAI's float16 CLIP, before the
+        precision.half(clip)                          # method makes its own tensors in its dtype
+    module = spec.build(clip, tokenizer, task.context, dict(recipe.options), variant).to(device)
     protocol.check(spec.name, spec.task, module)  # the interface of its task kind, before any step
     if recipe.optimizer == "lbfgs":  # the official linear probe: fitted here, on features, in no steps
         if not (hasattr(task, "fit_probe") and getattr(module, "probe", None) == "sklearn"):

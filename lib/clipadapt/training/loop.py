@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..core import precision
 from ..profiles import pick_device
 from .optim import lr_factor, make_optimizer, make_scheduler, no_decay  # noqa: F401  (lr_factor, no_decay: re-exported)
 from .recipe import Recipe
@@ -42,11 +43,14 @@ class Trainer:
     """The training loop one step at a time, with every piece of its state in reach.
 
     ``recipe`` names the optimiser, its schedule, the gradient clipping and the precision
-    (``"fp32"``: never autocast); the run gives its length, ``steps``, the steps of one epoch
+    (:data:`clipadapt.core.precision.PRECISIONS`: ``"fp32"`` never autocasts; ``"fp16"`` steps
+    on a model already in float16, with neither autocast nor a gradient scaler, as CoOp's
+    official trainer does); the run gives its length, ``steps``, the steps of one epoch
     (``steps_per_epoch``: the unit of a schedule that steps per epoch), and ``warmup`` in the
-    schedule's units where it is not the recipe's (:meth:`Recipe.warmup_steps`). ``amp``
-    autocasts on CUDA, and with ``amp_cpu`` on the CPU too, in bfloat16: how CI runs the
-    mixed-precision path without a GPU (far slower than float32 on CPUs without bfloat16 units).
+    schedule's units where it is not the recipe's (:meth:`Recipe.warmup_steps`). ``amp`` lets
+    an ``"amp"`` recipe autocast on CUDA, and with ``amp_cpu`` on the CPU too, in bfloat16: how
+    CI runs the mixed-precision path without a GPU (far slower than float32 on CPUs without
+    bfloat16 units).
 
     :func:`fit` runs it to the end in one call; :mod:`clipadapt.reproduce` drives it step by
     step, evaluates and checkpoints between steps (:meth:`state_dict` holds the optimiser,
@@ -78,7 +82,9 @@ class Trainer:
         self.optimizer = make_optimizer(model, recipe)
         self.scheduler = make_scheduler(self.optimizer, recipe, units, warmup)
         kind = self.device.type
-        self.use_amp = amp and recipe.precision != "fp32" and (kind == "cuda" or (kind == "cpu" and amp_cpu))
+        precision.check_model(model, recipe.precision, recipe.optimizer)
+        # autocast only under "amp": "fp16" runs the float16 model as it is, as the official code does
+        self.use_amp = amp and recipe.precision == "amp" and (kind == "cuda" or (kind == "cpu" and amp_cpu))
         self.amp_dtype = (torch.bfloat16 if kind == "cpu" or (self.use_amp and torch.cuda.is_bf16_supported())
                           else torch.float16)
         self.scaler = torch.amp.GradScaler(kind, enabled=self.use_amp and self.amp_dtype == torch.float16)

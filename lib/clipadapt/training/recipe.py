@@ -68,7 +68,7 @@ class Recipe:
     schedule_length: float = 1.0
     augment: str = "none"  # a name of clipadapt.data.augment.AUGMENTATIONS
     cache_features: bool = True  # a frozen image encoder's features may be computed once
-    precision: str = "amp"  # "amp" (autocast on CUDA), "fp32", "fp16" (official rows only)
+    precision: str = "amp"  # "amp" (autocast on CUDA), "fp32", "fp16" (OpenAI's float16 CLIP: core.precision)
     sources: Mapping[str, str] = field(default_factory=dict)  # key of KEYS or "options.<k>" -> source
 
     def total_steps(self, n_train: int) -> int:
