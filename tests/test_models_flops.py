@@ -35,6 +35,36 @@ def test_tiny_macs_and_fastpath_restored(tiny_clip):
     assert torch.backends.mha.get_fastpath_enabled() == before
 
 
+def test_meta_count_equals_the_cpu_count_and_leaves_the_model_alone(tiny_clip):
+    model = tiny_clip[0]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    images = torch.randn(2, 3, 64, 64)
+    on_cpu = flops.count_macs(model.encode_image, images)
+    on_meta = flops.count_macs_on_meta(model.encode_image, images)
+    assert on_meta.total == on_cpu.total  # (attention is bmm there, the flash kernel here)
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    with pytest.raises(TypeError, match="bound method"):
+        flops.count_macs_on_meta(lambda x: model.encode_image(x), images)
+
+
+def test_recurrent_layers_are_left_out_on_every_device():
+    # an LSTM between two linear layers: only the linear layers count, on the CPU (where
+    # the fused kernel is invisible) and on the meta device (where it runs as matrix products)
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.rnn, self.b = torch.nn.Linear(8, 16), torch.nn.LSTM(16, 16), torch.nn.Linear(16, 4)
+
+        def forward(self, x):  # x: (T, 8)
+            return self.b(self.rnn(self.a(x))[0])
+
+    net, x = Net(), torch.randn(5, 8)
+    linear = 5 * 8 * 16 + 5 * 16 * 4
+    assert flops.count_macs(net, x).total == linear
+    assert flops.count_macs_on_meta(net.forward, x).total == linear
+
+
 def test_timer():
     t = flops.time_forward(lambda x: x @ x, torch.randn(64, 64), items=64, warmup=1, repeats=3)
     assert len(t.times_s) == 3 and t.median_s > 0 and t.throughput > 0

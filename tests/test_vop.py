@@ -82,6 +82,11 @@ def test_multiply_adds_on_vit_b32(b32):
     assert round(vop / 1e9, 2) == 61.25  # reference notes: 61.25 G with 8 prompts per layer
     f = flops.count_macs(VoP(b32, "F").encode_video, video).total
     assert round(f / 1e9, 2) == 60.78  # reference notes: 60.78 G for the F family (ks = 8)
+    # on the meta device (as chapter 4 and the runs count), the same numbers; VoP^C's BiLSTM
+    # is left out on both devices (the paper leaves prompt generation out of its costs)
+    for variant in ("vop", "C", "F+C"):
+        m = VoP(b32, variant)
+        assert flops.count_macs_on_meta(m.encode_video, video).total == flops.count_macs(m.encode_video, video).total
 
 
 def test_bad_arguments(tiny_clip):
