@@ -5,6 +5,9 @@ import torch
 
 # the tests run on the CPU with the tiny profile, whatever the machine has
 os.environ.setdefault("CLIPADAPT_PROFILE", "tiny")
+# a lab trains its runs one after another here (clipadapt.experiments.lab.workers); the
+# tests of side-by-side training, and the tiny book's kernels (test_book.py), ask for two
+os.environ.setdefault("CLIPADAPT_LAB_WORKERS", "1")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # one of `make test`'s workers (pytest-xdist): one thread each, and one for the
     # kernels and commands a test starts (they read OMP_NUM_THREADS); on 2 cores two

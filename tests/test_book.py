@@ -34,7 +34,18 @@ def built(tmp_path_factory):
         saved = json.loads(done.read_text())
         executed = [book.Executed(e["notebook"], e["seconds"]) for e in saved["executed"]]
         return {"exec": out / "exec", "html": Path(saved["html"]), "executed": executed}
-    executed = book.execute("tiny", dest=out / "exec", root=ROOT)
+    # the kernels train an experiment's runs two side by side, as on the development machine
+    # (clipadapt.experiments.lab.workers; conftest sets one for the other tests): the
+    # bit-for-bit check below then compares forked runs with reproduce's
+    before = os.environ.get("CLIPADAPT_LAB_WORKERS")
+    os.environ["CLIPADAPT_LAB_WORKERS"] = "2"
+    try:
+        executed = book.execute("tiny", dest=out / "exec", root=ROOT)
+    finally:
+        if before is None:
+            os.environ.pop("CLIPADAPT_LAB_WORKERS")
+        else:
+            os.environ["CLIPADAPT_LAB_WORKERS"] = before
     html = book.build_html(src=out / "exec", out=out, root=ROOT)
     if keep:
         done.write_text(json.dumps({"html": str(html), "executed": [

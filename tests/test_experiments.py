@@ -6,6 +6,7 @@ import ast
 import json
 
 import pytest
+import torch
 
 from clipadapt import experiments, profiles, reproduce
 from clipadapt.experiments import lab as lab_module
@@ -156,6 +157,84 @@ def test_the_lab_and_reproduce_give_the_same_run(tiny_clip, tmp_path, monkeypatc
     assert ast.literal_eval(repr(record["point"])) == {"seed": 0}
 
 
+def _cut(monkeypatch, name, seeds, steps=None):
+    """Experiment ``name`` on ``seeds`` at 1 shot (and ``steps`` steps), for the lab tests."""
+    spec = experiments.get(name)
+    short = (spec_module.Override("steps", steps, "a short test"),) if steps else ()
+    monkeypatch.setitem(experiments.all_specs(), name, spec_module.dataclasses.replace(
+        spec, seeds=seeds, task={**spec.task, "shots": 1}, recipe=spec.recipe + short))
+
+
+def test_runs_trained_side_by_side_equal_runs_one_after_another(tiny_clip, tmp_path, monkeypatch, capsys,
+                                                                 one_thread):
+    """A lab on the CPU trains an experiment's runs in forked processes, one thread each
+    (:func:`lab.workers`): the same metrics, losses, costs and trained weights, bit for bit,
+    as one after another; each run filed in the store, and one summary line printed."""
+    clip, preprocess, tokenizer = tiny_clip
+    _cut(monkeypatch, "ch02/lora", (0, 1), steps=3)  # LoRA's parametrised weights come back
+    monkeypatch.setattr("clipadapt.viz.glue", lambda name, value, display=False: None)
+    got = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv(lab_module.WORKERS_ENV, workers)
+        lab = experiments.Lab(profiles.get("tiny"), clip, preprocess, tokenizer, workdir=tmp_path / workers)
+        got[workers] = lab.run("ch02/lora", keep=True, progress=True)
+        assert len(list((tmp_path / workers / "runs").glob("ch02-lora-*.json"))) == 2
+    out = capsys.readouterr().out  # the side-by-side runs' summary line
+    assert "LoRA: 2 runs, 3 steps" in out and "(2 at a time)" in out
+    for one, two in zip(got["1"].results, got["2"].results):
+        assert json.dumps(one.metrics, sort_keys=True) == json.dumps(two.metrics, sort_keys=True)
+        assert one.history.loss == two.history.loss and (one.trainable, one.macs) == (two.trainable, two.macs)
+        a, b = one.module.state_dict(), two.module.state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        assert not two.module.training
+    # the seeds differ (the comparison is not vacuous)
+    assert got["2"].results[0].history.loss != got["2"].results[1].history.loss
+
+
+def test_run_many_trains_several_experiments_in_one_pool(tiny_clip, tmp_path, monkeypatch, capsys, one_thread):
+    """``run_many`` hands the runs of several experiments to one pool (no process waits at an
+    experiment's last run), then answers as ``run`` would: the same results, one summary line
+    per experiment, and a second call trains nothing."""
+    clip, preprocess, tokenizer = tiny_clip
+    names = ["ch02/zero-shot", "ch02/coop"]
+    _cut(monkeypatch, "ch02/zero-shot", (0,))
+    _cut(monkeypatch, "ch02/coop", (0,), steps=2)
+    monkeypatch.setattr("clipadapt.viz.glue", lambda name, value, display=False: None)
+    pools = []
+    real = lab_module.Lab._train_side_by_side
+    monkeypatch.setattr(lab_module.Lab, "_train_side_by_side",
+                        lambda self, jobs, n: pools.append(len(jobs)) or real(self, jobs, n))
+    monkeypatch.setenv(lab_module.WORKERS_ENV, "2")
+    lab = experiments.Lab(profiles.get("tiny"), clip, preprocess, tokenizer, workdir=tmp_path)
+    many = lab.run_many(names, keep={"ch02/coop"}, progress=True)
+    assert pools == [2]  # both experiments' runs in one pool
+    assert many[1].at(seed=0, shots=1).module is not None and many[0].at(seed=0, shots=1).module is None
+    out = capsys.readouterr().out
+    assert "zero-shot: 1 run" in out and "CoOp: 1 run, 2 steps" in out and "at a time" not in out
+    assert lab.run_many(names) == many and pools == [2]  # once per lab
+    monkeypatch.setenv(lab_module.WORKERS_ENV, "1")
+    alone = experiments.Lab(profiles.get("tiny"), clip, preprocess, tokenizer, workdir=tmp_path, store=False)
+    for runs, name in zip(many, names):
+        one = alone.run(name).at(seed=0, shots=1)
+        assert json.dumps(runs.at(seed=0, shots=1).metrics, sort_keys=True) == json.dumps(one.metrics, sort_keys=True)
+
+
+def test_how_many_runs_go_side_by_side(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setenv(lab_module.WORKERS_ENV, "2")
+    assert lab_module.workers(cpu, 3) == 2 and lab_module.workers(cpu, 1) == 1
+    assert lab_module.workers(cuda, 3) == 1  # a GPU trains one run at a time
+    monkeypatch.setenv(lab_module.WORKERS_ENV, "9")
+    assert lab_module.workers(cpu, 3) == 3  # never more than the runs
+    monkeypatch.delenv(lab_module.WORKERS_ENV)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    assert lab_module.workers(cpu, 20) == lab_module.MAX_WORKERS
+    for bad in ("two", "0"):
+        monkeypatch.setenv(lab_module.WORKERS_ENV, bad)
+        with pytest.raises(ValueError, match=lab_module.WORKERS_ENV):
+            lab_module.workers(cpu, 3)
+
+
 def test_reproduce_refuses_a_seed_the_experiment_does_not_have(tmp_path, capsys):
     code = reproduce.main(["ch03/mean-pooling-none", "--profile", "tiny", "--out", str(tmp_path), "--seed", "7",
                            "--no-progress", "--workdir", str(tmp_path)])
@@ -207,6 +286,7 @@ def test_the_static_book_prints_one_line_per_experiment():
         "CoOp: 1 run, 40 steps, last loss 0.102 (1 read from the run store), 0 s")
     zero = driver.Result("zero-shot", None, {}, 0, None, 0.1, 0.0, 0, None, None)
     assert lab_module.summary_line(experiments.get("ch02/zero-shot"), [zero] * 2, 2, 0.4) == "zero-shot: 2 runs, 0 s"
+    assert lab_module.summary_line(spec, runs, 3, 41.2, at_a_time=2).endswith(", 41 s (2 at a time)")
 
 
 def test_runs_read_a_metric_per_seed_by_its_path():

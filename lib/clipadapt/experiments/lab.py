@@ -15,13 +15,22 @@ for bit. Each run is also filed in the lab's run store (``workdir/runs``,
 :mod:`clipadapt.experiments.store`), and a later chapter reads another chapter's runs from
 there with :meth:`Lab.borrow` (chapter 5 chapter 4's VoP; chapter 8's map the runs of
 chapters 2 to 5, at their budgets and seeds), running any that are not filed yet.
+
+On the CPU a lab trains an experiment's runs side by side, in forked processes of one
+thread each (:func:`workers`: how many), and the chapter prints one line per experiment
+instead of each run's progress bar; a run's numbers do not depend on it (the tests compare
+the two ways bit for bit, and the book's check compares forked runs with ``reproduce``'s).
 """
 
 from __future__ import annotations
 
 import json
-import time
+import multiprocessing
+import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
+
+import torch
 
 from .. import viz
 from ..core.resident import peak_during
@@ -33,6 +42,46 @@ from .store import Store
 from .spec import TASK_KEYS, Experiment, SpecError, load_all
 
 _ALL: dict[str, Experiment] | None = None
+
+WORKERS_ENV = "CLIPADAPT_LAB_WORKERS"  # how many runs a lab trains side by side (default: workers())
+MAX_WORKERS = 4
+
+
+def workers(device: torch.device, runs: int) -> int:
+    """How many of ``runs`` runs a lab trains side by side, each in a forked process on one
+    thread: on the CPU, one per thread torch may use (at most :data:`MAX_WORKERS`), since a
+    small model's runs gain more from processes than from threads (measured on the 2-core
+    development machine: two one-thread processes did 1.49 times the work of one two-thread
+    process) and a run gives the same numbers on one thread as on several; one on a GPU, where
+    fork is missing, or where ``CLIPADAPT_LAB_WORKERS`` says so (the tests' workers set 1)."""
+    if runs < 2 or device.type != "cpu" or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    told = os.environ.get(WORKERS_ENV)
+    if told is not None:
+        try:
+            n = int(told)
+        except ValueError:
+            raise ValueError(f"{WORKERS_ENV} must be a whole number of processes, got {told!r}") from None
+        if n < 1:
+            raise ValueError(f"{WORKERS_ENV} must be at least 1, got {n}")
+    else:
+        n = min(torch.get_num_threads(), MAX_WORKERS)
+    return max(1, min(n, runs))
+
+
+# what the forked processes train from: (lab, jobs), each job (spec, point, recipe, keep), set
+# in the parent just before the fork, so that the children inherit the CLIP and the data read
+_FORKED: tuple | None = None
+
+
+def _train_forked(job: int):
+    lab, jobs = _FORKED
+    torch.set_num_threads(1)  # one thread each (and OpenMP's pool is not used after the fork)
+    spec, point, recipe, keep = jobs[job]
+    r = lab._fit(spec, point, recipe, keep, progress=False)
+    state = None if r.module is None else r.module.state_dict()
+    r.module = None  # modules go back as their weights (LoRA's parametrisations do not pickle)
+    return r, state
 
 
 def all_specs() -> dict[str, Experiment]:
@@ -97,10 +146,11 @@ def record(spec: Experiment, point: dict, metrics: dict, trainable: int, macs: i
     return out
 
 
-def summary_line(spec: Experiment, results: list[driver.Result], trained: int, seconds: float) -> str:
-    """One line for an experiment's runs: how many were trained here, in how long, and the
-    range of their steps and last losses (``CoOp: 15 runs, 40-120 steps, last loss
-    0.10-1.04, 22 s``)."""
+def summary_line(spec: Experiment, results: list[driver.Result], trained: int, seconds: float,
+                 at_a_time: int = 1) -> str:
+    """One line for an experiment's runs: how many were trained here, their seconds (added
+    up; ``at_a_time`` of them ran side by side), and the range of their steps and last
+    losses (``CoOp: 15 runs, 40-120 steps, last loss 0.10-1.04, 22 s``)."""
     def span(values, fmt):
         lo, hi = min(values), max(values)
         return format(lo, fmt) if lo == hi else f"{format(lo, fmt)}-{format(hi, fmt)}"
@@ -114,7 +164,7 @@ def summary_line(spec: Experiment, results: list[driver.Result], trained: int, s
     if losses:
         out += f", last loss {span(losses, '.3f')}"
     out += f", {seconds:.0f} s" if trained == n else f" ({n - trained} read from the run store), {seconds:.0f} s"
-    return out
+    return out + (f" ({at_a_time} at a time)" if at_a_time > 1 and trained > 1 else "")
 
 
 @dataclass
@@ -173,6 +223,8 @@ class Lab:
         self.glue = glue
         self.store = Store(self.bench.workdir / "runs") if store else None  # finished runs, by key
         self.done: dict[tuple[str, int | None], Runs] = {}
+        # trained by run_many and not yet asked for: (name, point label) -> (result, runs at a time)
+        self._fresh: dict[tuple[str, str], tuple[driver.Result, int]] = {}
         self.glued: set[str] = set()
 
     def spec(self, name: str) -> Experiment:
@@ -212,16 +264,34 @@ class Lab:
         once per lab; a run already in the store is read from it (unless ``keep``)."""
         return self._runs(name, keep, progress, shots, glue=self.glue)
 
+    def run_many(self, names: list[str], keep: bool | Collection[str] = False, progress: bool = False) -> list[Runs]:
+        """:meth:`run` of each experiment of ``names``, with the runs of all of them trained
+        side by side at once where the lab trains side by side (so that no process waits at
+        an experiment's last run). ``keep``: True, or the names whose modules to keep."""
+        kept = {n: keep is True or (keep is not False and n in keep) for n in names}
+        jobs, where = [], []
+        for name in names:
+            done = self.done.get((name, None))
+            if done is not None and (not kept[name] or all(r.module is not None for r in done.results)):
+                continue
+            spec, recipe, points = self._plan(name, None)
+            for point in points:
+                if kept[name] or self.store is None or self.store.get(spec, point, recipe,
+                                                                      self.bench.data_root) is None:
+                    jobs.append((spec, point, recipe, kept[name]))
+                    where.append((name, point_label(point)))
+        n = workers(next(self.bench.clip.parameters()).device, len(jobs))
+        if n > 1:
+            self._fresh.update(zip(where, ((r, n) for r in self._train_side_by_side(jobs, n))))
+        return [self._runs(name, kept[name], progress, None, glue=self.glue) for name in names]
+
     def borrow(self, name: str, shots: int | None = None, progress: bool = False) -> Runs:
         """Another chapter's experiment ``name``, as that chapter ran it (its seeds, budget
         and task), read from the run store where the chapter filed it, else run here. Not
         glued: its records belong to its own chapter's page."""
         return self._runs(name, False, progress, shots, glue=False)
 
-    def _runs(self, name: str, keep: bool, progress: bool, shots: int | None, glue: bool) -> Runs:
-        done = self.done.get((name, shots))
-        if done is not None and (not keep or all(r.module is not None for r in done.results)):
-            return done
+    def _plan(self, name: str, shots: int | None) -> tuple[Experiment, recipes.Recipe, list[dict]]:
         spec = self.spec(name)
         if spec.skip:
             raise SpecError(f"{name} does not run under profile {self.profile.name!r}: {spec.skip}")
@@ -229,27 +299,43 @@ class Lab:
         points = [p for p in self.bench.points(spec) if shots is None or p.get("shots") == shots]
         if not points:
             raise SpecError(f"{name} has no run with {shots} shots; it runs {self.bench.shot_counts(spec)}")
+        return spec, recipe, points
+
+    def _runs(self, name: str, keep: bool, progress: bool, shots: int | None, glue: bool) -> Runs:
+        done = self.done.get((name, shots))
+        if done is not None and (not keep or all(r.module is not None for r in done.results)):
+            return done
+        spec, recipe, points = self._plan(name, shots)
         # the static book (clipadapt.book) prints one line per experiment, not one per run
         summary = progress and static_output()
-        results, trained, start = [], 0, time.perf_counter()
-        for point in points:
-            r = None if keep or self.store is None else self.store.get(spec, point, recipe, self.bench.data_root)
-            if r is None:
-                r = self._train(spec, point, recipe, keep, progress and not summary)
-                trained += 1
-            results.append(r)
+        fresh = [self._fresh.pop((name, point_label(p)), (None, 1)) for p in points]  # trained by run_many
+        at_a_time = max(k for _, k in fresh)
+        fresh = [r for r, _ in fresh]
+        results = [r if r is not None or keep or self.store is None
+                   else self.store.get(spec, point, recipe, self.bench.data_root) for point, r in zip(points, fresh)]
+        todo = [i for i, r in enumerate(results) if r is None]
+        n = workers(next(self.bench.clip.parameters()).device, len(todo))
+        if n > 1:  # side by side, each run on one thread: no progress bars (they would interleave)
+            trained = self._train_side_by_side([(spec, points[i], recipe, keep) for i in todo], n)
+        else:
+            trained = [self._train(spec, points[i], recipe, keep, progress and not summary) for i in todo]
+        for i, r in zip(todo, trained):
+            results[i] = r
+        for point, r in zip(points, results):
             if glue and record_name(name, point) not in self.glued:  # a glue name appears once a page
                 self.glued.add(record_name(name, point))
                 viz.glue(record_name(name, point), json.dumps(record(spec, point, r.metrics, r.trainable, r.macs,
                                                                      r.steps)))
-        if summary:
-            print(summary_line(spec, results, trained, time.perf_counter() - start))
+        mine = [f for f in fresh if f is not None] + trained  # trained for this call
+        side_by_side = n > 1 or len(mine) > len(trained)  # (a live kernel then shows no bars either)
+        if progress and (summary or side_by_side):
+            print(summary_line(spec, results, len(mine), sum(r.seconds for r in mine), max(n, at_a_time)))
         self.done[name, shots] = Runs(spec, points, results)
         return self.done[name, shots]
 
-    def _train(self, spec: Experiment, point: dict, recipe: recipes.Recipe, keep: bool,
-               progress: bool) -> driver.Result:
-        """One run through the driver, its peak memory measured, filed in the store."""
+    def _fit(self, spec: Experiment, point: dict, recipe: recipes.Recipe, keep: bool,
+             progress: bool) -> driver.Result:
+        """One run through the driver, its peak memory measured."""
         task = self.bench.task(spec, point["seed"], point.get("shots"))
         device = next(self.bench.clip.parameters()).device
         r, peak = peak_during(lambda: driver.run(
@@ -257,9 +343,44 @@ class Lab:
             profile=self.profile, seed=point["seed"], progress=progress, keep=keep, count_macs=spec.count_macs),
             device)
         r.peak_bytes = peak
+        return r
+
+    def _file(self, spec: Experiment, point: dict, recipe: recipes.Recipe, r: driver.Result) -> None:
         if self.store is not None:
             self.store.put(spec, point, recipe, r, self.bench.data_root)
+
+    def _train(self, spec: Experiment, point: dict, recipe: recipes.Recipe, keep: bool,
+               progress: bool) -> driver.Result:
+        """One run here, filed in the store."""
+        r = self._fit(spec, point, recipe, keep, progress)
+        self._file(spec, point, recipe, r)
         return r
+
+    def _train_side_by_side(self, jobs: list[tuple[Experiment, dict, recipes.Recipe, bool]],
+                            n: int) -> list[driver.Result]:
+        """The runs of ``jobs`` (spec, point, recipe, keep) in ``n`` forked processes, in order, each
+        filed in the store; a kept module is built here again (:func:`driver.prepare`, as the
+        run started) and given the trained weights."""
+        global _FORKED
+        for spec, point, _, _ in jobs:  # the data first, here, so that every process inherits it read
+            self.bench.task(spec, point["seed"], point.get("shots")).warm()
+        _FORKED = (self, jobs)
+        try:
+            with multiprocessing.get_context("fork").Pool(n) as pool:
+                out = pool.map(_train_forked, range(len(jobs)), chunksize=1)
+        finally:
+            _FORKED = None
+        results = []
+        for (spec, point, recipe, _), (r, state) in zip(jobs, out):
+            if state is not None:
+                task = self.bench.task(spec, point["seed"], point.get("shots"))
+                run = driver.prepare(spec.method, self.bench.clip, self.bench.tokenizer, task, variant=spec.variant,
+                                     recipe=recipe, profile=self.profile, seed=point["seed"])
+                run.module.load_state_dict(state)
+                r.module = run.module.eval()
+            self._file(spec, point, recipe, r)
+            results.append(r)
+        return results
 
 
 def prepare(name: str, point: dict, bench: build.Workbench, amp: bool = True,

@@ -78,6 +78,11 @@ class Task:
         """One input, for :meth:`encoder`."""
         raise NotImplementedError
 
+    def warm(self) -> None:
+        """Read now what runs would read lazily and share (decoded videos), so that runs
+        trained side by side in forked processes (:class:`clipadapt.experiments.Lab`) find it
+        read instead of each reading it again. Default: nothing to read."""
+
 
 def device_of(module: nn.Module) -> torch.device:
     return next(module.parameters()).device

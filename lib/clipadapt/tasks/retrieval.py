@@ -12,6 +12,7 @@ from torch import nn
 
 from ..core import distributed, features, losses, metrics, seeds
 from ..data import augment
+from ..data.video import VideoError
 from .protocol import Loader, Task, device_of
 
 VIDEO_BATCH = 32  # videos per evaluation batch (each holds T frames)
@@ -167,6 +168,19 @@ class RetrievalTask(Task):
 
     def encoder(self, module: nn.Module) -> Callable:
         return module.encode_video
+
+    def warm(self) -> None:
+        """Every training and test video decoded into its dataset's cache, as far as the
+        cache holds them (a video that cannot be decoded is left for its first use to report)."""
+        for dataset in (self.train, self.test):
+            decode = dataset.rule_frames if dataset.from_raw else dataset.cropped_frames
+            for path in dict.fromkeys(p for p, _ in dataset.records):
+                if dataset.cache_bytes >= dataset.cache_budget:
+                    break
+                try:
+                    decode(path)
+                except VideoError:
+                    continue
 
     def example(self, device) -> torch.Tensor:
         s = self.test.image_size
