@@ -62,7 +62,9 @@ def test_the_official_fp16_rows_are_the_paper_rows_and_tiny_stays_float32():
 # -- the model ------------------------------------------------------------------------------
 clip_pkg = None
 if importlib.util.find_spec("clip") is not None:
-    if importlib.util.find_spec("pkg_resources") is None:  # as tests/test_reference_clip.py
+    # as tests/test_reference_clip.py (the first of the two to run puts it in sys.modules,
+    # where find_spec would refuse the stand-in, which has no __spec__)
+    if "pkg_resources" not in sys.modules and importlib.util.find_spec("pkg_resources") is None:
         import packaging.version
 
         sys.modules["pkg_resources"] = types.SimpleNamespace(packaging=packaging)

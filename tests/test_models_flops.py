@@ -46,6 +46,8 @@ def test_meta_count_equals_the_cpu_count_and_leaves_the_model_alone(tiny_clip):
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     with pytest.raises(TypeError, match="bound method"):
         flops.count_macs_on_meta(lambda x: model.encode_image(x), images)
+    assert flops.owner(model.encode_image) == (model, "encode_image") and flops.owner(model) == (model, None)
+    assert flops.owner(lambda x: x) is None
 
 
 def test_recurrent_layers_are_left_out_on_every_device():
@@ -63,6 +65,7 @@ def test_recurrent_layers_are_left_out_on_every_device():
     linear = 5 * 8 * 16 + 5 * 16 * 4
     assert flops.count_macs(net, x).total == linear
     assert flops.count_macs_on_meta(net.forward, x).total == linear
+    assert flops.count_macs_on_meta(net, x).total == linear  # a module: its call
 
 
 def test_timer():

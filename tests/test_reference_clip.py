@@ -28,7 +28,8 @@ from clipadapt.core import models
 
 # OpenAI's clip.py imports `packaging` through setuptools' pkg_resources, which setuptools 81
 # removed; it uses it for one torch version comparison. Hand it the `packaging` package itself.
-if importlib.util.find_spec("pkg_resources") is None:
+# (test_fp16.py does the same; find_spec refuses the stand-in once it is in sys.modules)
+if "pkg_resources" not in sys.modules and importlib.util.find_spec("pkg_resources") is None:
     import packaging.version
 
     sys.modules["pkg_resources"] = types.SimpleNamespace(packaging=packaging)

@@ -114,19 +114,31 @@ def count_macs(fn: Callable, *args, **kwargs) -> MacCount:
     return MacCount(total=sum(by_op.values()), by_operator=by_op)
 
 
-def count_macs_on_meta(method: Callable, *inputs: torch.Tensor) -> MacCount:
-    """:func:`count_macs` of ``method(*inputs)``, a module's bound method (``model.encode_image``),
-    run on a copy of the module on the meta device, where tensors have shapes and no data: the
-    count the CPU gives (the tests check it) without the arithmetic. The module is left as it is."""
+def owner(method: Callable) -> tuple[nn.Module, str | None] | None:
+    """``(module, method name)`` of a module's bound method, ``(module, None)`` of a module,
+    else None (a function: :func:`count_macs_on_meta` cannot move what it closes over)."""
+    if isinstance(method, nn.Module):
+        return method, None
     module = getattr(method, "__self__", None)
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"count_macs_on_meta needs a module's bound method (e.g. model.encode_image), got {method!r}")
+    return (module, method.__name__) if isinstance(module, nn.Module) else None
+
+
+def count_macs_on_meta(method: Callable, *inputs: torch.Tensor) -> MacCount:
+    """:func:`count_macs` of ``method(*inputs)``, a module's bound method (``model.encode_image``)
+    or a module (its call), run on a copy of the module on the meta device, where tensors have
+    shapes and no data: the count the CPU gives (the tests check it) without the arithmetic.
+    The module is left as it is."""
+    owned = owner(method)
+    if owned is None:
+        raise TypeError(f"count_macs_on_meta needs a module or a module's bound method (e.g. model.encode_image), "
+                        f"got {method!r}")
+    module, name = owned
     # the copy's weights are made on the meta device directly (the memo hands deepcopy each
     # one), so nothing of size is copied
     memo = {id(p): nn.Parameter(p.to("meta"), requires_grad=p.requires_grad) for p in module.parameters()}
     memo.update({id(b): b.to("meta") for b in module.buffers()})
     on_meta = copy.deepcopy(module, memo).to("meta")
-    return count_macs(getattr(on_meta, method.__name__), *(x.to("meta") for x in inputs))
+    return count_macs(on_meta if name is None else getattr(on_meta, name), *(x.to("meta") for x in inputs))
 
 
 def vit_macs(image_size: int, patch_size: int, width: int, layers: int, mlp_ratio: float = 4.0,

@@ -151,8 +151,11 @@ def evaluate(run: Run) -> dict:
 def measure(run: Run) -> tuple[int, int]:
     """Trainable parameters, and the multiply-adds of encoding one input at inference."""
     run.module.eval()
-    # counted on the meta device (shapes only): a full-size encoder costs no arithmetic
-    macs = flops.count_macs_on_meta(run.task.encoder(run.module), run.task.example(run.device)).total
+    # counted on the meta device (shapes only): a full-size encoder costs no arithmetic; a task
+    # whose encoder is a plain function is counted where it runs
+    encoder, example = run.task.encoder(run.module), run.task.example(run.device)
+    count = flops.count_macs_on_meta if flops.owner(encoder) is not None else flops.count_macs
+    macs = count(encoder, example).total
     return models.count_parameters(run.module).trainable, macs
 
 
