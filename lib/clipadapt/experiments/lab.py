@@ -271,8 +271,7 @@ class Lab:
         kept = {n: keep is True or (keep is not False and n in keep) for n in names}
         jobs, where = [], []
         for name in names:
-            done = self.done.get((name, None))
-            if done is not None and (not kept[name] or all(r.module is not None for r in done.results)):
+            if self._finished(name, None, kept[name]) is not None:
                 continue
             spec, recipe, points = self._plan(name, None)
             for point in points:
@@ -291,6 +290,11 @@ class Lab:
         glued: its records belong to its own chapter's page."""
         return self._runs(name, False, progress, shots, glue=False)
 
+    def _finished(self, name: str, shots: int | None, keep: bool) -> Runs | None:
+        """This lab's runs of ``name`` where they answer the call (with modules if ``keep``)."""
+        done = self.done.get((name, shots))
+        return done if done is not None and (not keep or all(r.module is not None for r in done.results)) else None
+
     def _plan(self, name: str, shots: int | None) -> tuple[Experiment, recipes.Recipe, list[dict]]:
         spec = self.spec(name)
         if spec.skip:
@@ -302,8 +306,8 @@ class Lab:
         return spec, recipe, points
 
     def _runs(self, name: str, keep: bool, progress: bool, shots: int | None, glue: bool) -> Runs:
-        done = self.done.get((name, shots))
-        if done is not None and (not keep or all(r.module is not None for r in done.results)):
+        done = self._finished(name, shots, keep)
+        if done is not None:
             return done
         spec, recipe, points = self._plan(name, shots)
         # the static book (clipadapt.book) prints one line per experiment, not one per run
