@@ -58,19 +58,15 @@ def workers(device: torch.device, runs: int) -> int:
         return 1
     told = os.environ.get(WORKERS_ENV)
     if told is not None:
-        try:
-            n = int(told)
-        except ValueError:
-            raise ValueError(f"{WORKERS_ENV} must be a whole number of processes, got {told!r}") from None
-        if n < 1:
-            raise ValueError(f"{WORKERS_ENV} must be at least 1, got {n}")
+        if not told.strip().isdigit() or int(told) < 1:
+            raise ValueError(f"{WORKERS_ENV} must be a whole number of processes, at least 1, got {told!r}")
+        n = int(told)
     else:
         n = min(torch.get_num_threads(), MAX_WORKERS)
     return max(1, min(n, runs))
 
 
-# what the forked processes train from: (lab, jobs), each job (spec, point, recipe, keep), set
-# in the parent just before the fork, so that the children inherit the CLIP and the data read
+# what forked processes train from, (lab, jobs), set just before the fork (inherited, not pickled)
 _FORKED: tuple | None = None
 
 
