@@ -60,22 +60,26 @@ class MultiLabelTask(Task):
         other._stored, other.context = self._stored, dict(self.context)
         return other
 
-    def stored(self, module: nn.Module) -> dict[str, torch.Tensor]:
-        """Features of a frozen encoder: ``weak`` and ``strong`` ``(pool, N, D)``, ``test`` ``(N, D)``."""
+    def stored(self, module: nn.Module, parts: tuple[str, ...] = ("test", "weak", "strong")) -> dict[str, torch.Tensor]:
+        """Features of a frozen encoder: ``weak`` and ``strong`` ``(pool, N, D)``, ``test`` ``(N, D)``;
+        only ``parts`` are encoded if missing (scoring the test set needs no training views)."""
         # keyed by the image encoder's weights, so that a run's weight average and every run
-        # on the same CLIP share them
+        # on the same CLIP share them; each part is encoded once, the pools from their own streams
         key = features.fingerprint(module.image_encoder)
         if key not in self._stored:
-            device = device_of(module)
-            encode = lambda x: module.encode_image(normalize(x).to(device)).float()  # noqa: E731
-            out = {"test": features.encode_batched(encode, self.test.images)}
-            for kind, make in (("weak", multilabel.weak_view), ("strong", multilabel.strong_view)):
+            self._stored.clear()  # one encoder at a time (the dict is shared by relabel)
+            self._stored[key] = {}
+        out = self._stored[key]
+        device = device_of(module)
+        encode = lambda x: module.encode_image(normalize(x).to(device)).float()  # noqa: E731
+        if "test" in parts and "test" not in out:
+            out["test"] = features.encode_batched(encode, self.test.images)
+        for kind, make in (("weak", multilabel.weak_view), ("strong", multilabel.strong_view)):
+            if kind in parts and kind not in out:
                 g = seeds.generator(0, "multilabel", "pool", kind)
                 out[kind] = torch.stack([features.encode_batched(lambda x: encode(make(x, g)), self.train.images)
                                          for _ in range(self.pool)])
-            self._stored.clear()  # one encoder at a time (the dict is shared by relabel)
-            self._stored[key] = out
-        return self._stored[key]
+        return out
 
     @property
     def n_train(self) -> int:
@@ -123,7 +127,8 @@ class MultiLabelTask(Task):
         module.eval()
         if module.frozen_image_encoder:
             with torch.no_grad():
-                return torch.sigmoid(module.logits_from_features(self.stored(module)["test"].to(device)).float()).cpu()
+                test = self.stored(module, ("test",))["test"]
+                return torch.sigmoid(module.logits_from_features(test.to(device)).float()).cpu()
         return features.encode_batched(lambda x: torch.sigmoid(module(normalize(x).to(device)).float()),
                                        self.test.images).cpu()
 
