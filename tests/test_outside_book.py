@@ -1,11 +1,11 @@
 """The chapters as a reader without the book's machinery sees them (Colab, a plain Jupyter):
 every number the prose quotes shows under the cell that measures it, exercise solutions
-fold, citations read as text (issue 29, item 3)."""
+fold, citations read as text (issue 29, item 3). A chapter executed without myst-nb is
+checked in tests/test_book.py, where the book's runs are filed."""
 
 import importlib.util
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -241,58 +241,6 @@ def test_formats_come_from_the_chapters_in_a_clone_and_from_the_package_elsewher
         assert quoted.formats() == shipped
     finally:
         quoted.shipped_formats.cache_clear()
-
-
-def _outputs(nb):
-    """(text of every output, {name: text/plain} of every quoted line) of an executed notebook."""
-    texts, values = [], {}
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream":
-                texts.append(out.get("text", ""))
-            elif "data" in out:
-                texts.append(out["data"].get("text/plain", ""))
-                values.update(out.get("metadata", {}).get(quoted.METADATA_KEY, {}))
-    return "\n".join(texts), values
-
-
-@pytest.mark.book
-def test_a_chapter_run_without_myst_nb_shows_every_quoted_number(tmp_path, monkeypatch):
-    """Chapter 7 executed as on Colab (no myst-nb: forced absent in its kernel): every name its
-    prose quotes is shown under a cell with the value the book would paste, formatted as the
-    prose formats it; no experiment record is."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    from clipadapt.kernels import WakefulKernelManager
-    from clipadapt.training.loop import STATIC_ENV
-
-    path = ROOT / "notebooks" / "07_softcpt.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    monkeypatch.setenv(quoted.MYST_NB_ENV, "absent")  # seen by the kernel nbclient starts
-    monkeypatch.setenv("CLIPADAPT_PROFILE", "tiny")
-    monkeypatch.setenv(STATIC_ENV, "1")
-    start = time.perf_counter()
-    nbclient.NotebookClient(nb, timeout=book.CELL_TIMEOUT_S["tiny"], kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}},
-                            kernel_manager_class=WakefulKernelManager).execute()
-    print(f"{path.name} executed without myst-nb in {time.perf_counter() - start:.1f} s")
-    text, values = _outputs(nb)
-    for out in (o for c in nb.cells for o in c.get("outputs", []) if quoted.METADATA_KEY in o.get("metadata", {})):
-        print(out["data"]["text/plain"])
-    text = re.sub(r";?\n  ", "; ", text)  # the line's continuation rows, joined again
-    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
-    quotes = quoted.formats_of(markdown)
-    assert quotes, "chapter 7 quotes no glued value"
-    missing = sorted(set(quotes) - set(values))
-    assert not missing, f"quoted by the prose, shown under no cell: {missing}"
-    variables = pytest.importorskip("myst_nb.core.variables")
-    for name, specs in quotes.items():
-        shown = re.search(rf"(?:^|; |{quoted.HEADER}){re.escape(name)} = ([^;\n]+)", text)
-        assert shown, f"{name} is in no quoted line: {text[-2000:]}"
-        for spec in specs:
-            pasted = variables.format_plain_text(values[name], spec)  # what the book shows
-            assert pasted in shown.group(1).split(" / "), (name, spec, pasted, shown.group(0))
-    assert "experiment:" not in text
 
 
 def test_a_captioned_cell_must_show_one_output():
