@@ -10,6 +10,7 @@ both: ``--steps`` and ``recipe.replace``) to keep the test short; the path is th
 import json
 
 import pytest
+import torch
 
 from clipadapt import experiments, profiles, reproduce
 from clipadapt.core import models
@@ -54,3 +55,15 @@ def test_reproduce_gives_the_chapters_numbers(method, variant, chapter_world, tm
     assert command["metrics"] == chapter.metrics
     assert command["steps"] == chapter.steps == steps
     assert command["trainable"] == chapter.trainable and command["macs"] == chapter.macs
+
+
+def test_a_kept_retrieval_run_carries_the_test_features_its_evaluation_used(chapter_world, one_thread):
+    """A chapter shows a kept run's retrievals from these instead of encoding the test set again."""
+    clip, tokenizer, task, _ = chapter_world
+    retrieval = task("retrieval")
+    recipe = recipes.get("VoP", profiles.get("tiny"), "P").replace(steps=2, epochs=0, min_steps=0)
+    kept = driver.run("VoP", clip, tokenizer, retrieval, variant="P", recipe=recipe, profile="tiny", keep=True)
+    v, t = kept.features
+    v2, t2 = retrieval.features(kept.module)
+    assert torch.equal(v, v2) and torch.equal(t, t2) and len(v) == len(retrieval.test)
+    assert driver.run("VoP", clip, tokenizer, retrieval, variant="P", recipe=recipe, profile="tiny").features is None

@@ -143,9 +143,15 @@ class RetrievalTask(Task):
         return v, t, torch.tensor(video_of, device=v.device)
 
     def evaluate(self, module: nn.Module) -> dict:
+        return self.evaluate_with_features(module)[0]
+
+    def evaluate_with_features(self, module: nn.Module) -> tuple[dict, tuple[torch.Tensor, torch.Tensor] | None]:
+        """The metrics, and the test pairs' features ``(videos, captions)`` they came from (as
+        :meth:`features` gives them; None where a video has several captions), so that a
+        chapter shows a kept run's retrievals without encoding the test set again."""
         if self.test.captions_per_video > 1:
             v, t, video_of = self.caption_features(module)
-            return metrics.multi_caption_metrics(t @ v.t(), video_of)
+            return metrics.multi_caption_metrics(t @ v.t(), video_of), None
         v, t = self.features(module)
         sim = t @ v.t()
         out = {"text_to_video": metrics.retrieval_metrics(sim), "video_to_text": metrics.retrieval_metrics(sim.t())}
@@ -155,7 +161,7 @@ class RetrievalTask(Task):
                 lambda c: module.encode_text(self.tokens(list(c)).to(device)), self.twins,
                 lambda fn, x: features.encode_batched(fn, x, 64)), dim=-1)
             out["reversal"] = ((v * t).sum(1) > (v * tw).sum(1)).float().mean().item()
-        return out
+        return out, (v, t)
 
     def row(self, metrics: dict) -> dict:
         """The columns of chapter 4's table (named as in :data:`clipadapt.methods.vop.PAPER_COLUMNS`)."""

@@ -239,6 +239,9 @@ class Result:
     history: History | None = None
     module: nn.Module | None = field(default=None, repr=False)
     peak_bytes: int | None = None  # memory above the level before the run, where it was measured
+    # a kept module's test-set features from its evaluation, where the task gives them (retrieval:
+    # (videos, captions)); a chapter reuses them instead of encoding the test set again
+    features: Any = field(default=None, repr=False)
 
 
 def run(method: str, clip: nn.Module, tokenizer, task: Task, *, variant: str | None = None,
@@ -249,12 +252,17 @@ def run(method: str, clip: nn.Module, tokenizer, task: Task, *, variant: str | N
     start = time.perf_counter()
     prepared = prepare(method, clip, tokenizer, task, variant=variant, recipe=recipe, profile=profile, seed=seed)
     history = fit(prepared, progress=progress) if prepared.steps else None
-    metrics = evaluate(prepared)
+    features = None
+    if keep and hasattr(task, "evaluate_with_features"):
+        prepared.module.eval()
+        metrics, features = task.evaluate_with_features(prepared.module)
+    else:
+        metrics = evaluate(prepared)
     seconds = time.perf_counter() - start
     trainable, macs = measure(prepared) if count_macs else (models.count_parameters(prepared.module).trainable, None)
     return Result(prepared.method, prepared.variant, metrics, trainable, macs, seconds,
                   history.seconds if history else 0.0, history.steps if history else 0, prepared.recipe, history,
-                  prepared.module if keep else None)
+                  prepared.module if keep else None, features=features)
 
 
 def trainable_parameters(model_name: str, context: dict, profile: profiles.Profile, task: str = "classification",
