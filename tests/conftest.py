@@ -18,6 +18,24 @@ else:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_rendered_video_world(tmp_path_factory):
+    """The synthetic video worlds are rendered once per session and copied into each work
+    folder (clipadapt.data.world_cache), for every test and for the kernels the book's tests
+    start; under pytest-xdist the workers share the session's folder."""
+    from clipadapt.data import world_cache
+
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "rendered-worlds"
+    before = os.environ.get(world_cache.CACHE_ENV)
+    os.environ[world_cache.CACHE_ENV] = str(shared)
+    yield shared
+    if before is None:
+        os.environ.pop(world_cache.CACHE_ENV, None)
+    else:
+        os.environ[world_cache.CACHE_ENV] = before
+
+
 @pytest.fixture(scope="session")
 def tiny_clip():
     from clipadapt.core import models

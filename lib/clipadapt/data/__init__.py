@@ -12,7 +12,8 @@
 What the chapters call sits here, on top of those: ``fewshot`` (few-shot tasks, synthetic or in
 CoOp's split files), ``video`` (mp4 writing, decord reading, the video-caption dataset),
 ``frames`` (which frames a video gives: clipadapt's segments and each official loader's rule),
-``video_sets`` (Part II's sets for a profile), ``multilabel`` (incomplete labels,
+``video_sets`` (Part II's sets for a profile; ``world_cache`` shares their rendered synthetic
+videos between work folders), ``multilabel`` (incomplete labels,
 weak and strong views), ``fixmatch`` (FixMatch's RandAugment as SCPNet's code has it, for the
 official strong view), ``multitask`` (suites of related few-shot tasks: the synthetic world,
 General-10), ``names`` (class and task names as the official code writes them into prompts)

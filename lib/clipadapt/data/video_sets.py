@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 
 from ..core.files import atomic_path
-from . import video, worlds
+from . import video, world_cache, worlds
 from .fetch import download
 from .formats import activitynet, didemo, lsmdc, msrvtt, msvd
 
@@ -132,10 +132,11 @@ def video_data(sets: VideoSets, frames: int, size: int, folder, data_root=None, 
                 saved = json.loads(manifest.read_text())
                 if saved.get("settings") == settings:
                     records = saved["records"]
-            if records is None:
-                world = worlds.VideoWorld(size, frames=frames, p_appear=0.0)
-                records = worlds.write_videos(world, n, worlds.generator(seed, "videos", split), where,
-                                              near_misses=misses)
+            if records is None:  # rendered here, or copied from a shared folder (world_cache)
+                records = world_cache.render(
+                    where, {"split": split, **settings}, lambda out, n=n, split=split, misses=misses:
+                    worlds.write_videos(worlds.VideoWorld(size, frames=frames, p_appear=0.0), n,
+                                        worlds.generator(seed, "videos", split), out, near_misses=misses))
                 with atomic_path(manifest) as tmp:
                     tmp.write_text(json.dumps({"settings": settings, "records": records}))
             index = {r["video"]: i for i, r in enumerate(records)}
