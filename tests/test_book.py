@@ -153,72 +153,6 @@ def test_the_widget_state_is_left_off_the_pages():
     assert context["script_files"] == [scripts[0], scripts[2]]
 
 
-def _one_chapter_book(root: Path, name: str, *sources: str) -> Path:
-    """A book of one chapter whose code cells are ``sources`` (after the parameters cell)."""
-    (root / "notebooks").mkdir(parents=True)
-    (root / "book").mkdir()
-    (root / "book" / "intro.md").write_text("# Intro\n")
-    (root / "_config.yml").write_text("title: t\n")
-    (root / "_toc.yml").write_text(f"format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/{name}\n")
-    params = nbformat.v4.new_code_cell("profile = None")
-    params.metadata["tags"] = ["parameters"]
-    nb = nbformat.v4.new_notebook(cells=[params, *(nbformat.v4.new_code_cell(src) for src in sources)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / "notebooks" / f"{name}.ipynb")
-    return root
-
-
-def test_a_chapter_whose_cell_hangs_is_executed_again_once(tmp_path):
-    # the first run's cell outlives the timeout (as a cell whose reply was lost would); the
-    # second run, from the source again, finds the marker and finishes
-    hang_once = ("import pathlib, time\nmark = pathlib.Path('ran-once')\n"
-                 "if not mark.exists():\n    mark.touch()\n    time.sleep(60)\nresult = 'second run'")
-    root = _one_chapter_book(tmp_path / "src", "slow", hang_once, "print(result)")
-    logged = []
-    done = book.execute("tiny", dest=tmp_path / "exec", root=root, timeout=5, log=logged.append)
-    assert [Path(e.notebook).name for e in done] == ["slow.ipynb"]
-    assert any("ran past 5 s" in line and "again (2 of 3)" in line for line in logged), logged
-    nb = nbformat.read(tmp_path / "exec" / "notebooks" / "slow.ipynb", as_version=4)
-    assert "second run" in nb.cells[-1].outputs[0]["text"]
-
-
-def test_chapters_are_executed_through_the_wakeful_client(tmp_path, monkeypatch):
-    # what ends the stalls of lost socket wake-ups (tests/test_kernels.py) must be what
-    # papermill's client actually reads its replies and outputs with
-    from clipadapt import kernels
-
-    read = []
-    stock = kernels.WakefulChannel.get_msg
-
-    async def counted(self, timeout=None):
-        msg = await stock(self, timeout=timeout)
-        read.append(msg["msg_type"])
-        return msg
-
-    monkeypatch.setattr(kernels.WakefulChannel, "get_msg", counted)
-    root = _one_chapter_book(tmp_path / "src", "plain", "print('hello')")
-    book.execute("tiny", dest=tmp_path / "exec", root=root, log=lambda *_: None)
-    assert "execute_reply" in read and "stream" in read, read
-
-
-def test_a_chapter_that_hangs_every_time_is_named(tmp_path):
-    root = _one_chapter_book(tmp_path / "src", "stuck", "import time\ntime.sleep(60)")
-    with pytest.raises(book.NotebookError, match=r"notebooks/stuck.ipynb: a cell ran past 3 s in each of 3 executions"):
-        book.execute("tiny", dest=tmp_path / "exec", root=root, timeout=3, log=lambda *_: None)
-
-
-def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
-    root = _one_chapter_book(tmp_path / "src", "bad", "x = 1", "raise ValueError('broken on purpose')")
-    with pytest.raises(book.NotebookError, match=r"notebooks/bad.ipynb failed in cell \d.*ValueError: broken on purpose"):
-        book.execute("tiny", dest=tmp_path / "exec", root=root)
-    # the committed source is untouched: no outputs written into it
-    assert not nbformat.read(root / "notebooks" / "bad.ipynb", as_version=4).cells[1].outputs
-
-
-CHROMIUM = next((c for c in ("chromium", "chromium-browser", "google-chrome") if __import__("shutil").which(c)), None)
-REQUIRE_BROWSER = bool(__import__("os").environ.get("CLIPADAPT_REQUIRE_BROWSER"))  # .ci/run sets it
-
-
 def _browser():
     if CHROMIUM is None:
         if REQUIRE_BROWSER:
@@ -544,15 +478,43 @@ def _one_per_task() -> list[str]:
     return [name for name, _ in chosen.values()]
 
 
+def _check_forked(job: tuple) -> list[str]:
+    """One check of :func:`reproduced`, in a forked process on one thread."""
+    import torch
+
+    torch.set_num_threads(1)
+    name, point, record, workdir, out = job
+    try:
+        return _chapter_runs().check(name, point, record, "tiny", workdir, out)
+    except Exception as err:  # noqa: BLE001 -- reported by the test of that run
+        return [f"{name}: {type(err).__name__}: {err}"]
+
+
+@pytest.fixture(scope="module")
+def reproduced(built, tmp_path_factory) -> dict[str, list[str]]:
+    """Each run of :func:`_one_per_task` through ``reproduce``, two side by side in forked
+    processes of one thread each (the lab trains the chapters' runs the same way, and a run's
+    numbers do not depend on it): name -> its differences from the chapter's record."""
+    import multiprocessing
+
+    runs, records, out = _chapter_runs(), _all_records(built), tmp_path_factory.mktemp("reproduced")
+    jobs, found = [], {}
+    for name in _one_per_task():
+        mine = {k: r for k, (_, r) in records.items() if r["name"] == name}
+        found[name] = [f"no chapter glued a run of {name}"] if not mine else []
+        if mine:
+            [(_, point, record)] = runs.chosen(mine)
+            jobs.append((name, point, record, built["exec"] / "notebooks", out / name.replace("/", "-")))
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        found.update(zip((j[0] for j in jobs), pool.map(_check_forked, jobs, chunksize=1)))
+    return found
+
+
 @pytest.mark.parametrize("name", _one_per_task())
-def test_reproduce_gives_the_number_the_chapter_shows(built, name, tmp_path):
+def test_reproduce_gives_the_number_the_chapter_shows(reproduced, name):
     """``python -m clipadapt.reproduce NAME --profile tiny`` ends with the metrics, trainable
     parameters and multiply-adds the executed chapter glued for that run, bit for bit: the
     first seed of the experiment at its largest shot count, on the chapter's own synthetic
     videos (same files, same manifest); one experiment per task of each chapter
     (:func:`_one_per_task` says why that is enough)."""
-    runs = _chapter_runs()
-    mine = {k: r for k, (_, r) in _all_records(built).items() if r["name"] == name}
-    assert mine, f"no chapter glued a run of {name}"
-    [(_, point, record)] = runs.chosen(mine)
-    assert runs.check(name, point, record, "tiny", built["exec"] / "notebooks", tmp_path) == []
+    assert reproduced[name] == []
