@@ -64,7 +64,7 @@ COLAB_DATA ?= _build/colab-check/data
 COLAB_CHAPTERS ?= notebooks/01_clip_from_scratch.ipynb notebooks/07_softcpt.ipynb
 COLAB_FAST_CHAPTER ?= notebooks/01_clip_from_scratch.ipynb
 # what make test runs besides the unit tests (chapters, the book, the runs' replays)
-COLAB_SKIP := book colab_smoke driver reproduce
+COLAB_SKIP := book book_execute colab_smoke driver reproduce
 COLAB_RUN = OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} PYDEVD_DISABLE_FILE_VALIDATION=1 $(COLAB_PY) tools/colab_run.py \
 	--profile colab-smoke --data $(COLAB_DATA) --out _build/colab-check/executed
 
