@@ -73,7 +73,3 @@ def test_a_failing_notebook_is_named_with_its_cell(tmp_path):
         book.execute("tiny", dest=tmp_path / "exec", root=root)
     # the committed source is untouched: no outputs written into it
     assert not nbformat.read(root / "notebooks" / "bad.ipynb", as_version=4).cells[1].outputs
-
-
-CHROMIUM = next((c for c in ("chromium", "chromium-browser", "google-chrome") if __import__("shutil").which(c)), None)
-REQUIRE_BROWSER = bool(__import__("os").environ.get("CLIPADAPT_REQUIRE_BROWSER"))  # .ci/run sets it
