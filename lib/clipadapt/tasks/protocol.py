@@ -63,6 +63,11 @@ class Task:
     def evaluate(self, module: nn.Module) -> dict:
         raise NotImplementedError
 
+    def evaluate_with_features(self, module: nn.Module) -> tuple[dict, Any]:
+        """The metrics, and the test set's features they came from where the task hands them
+        on for a chapter to reuse (retrieval: ``(videos, captions)``). Default: none."""
+        return self.evaluate(module), None
+
     def row(self, metrics: dict) -> dict:
         """The metrics as the flat columns of a table (default: nested dicts flattened)."""
         flat = {}

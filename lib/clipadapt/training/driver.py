@@ -148,6 +148,12 @@ def evaluate(run: Run) -> dict:
     return run.task.evaluate(run.module)
 
 
+def evaluate_with_features(run: Run) -> tuple[dict, Any]:
+    """:func:`evaluate`, with the test features the task hands on (:meth:`Task.evaluate_with_features`)."""
+    run.module.eval()
+    return run.task.evaluate_with_features(run.module)
+
+
 def measure(run: Run) -> tuple[int, int]:
     """Trainable parameters, and the multiply-adds of encoding one input at inference."""
     run.module.eval()
@@ -252,12 +258,7 @@ def run(method: str, clip: nn.Module, tokenizer, task: Task, *, variant: str | N
     start = time.perf_counter()
     prepared = prepare(method, clip, tokenizer, task, variant=variant, recipe=recipe, profile=profile, seed=seed)
     history = fit(prepared, progress=progress) if prepared.steps else None
-    features = None
-    if keep and hasattr(task, "evaluate_with_features"):
-        prepared.module.eval()
-        metrics, features = task.evaluate_with_features(prepared.module)
-    else:
-        metrics = evaluate(prepared)
+    metrics, features = evaluate_with_features(prepared) if keep else (evaluate(prepared), None)
     seconds = time.perf_counter() - start
     trainable, macs = measure(prepared) if count_macs else (models.count_parameters(prepared.module).trainable, None)
     return Result(prepared.method, prepared.variant, metrics, trainable, macs, seconds,
