@@ -50,11 +50,15 @@ def canon(value) -> str:
 
 def check(name: str, point: dict, record: dict, profile: str, workdir: str | Path, out: str | Path) -> list[str]:
     """Run experiment ``name`` at ``point`` through ``reproduce``; the differences from
-    ``record`` (empty: the same run, bit for bit)."""
+    ``record`` (empty: the same run, bit for bit). The command evaluates once, at the end, as
+    the chapter's run did: its evaluations on the way change nothing (``tests/test_driver.py``
+    checks that on every kind of task) and would only cost time."""
     from clipadapt import experiments, reproduce
 
     argv = [name, "--profile", profile, "--out", str(out), "--no-progress", "--seed", str(point["seed"]),
             "--workdir", str(workdir)]
+    if record["steps"]:  # no evaluation nor checkpoint before the last step
+        argv += ["--eval-every", str(record["steps"]), "--save-every", str(record["steps"])]
     if "shots" in point:
         argv += ["--shots", str(point["shots"])]
     code = reproduce.main(argv)
