@@ -57,3 +57,14 @@ def test_the_check_fails_on_a_comparison_without_its_seeds(monkeypatch, case):
     assert len(problems) == 1 and problems[0].startswith({"no record": "lora_vs_full: a comparison glued without",
                                                           "one seed": "lora_vs_full: a comparison on 1 seed",
                                                           "mean alone": "markdown cell 1 quotes lora_vs_full"}[case])
+
+
+def test_tables_and_pasted_markdown_typeset_variant_names_as_the_prose():
+    """An experiment's label writes a variant with a caret (``VoP^F+P``); a table cell, a
+    table heading and the guide's Markdown show it as the prose does, VoP<sup>F+P</sup>;
+    other carets (math, exponents) are left alone."""
+    assert viz.typeset("VoP^F+P, VoP^F, random batches; VoP^C - VoP") == \
+        "VoP<sup>F+P</sup>, VoP<sup>F</sup>, random batches; VoP<sup>C</sup> - VoP"
+    assert viz.typeset("10^3 and $W^T$ and x^Fo") == "10^3 and $W^T$ and x^Fo"
+    html = viz.table([{"model^P": "VoP^F+C", "R@1": 1.0}]).data
+    assert "VoP<sup>F+C</sup>" in html and "model<sup>P</sup>" in html and "^" not in html

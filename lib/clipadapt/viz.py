@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from typing import Sequence
 
@@ -169,8 +170,19 @@ def similarity_matrix(sim: torch.Tensor, images: torch.Tensor, captions: Sequenc
     return fig
 
 
+# a variant's superscript as the experiments' labels write it: VoP^P, VoP^F+C
+_VARIANT = re.compile(r"(?<=[A-Za-z])\^(F\+[PC]|[PCF])(?![A-Za-z0-9])")
+
+
+def typeset(text: str) -> str:
+    """``text`` with the variants' carets set as HTML superscripts, as the prose writes them
+    (``"VoP^F+P"`` -> ``"VoP<sup>F+P</sup>"``), for a table cell or a pasted Markdown line."""
+    return _VARIANT.sub(r"<sup>\1</sup>", text)
+
+
 def table(rows: list[dict], floatfmt: str = "{:.1f}"):
-    """A small pandas-free HTML table for notebooks (rendered in the book as HTML)."""
+    """A small pandas-free HTML table for notebooks (rendered in the book as HTML); variant
+    names are typeset (:func:`typeset`)."""
     if not rows:
         return HTML("<p>(empty)</p>")
     cols = list(rows[0])
@@ -180,11 +192,11 @@ def table(rows: list[dict], floatfmt: str = "{:.1f}"):
             return floatfmt.format(v)
         if isinstance(v, int):
             return f"{v:,}"
-        return str(v)
+        return typeset(str(v))
 
     cell = "padding:2px 10px;border-bottom:1px solid #ddd;"
     num = cell + "text-align:right;"
-    head = "".join(f'<th style="{cell}text-align:left;">{c}</th>' for c in cols)
+    head = "".join(f'<th style="{cell}text-align:left;">{typeset(str(c))}</th>' for c in cols)
     body = "".join(
         "<tr>" + "".join(f'<td style="{num if isinstance(r.get(c), (int, float)) else cell}">{fmt(r.get(c, ""))}</td>'
                          for c in cols) + "</tr>" for r in rows)
