@@ -84,6 +84,8 @@ def test_chapter_page_shows_figures_and_no_errors(built, nb_path):
     assert "output traceback" not in html and "output error" not in html
     assert "colab.research.google.com" in html  # the launch button
     assert "No pretrained weights" not in html
+    # a glued paragraph or table pasted by {glue:text} shows only its object's name
+    assert "IPython.core.display" not in html
 
 
 def test_book_front_and_back_matter(built):

@@ -174,10 +174,11 @@ def test_format_rows_prints_one_line_a_run():
 
 
 def test_columns_name_the_quality_by_its_metric():
+    """(viz.table typesets the label: VoP<sup>F</sup>.)"""
     rows = [_row("classification", "CoOp", 512, 58.0, steps=24),
             _row("retrieval", "VoP^F", 6_144, 29.6, steps=24, **{"reversal (%)": 50.0})]
     image = costmap.columns(rows, "classification")
     assert [r["method"] for r in image] == ["CoOp"] and image[0]["accuracy (%)"] == 58.0
     assert not {"task", "quality", "values", "seeds"} & set(image[0]) and image[0]["from"] == "ch0x/CoOp"
     video = costmap.columns(rows, "retrieval")[0]
-    assert video["method"] == "VoPF" and list(video)[-3:] == ["t2v R@1 (%)", "sd", "reversal (%)"]
+    assert video["method"] == "VoP^F" and list(video)[-3:] == ["t2v R@1 (%)", "sd", "reversal (%)"]

@@ -68,3 +68,25 @@ def test_tables_and_pasted_markdown_typeset_variant_names_as_the_prose():
     assert viz.typeset("10^3 and $W^T$ and x^Fo") == "10^3 and $W^T$ and x^Fo"
     html = viz.table([{"model^P": "VoP^F+C", "R@1": 1.0}]).data
     assert "VoP<sup>F+C</sup>" in html and "model<sup>P</sup>" in html and "^" not in html
+
+
+def test_a_verdict_naming_a_variant_is_glued_as_typeset_markdown(monkeypatch):
+    """The prose quotes such a verdict with {glue:md}, so that it reads VoP<sup>C</sup> as the
+    sentence around it does; a verdict without a variant stays text for {glue:text}."""
+    glued = {}
+    monkeypatch.setattr(viz, "glue", lambda name, value, display=False: glued.update({name: value}))
+    evidence.glue("c_vs_v", evidence.compare([2, 1, 3], [1, 2, 1], "VoP^C", "VoP"))
+    evidence.glue("l_vs_f", evidence.compare([2, 3, 4], [1, 2, 1], "LoRA", "full fine-tune"))
+    says = glued["c_vs_v_says"]
+    assert says.data.startswith("a tie: VoP<sup>C</sup> ahead on 2 of 3 seeds") and "^" not in says.data
+    assert glued["l_vs_f_says"].startswith("LoRA ahead on all 3 seeds")
+    assert json.loads(glued[evidence.RECORD + "c_vs_v"])["a"] == "VoP^C"  # the record keeps the label
+
+
+def test_figures_typeset_variant_names_in_mathtext():
+    assert viz.typeset("VoP^F+C, random batches", math=True) == r"VoP$^{\mathrm{F+C}}$, random batches"
+    fig = viz.curves_grid({"VoP^F+P": {"seed 0": [1.0, 0.5]}, "VoP^C": {"seed 0": [1.0, 0.8]}})
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == [r"VoP$^{\mathrm{F+P}}$", r"VoP$^{\mathrm{C}}$"]
+    fig.canvas.draw()  # mathtext parses
+    viz.plt.close(fig)

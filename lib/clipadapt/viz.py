@@ -89,7 +89,7 @@ def curves_grid(panels: dict[str, dict[str, Sequence[float]]], ylabel: str = "tr
             if smooth > 1 and len(v) > 2 * smooth:
                 v = np.convolve(v, np.ones(smooth) / smooth, mode="valid")
                 x = x[smooth - 1:]
-            ax.plot(x, v, lw=1, color=f"C{i}", label=label)
+            ax.plot(x, v, lw=1, color=f"C{i}", label=typeset(label, math=True))
         if evaluations and evaluations.get(title):
             twin = ax.twinx()
             for i, (label, points) in enumerate(evaluations[title].items()):
@@ -97,7 +97,7 @@ def curves_grid(panels: dict[str, dict[str, Sequence[float]]], ylabel: str = "tr
                 twin.plot(steps, [points[s] for s in steps], ls=":", marker=".", color=f"C{i}", lw=1)
             twin.set_ylabel(eval_label, fontsize=8)
             twin.tick_params(labelsize=7)
-        ax.set_title(title, fontsize=9)
+        ax.set_title(typeset(title, math=True), fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     for ax in axes.flat[n:]:
@@ -174,10 +174,11 @@ def similarity_matrix(sim: torch.Tensor, images: torch.Tensor, captions: Sequenc
 _VARIANT = re.compile(r"(?<=[A-Za-z])\^(F\+[PC]|[PCF])(?![A-Za-z0-9])")
 
 
-def typeset(text: str) -> str:
-    """``text`` with the variants' carets set as HTML superscripts, as the prose writes them
-    (``"VoP^F+P"`` -> ``"VoP<sup>F+P</sup>"``), for a table cell or a pasted Markdown line."""
-    return _VARIANT.sub(r"<sup>\1</sup>", text)
+def typeset(text: str, math: bool = False) -> str:
+    """``text`` with the variants' carets set as superscripts, as the prose writes them:
+    HTML for a table cell or a pasted Markdown line (``"VoP^F+P"`` -> ``"VoP<sup>F+P</sup>"``),
+    or ``math=True`` matplotlib's mathtext for a figure's labels (``"VoP$^{\\mathrm{F+P}}$"``)."""
+    return _VARIANT.sub(r"$^{\\mathrm{\1}}$" if math else r"<sup>\1</sup>", text)
 
 
 def table(rows: list[dict], floatfmt: str = "{:.1f}"):
@@ -270,7 +271,7 @@ def cost_quality_map(panels: dict[str, list[dict]], fronts: dict[str, list[str]]
                 dy -= 11  # the next line down, in points
             placed.append((fx, fy + dy / 300))
             moved = dy != 4  # stepped down around another label: a thin line back to the point
-            ax.annotate(r["method"], (x, y), textcoords="offset points", xytext=(12 if moved else 5, dy),
+            ax.annotate(typeset(r["method"], math=True), (x, y), textcoords="offset points", xytext=(12 if moved else 5, dy),
                         fontsize=8, fontweight="bold" if on else "normal", va="center" if moved else "baseline",
                         arrowprops=dict(arrowstyle="-", lw=0.5, color="grey") if moved else None)
         line = sorted((r for r in rows if r["method"] in front), key=lambda r: xs[r["method"]])

@@ -107,7 +107,7 @@ def columns(rows: list[dict], task: str) -> list[dict]:
     for r in rows:
         if r["task"] != task:
             continue
-        row = {"method": r["method"].replace("^", ""), "from": r["experiment"], "trainable": r["trainable"],
+        row = {"method": r["method"], "from": r["experiment"], "trainable": r["trainable"],
                "M MACs": r["M multiply-adds"], "steps": r["steps"], "ms / step": r["ms / step"],
                "peak MB": r["peak MB"], QUALITY[task]: r["quality"], "sd": r["sd"]}
         if "reversal (%)" in r:

@@ -10,7 +10,9 @@ needs to judge it, under one name:
 
 * ``NAME`` the mean difference, ``NAME_sd`` its standard deviation over seeds,
 * ``NAME_agree`` "k of n" (seeds with ``a > b``), ``NAME_n`` the number of seeds,
-* ``NAME_says`` the verdict in words ("LoRA ahead on all 3 seeds" or "a tie: ..."),
+* ``NAME_says`` the verdict in words ("LoRA ahead on all 3 seeds" or "a tie: ..."); where
+  it names a variant (``VoP^C``), as Markdown typeset as the prose writes it (VoP<sup>C</sup>),
+  which the prose quotes with ``{glue:md}``,
 * and a hidden JSON record ``paired:NAME`` that ``tests/test_book.py`` reads.
 
 Naming rule (the book test enforces it): a glued value whose name contains ``_vs_`` is a
@@ -23,6 +25,8 @@ import ast
 import json
 import re
 from typing import Sequence
+
+from IPython.display import Markdown
 
 from .. import viz
 from .metrics import paired_difference
@@ -69,7 +73,8 @@ def glue(name: str, comparison: dict) -> dict:
     viz.glue(f"{name}_sd", c["sd"])
     viz.glue(f"{name}_agree", f"{c['agree']} of {c['n']}")
     viz.glue(f"{name}_n", c["n"])
-    viz.glue(f"{name}_says", c["says"])
+    says = viz.typeset(c["says"])
+    viz.glue(f"{name}_says", c["says"] if says == c["says"] else Markdown(says))
     viz.glue(RECORD + name, json.dumps({k: c[k] for k in ("mean", "sd", "min", "max", "agree", "n", "a", "b",
                                                           "settled")}))
     return c
