@@ -57,7 +57,7 @@ golden: venv
 # runs them, cell by cell in a plain kernel (tools/colab_run.py), under colab-smoke.
 # colab-check: every module imports, the unit tests, two chapters (the workflow
 # .github/workflows/colab-check.yml); colab-check-fast: every module imports, the kernel
-# client's tests, one chapter (.ci/run: about 31 minutes in all on 2 cores, book/testing.md).
+# client's tests, one chapter (.ci/run runs it beside the test suite: book/testing.md).
 COLAB_VENV ?= .venv-colab
 COLAB_PY := $(COLAB_VENV)/bin/python
 COLAB_DATA ?= _build/colab-check/data

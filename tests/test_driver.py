@@ -1,9 +1,10 @@
 """One driver: ``python -m clipadapt.reproduce`` gives the chapter's numbers.
 
 For every method and variant with a recipe, the command (which loads the profile's CLIP,
-builds the task of the method's default experiment, ``experiments.default``, trains with checkpoints and a metrics log,
-and, for the first method of each kind of task, evaluations on the way) and a chapter's call (``driver.run`` on the same task, same seed)
-end with the same metrics, bit for bit. The budget is cut to a few steps (the same cut for
+builds the task of the method's default experiment, ``experiments.default``, trains with
+checkpoints and a metrics log, and, for the first method of each kind of task, evaluations
+on the way) and a chapter's call (``driver.run`` on the same task, same seed) end with the
+same metrics, bit for bit. The budget is cut to a few steps (the same cut for
 both: ``--steps`` and ``recipe.replace``) to keep the test short; the path is the full one.
 """
 

@@ -271,7 +271,8 @@ def cost_quality_map(panels: dict[str, list[dict]], fronts: dict[str, list[str]]
                 dy -= 11  # the next line down, in points
             placed.append((fx, fy + dy / 300))
             moved = dy != 4  # stepped down around another label: a thin line back to the point
-            ax.annotate(typeset(r["method"], math=True), (x, y), textcoords="offset points", xytext=(12 if moved else 5, dy),
+            ax.annotate(typeset(r["method"], math=True), (x, y), textcoords="offset points",
+                        xytext=(12 if moved else 5, dy),
                         fontsize=8, fontweight="bold" if on else "normal", va="center" if moved else "baseline",
                         arrowprops=dict(arrowstyle="-", lw=0.5, color="grey") if moved else None)
         line = sorted((r for r in rows if r["method"] in front), key=lambda r: xs[r["method"]])
